@@ -1,0 +1,33 @@
+import HearthCore
+import Hummingbird
+import Logging
+import Prometheus
+
+/// Builds Hearth's HTTP application over a running engine.
+public enum HearthAPI {
+    public static func router(runtime: HearthRuntime, registry: PrometheusCollectorRegistry) -> Router<BasicRequestContext> {
+        let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: ErrorMiddleware())
+        router.get("/") { _, _ in
+            try JSONBody.response(Index(name: "hearth", endpoints: [
+                "GET /healthz", "GET /readyz", "GET /metrics", "GET /api/v1/pipelines", "GET /api/v1/pipelines/{name}",
+            ]))
+        }
+        OperationsController(runtime: runtime, registry: registry).add(to: router)
+        return router
+    }
+
+    public static func application(runtime: HearthRuntime, registry: PrometheusCollectorRegistry, host: String, port: Int,
+                                   logger: Logger, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in })
+        -> some ApplicationProtocol {
+        Application(router: router(runtime: runtime, registry: registry),
+                    configuration: .init(address: .hostname(host, port: port), serverName: "hearth"),
+                    onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
+                    logger: logger)
+    }
+
+    struct Index: Encodable {
+        let name: String
+        let endpoints: [String]
+    }
+}

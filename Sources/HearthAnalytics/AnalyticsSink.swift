@@ -1,0 +1,127 @@
+import Foundation
+import HearthEvents
+import HearthKafka
+import HearthPipeline
+import HearthPostgres
+import Logging
+import Synchronization
+
+/// The analytics sink: aggregates each batch in memory and writes the deltas,
+/// the batch's event ids (for deduplication) and its position in one
+/// PostgreSQL transaction.
+public final class AnalyticsSink: Sink {
+    public let name = "analytics"
+    private let writer: PostgresConnection
+    private let reader: PostgresConnection
+    private let dedupHorizonHours: Int
+    private let lastPurge = Mutex<ContinuousClock.Instant?>(nil)
+    private let logger: Logger
+
+    public init(url: String, dedupHorizonHours: Int, logger: Logger) {
+        writer = PostgresConnection(url: url, logger: logger)
+        reader = PostgresConnection(url: url, logger: logger)
+        self.dedupHorizonHours = dedupHorizonHours
+        self.logger = logger
+    }
+
+    public func positions(pipeline: String, partitions: [TopicPartition]) async throws -> [TopicPartition: Int64] {
+        try await Self.positions(reader, sink: name, pipeline: pipeline, partitions: partitions)
+    }
+
+    static func positions(_ c: PostgresConnection, sink: String, pipeline: String,
+                          partitions: [TopicPartition]) async throws -> [TopicPartition: Int64] {
+        let rows = try await c.query("""
+            SELECT topic, partition, next_offset FROM hearth_positions
+            WHERE sink = \(sink) AND pipeline = \(pipeline)
+            """)
+        let wanted = Set(partitions)
+        var out: [TopicPartition: Int64] = [:]
+        for row in rows {
+            guard let topic = row[0], let p = row[1].flatMap(Int32.init), let next = row[2].flatMap(Int64.init) else { continue }
+            let tp = TopicPartition(topic, p)
+            if wanted.contains(tp) { out[tp] = next }
+        }
+        return out
+    }
+
+    public func apply(_ batch: SinkBatch) async throws {
+        let events = batch.events
+        let sink = name
+        try await writer.withTransaction { s in
+            try Self.advance(s, sink: sink, batch: batch)
+            // Each event id counts once: only ids new to the table (and first in the batch) have an effect.
+            var seenInBatch = Set<String>()
+            let ids = events.map(\.eventID).filter { seenInBatch.insert($0).inserted }
+            guard !ids.isEmpty else { return }
+            let fresh = Set(try s.query("""
+                INSERT INTO analytics_seen_events (event_id) SELECT unnest(\(ids)::text[])
+                ON CONFLICT DO NOTHING RETURNING event_id
+                """).compactMap { $0[0] })
+            var remaining = fresh
+            var buckets = OrderBuckets()
+            for event in events where remaining.remove(event.eventID) != nil {
+                buckets.add(event)
+            }
+            try Self.upsert(s, buckets)
+        }
+        await purgeIfDue()
+    }
+
+    /// Moves the stored position from `expectedPosition` to `nextOffset`, or throws `SinkPositionConflict`.
+    static func advance(_ s: PostgresSession, sink: String, batch: SinkBatch) throws {
+        let tp = batch.partition
+        let moved = try s.query("""
+            INSERT INTO hearth_positions (sink, pipeline, topic, partition, next_offset)
+            VALUES (\(sink), \(batch.pipeline), \(tp.topic), \(tp.partition), \(batch.nextOffset))
+            ON CONFLICT (sink, pipeline, topic, partition) DO UPDATE
+               SET next_offset = EXCLUDED.next_offset, updated_at = now()
+             WHERE hearth_positions.next_offset IS NOT DISTINCT FROM \(batch.expectedPosition)::bigint
+            RETURNING 1
+            """)
+        if moved.count == 0 {
+            let stored = try s.query("""
+                SELECT next_offset FROM hearth_positions
+                WHERE sink = \(sink) AND pipeline = \(batch.pipeline) AND topic = \(tp.topic) AND partition = \(tp.partition)
+                """).first.flatMap { $0[0] }.flatMap(Int64.init)
+            throw SinkPositionConflict(partition: tp, stored: stored)
+        }
+    }
+
+    static func upsert(_ s: PostgresSession, _ buckets: OrderBuckets) throws {
+        guard !buckets.isEmpty else { return }
+        let keys = buckets.totals.keys.sorted()
+        let starts = keys.map { Timestamp(epochMillis: $0.bucketMillis).description }
+        let restaurants = keys.map(\.restaurantID)
+        let currencies = keys.map(\.currency)
+        let orders = keys.map { buckets.totals[$0]!.orders }
+        let revenue = keys.map { buckets.totals[$0]!.grossRevenueMinor }
+        try s.query("""
+            INSERT INTO orders_15m (bucket, restaurant_id, currency, orders, gross_revenue_minor)
+            SELECT * FROM unnest(\(starts)::timestamptz[], \(restaurants)::text[], \(currencies)::text[],
+                                 \(orders)::bigint[], \(revenue)::bigint[])
+            ON CONFLICT (bucket, restaurant_id, currency) DO UPDATE
+               SET orders = orders_15m.orders + EXCLUDED.orders,
+                   gross_revenue_minor = orders_15m.gross_revenue_minor + EXCLUDED.gross_revenue_minor
+            """)
+    }
+
+    /// Forgets event ids older than the dedup horizon, at most every ten minutes.
+    private func purgeIfDue() async {
+        let now = ContinuousClock.now
+        let due = lastPurge.withLock { last -> Bool in
+            if let last, now - last < .seconds(600) { return false }
+            last = now
+            return true
+        }
+        guard due else { return }
+        do {
+            try await reader.query("""
+                DELETE FROM analytics_seen_events WHERE seen_at < now() - make_interval(hours => \(dedupHorizonHours))
+                """)
+        } catch {
+            logger.warning("Could not purge old event ids.", metadata: ["reason": "\(error)"])
+        }
+    }
+
+    public func isReachable() async -> Bool { await reader.ping() }
+}

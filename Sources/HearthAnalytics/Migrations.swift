@@ -1,0 +1,72 @@
+import HearthPostgres
+import Logging
+
+/// Versioned schema migrations, applied in order on start and by `hearth migrate`.
+/// A migration is never edited once released: add a new one.
+public enum Migrations {
+    public struct Migration: Sendable {
+        public let version: Int
+        public let name: String
+        public let sql: String
+    }
+
+    public static let all: [Migration] = [
+        Migration(version: 1, name: "positions and order buckets", sql: """
+            CREATE TABLE hearth_positions (
+                sink        text   NOT NULL,
+                pipeline    text   NOT NULL,
+                topic       text   NOT NULL,
+                partition   int    NOT NULL,
+                next_offset bigint NOT NULL,
+                updated_at  timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (sink, pipeline, topic, partition)
+            );
+            CREATE TABLE analytics_seen_events (
+                event_id text        NOT NULL PRIMARY KEY,
+                seen_at  timestamptz NOT NULL DEFAULT now()
+            );
+            CREATE INDEX analytics_seen_events_seen_at ON analytics_seen_events (seen_at);
+            CREATE TABLE orders_15m (
+                bucket              timestamptz NOT NULL,
+                restaurant_id       text        NOT NULL,
+                currency            text        NOT NULL,
+                orders              bigint      NOT NULL DEFAULT 0,
+                gross_revenue_minor bigint      NOT NULL DEFAULT 0,
+                PRIMARY KEY (bucket, restaurant_id, currency)
+            );
+            """),
+    ]
+
+    /// Applies every migration not yet applied, each in its own transaction, under an advisory lock
+    /// so that several instances starting together apply each once. Returns the versions applied.
+    @discardableResult
+    public static func apply(_ connection: PostgresConnection, logger: Logger) async throws -> [Int] {
+        try await connection.withSession { session in
+            try session.execute("""
+                CREATE TABLE IF NOT EXISTS hearth_schema_migrations (
+                    version    int PRIMARY KEY,
+                    name       text NOT NULL,
+                    applied_at timestamptz NOT NULL DEFAULT now()
+                )
+                """)
+            try session.execute("SELECT pg_advisory_lock(7261001)")
+            defer { try? session.execute("SELECT pg_advisory_unlock(7261001)") }
+            let done = Set(try session.query("SELECT version FROM hearth_schema_migrations").compactMap { $0[0].flatMap(Int.init) })
+            var applied: [Int] = []
+            for m in all where !done.contains(m.version) {
+                try session.execute("BEGIN")
+                do {
+                    try session.execute(m.sql)
+                    try session.query("INSERT INTO hearth_schema_migrations (version, name) VALUES (\(m.version), \(m.name))")
+                    try session.execute("COMMIT")
+                } catch {
+                    try? session.execute("ROLLBACK")
+                    throw error
+                }
+                logger.info("Applied migration.", metadata: ["version": "\(m.version)", "name": "\(m.name)"])
+                applied.append(m.version)
+            }
+            return applied
+        }
+    }
+}

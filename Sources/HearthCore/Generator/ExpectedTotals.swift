@@ -1,0 +1,38 @@
+import HearthAnalytics
+import HearthEvents
+
+/// What a generated stream must produce in the stores: written by `hearth generate --expect FILE`
+/// and compared by the tests against the sinks.
+public struct ExpectedTotals: Codable, Sendable, Equatable {
+    public var records = 0
+    public var validEvents = 0
+    public var duplicates = 0
+    public var invalid = 0
+    public var late = 0
+    public var recordsPerTopic: [String: Int] = [:]
+    public var invalidPerTopic: [String: Int] = [:]
+    /// Unique, valid `order.placed` events.
+    public var orders = 0
+    public var revenueMinorByCurrency: [String: Int64] = [:]
+    /// `orders_15m`, keyed `<bucket ISO 8601>|<restaurant_id>|<currency>`.
+    public var buckets: [String: OrderBuckets.Totals] = [:]
+
+    public init() {}
+
+    static func bucketKey(_ key: OrderBuckets.Key) -> String {
+        "\(Timestamp(epochMillis: key.bucketMillis))|\(key.restaurantID)|\(key.currency)"
+    }
+
+    mutating func count(_ event: Event) {
+        validEvents += 1
+        guard case .orderPlaced(let o) = event.payload else { return }
+        orders += 1
+        revenueMinorByCurrency[o.currency, default: 0] += o.total_minor
+        var one = OrderBuckets()
+        one.add(event)
+        for (key, totals) in one.totals {
+            buckets[Self.bucketKey(key), default: .init()].orders += totals.orders
+            buckets[Self.bucketKey(key), default: .init()].grossRevenueMinor += totals.grossRevenueMinor
+        }
+    }
+}

@@ -1,0 +1,122 @@
+import Foundation
+import HearthAnalytics
+import HearthKafka
+import HearthPipeline
+import HearthPostgres
+import HearthSearch
+import Logging
+
+/// The engine without HTTP: embedded defaults (development cluster, managed
+/// PostgreSQL), migrations, sinks and one runner per pipeline.
+public final class HearthRuntime: Sendable {
+    public let settings: Settings
+    public let brokers: String
+    public let postgresURL: String
+    public let runners: [PipelineRunner]
+    public let producer: KafkaProducer
+    public let searchSink: SearchSink?
+    private let cluster: DevelopmentCluster?
+    private let managedPostgres: ManagedPostgres?
+    private let health: PostgresConnection
+    private let logger: Logger
+
+    private init(settings: Settings, brokers: String, postgresURL: String, runners: [PipelineRunner], producer: KafkaProducer,
+                 searchSink: SearchSink?, cluster: DevelopmentCluster?, managedPostgres: ManagedPostgres?, logger: Logger) {
+        self.settings = settings
+        self.brokers = brokers
+        self.postgresURL = postgresURL
+        self.runners = runners
+        self.producer = producer
+        self.searchSink = searchSink
+        self.cluster = cluster
+        self.managedPostgres = managedPostgres
+        health = PostgresConnection(url: postgresURL, logger: logger)
+        self.logger = logger
+    }
+
+    /// Validates the definitions, starts what is embedded, applies migrations and builds the runners.
+    public static func start(settings: Settings, logger: Logger) async throws -> HearthRuntime {
+        let definitions = try PipelineDefinition.loadAll(from: URL(fileURLWithPath: settings.pipelinesDirectory))
+        try FileManager.default.createDirectory(at: settings.dataURL, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o755])
+        var cluster: DevelopmentCluster?
+        let brokers: String
+        if let configured = settings.brokers {
+            brokers = configured
+        } else {
+            let c = try DevelopmentCluster(brokers: 3, partitions: settings.devPartitions)
+            cluster = c
+            brokers = c.bootstrapServers
+            logger.info("Started the development Kafka cluster.", metadata: ["brokers": "\(brokers)"])
+        }
+        var managed: ManagedPostgres?
+        let url: String
+        if let configured = settings.postgres {
+            url = configured
+        } else {
+            let m = try await ManagedPostgres.start(dataDirectory: settings.dataURL, logger: logger)
+            managed = m
+            url = m.url
+        }
+        do {
+            let migrator = PostgresConnection(url: url, logger: logger)
+            try await Migrations.apply(migrator, logger: logger)
+            await migrator.close()
+
+            let producer = try KafkaProducer(brokers: brokers, properties: ["compression.type": "zstd", "message.max.bytes": "4000000"])
+            var search: SearchSink?
+            var runners: [PipelineRunner] = []
+            for def in definitions {
+                var sinks: [any Sink] = []
+                for name in def.sinks {
+                    switch name {
+                    case "analytics":
+                        sinks.append(AnalyticsSink(url: url, dedupHorizonHours: def.dedupHorizonHours, logger: logger))
+                    case "search":
+                        if search == nil {
+                            search = try SearchSink(path: settings.dataURL.appendingPathComponent("index").path)
+                        }
+                        sinks.append(search!)
+                    default:
+                        break
+                    }
+                }
+                var pipelineLogger = logger
+                pipelineLogger[metadataKey: "pipeline"] = "\(def.name)"
+                runners.append(PipelineRunner(definition: def, brokers: brokers, sinks: sinks, producer: producer, logger: pipelineLogger))
+            }
+            return HearthRuntime(settings: settings, brokers: brokers, postgresURL: url, runners: runners, producer: producer,
+                                 searchSink: search, cluster: cluster, managedPostgres: managed, logger: logger)
+        } catch {
+            await managed?.stop()
+            throw error
+        }
+    }
+
+    /// 200-worthy only when the stores answer and every pipeline has partitions assigned.
+    public func readiness() async -> (ready: Bool, reason: String?) {
+        guard await health.ping() else { return (false, "PostgreSQL is unreachable") }
+        for runner in runners {
+            let (ok, reason) = await runner.sinksReachable()
+            if !ok { return (false, reason) }
+            let status = runner.status()
+            if !status.assigned { return (false, "pipeline \(status.name) has no partitions assigned yet") }
+            if let stalled = status.partitions.first(where: { $0.state == .stalled }) {
+                return (false, "pipeline \(status.name) is stalled on \(stalled.topic)[\(stalled.partition)]: \(stalled.reason ?? "")")
+            }
+        }
+        return (true, nil)
+    }
+
+    public func pipelineStatus() -> [PipelineStatus] { runners.map { $0.status() } }
+
+    /// Closes the producer and stops the managed PostgreSQL server (after the runners have stopped).
+    public func shutdown() async {
+        await producer.close()
+        await health.close()
+        await managedPostgres?.stop()
+    }
+
+    /// For tests of a database outage.
+    public var managedServer: ManagedPostgres? { managedPostgres }
+}

@@ -1,0 +1,74 @@
+import Foundation
+import HearthSupport
+
+/// Hearth's settings. Each comes from a command-line flag, else the environment
+/// variable `HEARTH_<NAME>`, else `hearth.yaml`, else its embedded default.
+public struct Settings: Sendable, Equatable {
+    /// Kafka bootstrap servers; nil starts the development cluster in process.
+    public var brokers: String?
+    /// PostgreSQL URL; nil starts the managed server in `<dataDirectory>/postgres`.
+    public var postgres: String?
+    public var host = "127.0.0.1"
+    public var port = 8080
+    public var dataDirectory = "hearth-data"
+    public var pipelinesDirectory = "Pipelines"
+    public var logLevel = "info"
+    /// Partitions of each topic the development cluster creates.
+    public var devPartitions = 12
+
+    public init() {}
+
+    /// The documented settings: key in `hearth.yaml`, environment variable, meaning.
+    public static let documented: [(key: String, env: String, help: String)] = [
+        ("brokers", "HEARTH_BROKERS", "Kafka bootstrap servers; unset starts the development cluster in process"),
+        ("postgres", "HEARTH_POSTGRES", "PostgreSQL URL; unset starts a managed server in <data_dir>/postgres"),
+        ("host", "HEARTH_HOST", "address the HTTP API listens on (default 127.0.0.1)"),
+        ("port", "HEARTH_PORT", "HTTP port (default 8080)"),
+        ("data_dir", "HEARTH_DATA_DIR", "runtime data: search index, managed PostgreSQL, archive (default hearth-data)"),
+        ("pipelines_dir", "HEARTH_PIPELINES_DIR", "folder of pipeline definitions (default Pipelines)"),
+        ("log_level", "HEARTH_LOG_LEVEL", "trace, debug, info, notice, warning, error or critical (default info)"),
+        ("dev_partitions", "HEARTH_DEV_PARTITIONS", "partitions per topic in the development cluster (default 12)"),
+    ]
+
+    /// Layers a configuration file (if any) and the environment over the defaults.
+    public static func load(configFile: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigError) -> Settings {
+        var s = Settings()
+        if let configFile {
+            guard let text = try? String(contentsOfFile: configFile, encoding: .utf8) else {
+                throw ConfigError(file: configFile, line: nil, key: "", message: "cannot be read")
+            }
+            let map = try ConfigMap(file: configFile, yaml: text)
+            s.brokers = try map.string("brokers")
+            s.postgres = try map.string("postgres")
+            s.host = try map.string("host", default: s.host)
+            s.port = try map.int("port", default: s.port, range: 0...65535)
+            s.dataDirectory = try map.string("data_dir", default: s.dataDirectory)
+            s.pipelinesDirectory = try map.string("pipelines_dir", default: s.pipelinesDirectory)
+            s.logLevel = try map.string("log_level", default: s.logLevel)
+            s.devPartitions = try map.int("dev_partitions", default: s.devPartitions, range: 1...256)
+            try map.finish()
+        }
+        func env(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
+        s.brokers = env("HEARTH_BROKERS") ?? s.brokers
+        s.postgres = env("HEARTH_POSTGRES") ?? s.postgres
+        s.host = env("HEARTH_HOST") ?? s.host
+        if let v = env("HEARTH_PORT") {
+            guard let p = Int(v), (0...65535).contains(p) else {
+                throw ConfigError(file: "environment", line: nil, key: "HEARTH_PORT", message: "must be a port number")
+            }
+            s.port = p
+        }
+        s.dataDirectory = env("HEARTH_DATA_DIR") ?? s.dataDirectory
+        s.pipelinesDirectory = env("HEARTH_PIPELINES_DIR") ?? s.pipelinesDirectory
+        s.logLevel = env("HEARTH_LOG_LEVEL") ?? s.logLevel
+        if let v = env("HEARTH_DEV_PARTITIONS") {
+            guard let p = Int(v), (1...256).contains(p) else {
+                throw ConfigError(file: "environment", line: nil, key: "HEARTH_DEV_PARTITIONS", message: "must be 1 to 256")
+            }
+            s.devPartitions = p
+        }
+        return s
+    }
+
+    public var dataURL: URL { URL(fileURLWithPath: dataDirectory).standardizedFileURL }
+}

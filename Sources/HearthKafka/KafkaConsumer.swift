@@ -1,0 +1,289 @@
+import CRdKafka
+import Foundation
+import Logging
+import Synchronization
+
+/// A group consumer that delivers per-partition batches as an `AsyncSequence`.
+///
+/// No offset is stored automatically (`enable.auto.offset.store=false`): the
+/// owner calls `store` after its sinks have applied a batch. On assignment the
+/// rebalance handler supplies each partition's starting offset (the sinks' own
+/// stored positions); on revocation buffered batches become stale and the
+/// handler waits for in-flight work. librdkafka's blocking poll runs on a
+/// dedicated thread.
+public final class KafkaConsumer: Sendable {
+    public let config: KafkaConsumerConfig
+    /// Batches in fetch order. Each must be passed to `release` once handled or dropped.
+    public let batches: AsyncStream<KafkaBatch>
+
+    private let handle: RDKafkaHandle
+    private let state: Mutex<KafkaConsumerState>
+    private let loop: PollLoop
+    private let logger: Logger
+
+    public init(config: KafkaConsumerConfig, rebalance: KafkaRebalanceHandler, logger: Logger) throws {
+        self.config = config
+        self.logger = logger
+        var props: [String: String] = [
+            "bootstrap.servers": config.brokers,
+            "group.id": config.groupID,
+            "enable.auto.offset.store": "false",
+            "enable.auto.commit": "true",
+            "auto.commit.interval.ms": "1000",
+            "auto.offset.reset": "earliest",
+            "enable.partition.eof": "false",
+            "allow.auto.create.topics": "true",
+            "log.connection.close": "false",
+            "session.timeout.ms": "10000",
+            "heartbeat.interval.ms": "1000",
+        ]
+        props.merge(config.properties) { _, new in new }
+        let conf = try RDKafkaConfig.make(props)
+        state = Mutex(KafkaConsumerState(maxBufferedBytes: config.maxBufferedBytes))
+        let (stream, continuation) = AsyncStream.makeStream(of: KafkaBatch.self)
+        batches = stream
+        loop = PollLoop(config: config, rebalance: rebalance, continuation: continuation, logger: logger)
+        rd_kafka_conf_set_rebalance_cb(conf) { rk, err, partitions, opaque in
+            guard let rk, let partitions, let opaque else { return }
+            Unmanaged<PollLoop>.fromOpaque(opaque).takeUnretainedValue().rebalance(rk, err, partitions)
+        }
+        rd_kafka_conf_set_error_cb(conf) { _, err, reason, opaque in
+            guard let opaque else { return }
+            let loop = Unmanaged<PollLoop>.fromOpaque(opaque).takeUnretainedValue()
+            loop.logger.warning("Kafka reported an error.", metadata: [
+                "code": "\(RDKafkaConfig.errorName(rd_kafka_resp_err_t(rawValue: err)))",
+                "reason": "\(reason.map { String(cString: $0) } ?? "")",
+            ])
+        }
+        // Ownership: the loop is kept alive by `self` for as long as the handle exists.
+        rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(loop).toOpaque())
+        handle = RDKafkaHandle(try RDKafkaConfig.client(RD_KAFKA_CONSUMER, conf))
+        rd_kafka_poll_set_consumer(handle.pointer)
+        let topics = RDKafkaTopicPartitionList(config.topics.map { TopicPartition($0, -1) })
+        let err = rd_kafka_subscribe(handle.pointer, topics.pointer)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            throw KafkaError(code: RDKafkaConfig.errorName(err), message: RDKafkaConfig.errorString(err))
+        }
+        loop.start(consumer: self)
+    }
+
+    /// Stops polling, leaves the group (revoking partitions through the handler) and ends `batches`.
+    public func stop() {
+        loop.stop()
+    }
+
+    // MARK: Used by the poll loop
+
+    var pointer: OpaquePointer { handle.pointer }
+
+    func withState<T>(_ body: (inout KafkaConsumerState) -> T) -> T { state.withLock { body(&$0) } }
+
+    // MARK: Owner's controls
+
+    /// True while `batch` belongs to the partition's current assignment.
+    public func isCurrent(_ batch: KafkaBatch) -> Bool {
+        state.withLock { $0.isCurrent(batch.partition, batch.generation) }
+    }
+
+    /// Marks a batch as handled (or dropped), freeing its share of the buffer budget.
+    public func release(_ batch: KafkaBatch) {
+        state.withLock { $0.released(bytes: batch.bytes) }
+    }
+
+    /// Stores `nextOffset` as the group's advisory committed position.
+    public func store(_ tp: TopicPartition, nextOffset: Int64) {
+        guard state.withLock({ $0.generation(of: tp) != nil }) else { return }
+        let list = RDKafkaTopicPartitionList([tp], offsets: [tp: nextOffset])
+        _ = rd_kafka_offsets_store(handle.pointer, list.pointer)
+    }
+
+    /// Pauses fetching of one partition (its sink is slow or down).
+    public func pause(_ tp: TopicPartition) {
+        guard state.withLock({ $0.setPausedBySink(tp, true) }) else { return }
+        let list = RDKafkaTopicPartitionList([tp])
+        _ = rd_kafka_pause_partitions(handle.pointer, list.pointer)
+    }
+
+    /// Resumes a partition paused by `pause`.
+    public func resume(_ tp: TopicPartition) {
+        guard state.withLock({ $0.setPausedBySink(tp, false) }) else { return }
+        let list = RDKafkaTopicPartitionList([tp])
+        _ = rd_kafka_resume_partitions(handle.pointer, list.pointer)
+    }
+
+    /// Restarts a partition at `offset`; batches already delivered for it become stale.
+    public func seek(_ tp: TopicPartition, to offset: Int64) {
+        guard state.withLock({ $0.reposition(tp) }) else { return }
+        let list = RDKafkaTopicPartitionList([tp], offsets: [tp: offset])
+        if let error = rd_kafka_seek_partitions(handle.pointer, list.pointer, 0) {
+            logger.warning("Seeking failed.", metadata: ["partition": "\(tp)", "reason": "\(String(cString: rd_kafka_error_string(error)))"])
+            rd_kafka_error_destroy(error)
+        }
+    }
+
+    public var assignment: [TopicPartition] { state.withLock { $0.assigned.keys.sorted() } }
+
+    public func isPaused(_ tp: TopicPartition) -> Bool {
+        state.withLock { $0.isPausedBySink(tp) || $0.pausedForBuffer }
+    }
+
+    public var bufferedBytes: Int { state.withLock { $0.bufferedBytes } }
+
+    /// The partition's high watermark as last seen by the fetcher (no network call).
+    public func highWatermark(_ tp: TopicPartition) -> Int64? {
+        var low: Int64 = -1, high: Int64 = -1
+        let err = rd_kafka_get_watermark_offsets(handle.pointer, tp.topic, tp.partition, &low, &high)
+        return err == RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0 ? high : nil
+    }
+}
+
+/// The poll thread's own state. Only the poll thread touches `pending`, and the
+/// rebalance callback runs on that thread inside `rd_kafka_consumer_poll`.
+final class PollLoop: @unchecked Sendable {
+    let config: KafkaConsumerConfig
+    let rebalanceHandler: KafkaRebalanceHandler
+    let continuation: AsyncStream<KafkaBatch>.Continuation
+    let logger: Logger
+    private let stopping = Atomic<Bool>(false)
+    private let finished = DispatchSemaphore(value: 0)
+    private weak var consumer: KafkaConsumer?
+    private var pending: [TopicPartition: KafkaBatch] = [:]
+    private var pendingCount = 0
+    private var topicNames: [OpaquePointer: String] = [:]
+
+    init(config: KafkaConsumerConfig, rebalance: KafkaRebalanceHandler,
+         continuation: AsyncStream<KafkaBatch>.Continuation, logger: Logger) {
+        self.config = config
+        self.rebalanceHandler = rebalance
+        self.continuation = continuation
+        self.logger = logger
+    }
+
+    func start(consumer: KafkaConsumer) {
+        self.consumer = consumer
+        let thread = Thread { [self] in run(consumer) }
+        thread.name = "hearth.kafka.consumer"
+        thread.start()
+    }
+
+    func stop() {
+        if stopping.exchange(true, ordering: .acquiringAndReleasing) == false { finished.wait() }
+    }
+
+    private func run(_ consumer: KafkaConsumer) {
+        let rk = consumer.pointer
+        var batchStart = ContinuousClock.now
+        while !stopping.load(ordering: .acquiring) {
+            applyBufferAction(consumer)
+            let timeout: Int32
+            if pendingCount == 0 {
+                timeout = 100
+            } else {
+                let waited = ContinuousClock.now - batchStart
+                let left = config.lingerMillis - Int(waited.components.seconds * 1000 + waited.components.attoseconds / 1_000_000_000_000_000)
+                timeout = Int32(max(0, min(left, 100)))
+            }
+            if let message = rd_kafka_consumer_poll(rk, timeout) {
+                if message.pointee.err == RD_KAFKA_RESP_ERR_NO_ERROR {
+                    if pendingCount == 0 { batchStart = .now }
+                    append(message, consumer)
+                } else if message.pointee.err != RD_KAFKA_RESP_ERR__PARTITION_EOF {
+                    let err = message.pointee.err
+                    logger.warning("Consumer error.", metadata: ["code": "\(RDKafkaConfig.errorName(err))",
+                                                                 "reason": "\(RDKafkaConfig.errorString(err))"])
+                }
+                rd_kafka_message_destroy(message)
+            }
+            if pendingCount >= config.maxBatchRecords
+                || (pendingCount > 0 && ContinuousClock.now - batchStart >= .milliseconds(config.lingerMillis)) {
+                flush(consumer)
+            }
+        }
+        flush(consumer)
+        // Leaves the group; the revoke callback runs here and waits for in-flight work.
+        rd_kafka_consumer_close(rk)
+        continuation.finish()
+        finished.signal()
+    }
+
+    private func append(_ message: UnsafeMutablePointer<rd_kafka_message_t>, _ consumer: KafkaConsumer) {
+        let rkt = message.pointee.rkt!
+        let topic: String
+        if let name = topicNames[rkt] { topic = name } else {
+            topic = String(cString: rd_kafka_topic_name(rkt))
+            topicNames[rkt] = topic
+        }
+        let tp = TopicPartition(topic, message.pointee.partition)
+        let record = copyRecord(message, topic: topic)
+        let size = record.value.count + (record.key?.count ?? 0) + 64
+        if pending[tp] == nil {
+            guard let generation = consumer.withState({ $0.generation(of: tp) }) else { return }
+            pending[tp] = KafkaBatch(partition: tp, generation: generation, records: [], bytes: 0)
+            pending[tp]!.records.reserveCapacity(min(config.maxBatchRecords, 1024))
+        }
+        pending[tp]!.records.append(record)
+        pending[tp]!.bytes += size
+        pendingCount += 1
+    }
+
+    private func flush(_ consumer: KafkaConsumer) {
+        guard pendingCount > 0 else { return }
+        for (_, batch) in pending.sorted(by: { $0.key < $1.key }) {
+            consumer.withState { $0.delivered(bytes: batch.bytes) }
+            continuation.yield(batch)
+        }
+        pending.removeAll(keepingCapacity: true)
+        pendingCount = 0
+    }
+
+    private func applyBufferAction(_ consumer: KafkaConsumer) {
+        switch consumer.withState({ $0.bufferAction() }) {
+        case .none: break
+        case .pause(let tps):
+            logger.info("Pausing partitions: the delivered-batch buffer is full.", metadata: ["partitions": "\(tps.count)"])
+            _ = rd_kafka_pause_partitions(consumer.pointer, RDKafkaTopicPartitionList(tps).pointer)
+        case .resume(let tps):
+            logger.info("Resuming partitions: the delivered-batch buffer has drained.", metadata: ["partitions": "\(tps.count)"])
+            _ = rd_kafka_resume_partitions(consumer.pointer, RDKafkaTopicPartitionList(tps).pointer)
+        }
+    }
+
+    func rebalance(_ rk: OpaquePointer, _ err: rd_kafka_resp_err_t,
+                   _ list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) {
+        guard let consumer else { return }
+        let partitions = RDKafkaTopicPartitionList.read(list)
+        switch err {
+        case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
+            var offsets: [TopicPartition: Int64] = [:]
+            while true {
+                do {
+                    offsets = try rebalanceHandler.onAssign(partitions)
+                    break
+                } catch {
+                    logger.warning("Could not read sink positions for assigned partitions; retrying.",
+                                   metadata: ["reason": "\(error)"])
+                    if stopping.load(ordering: .acquiring) { return }
+                    Thread.sleep(forTimeInterval: 1)
+                }
+            }
+            for i in 0..<Int(list.pointee.cnt) {
+                let tp = TopicPartition(String(cString: list.pointee.elems[i].topic), list.pointee.elems[i].partition)
+                list.pointee.elems[i].offset = offsets[tp] ?? Int64(RD_KAFKA_OFFSET_BEGINNING)
+            }
+            consumer.withState { $0.assign(partitions) }
+            rd_kafka_assign(rk, list)
+            logger.info("Partitions assigned.", metadata: ["partitions": "\(partitions.map(\.description).joined(separator: ","))"])
+        case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
+            for tp in partitions { pending[tp] = nil }
+            pendingCount = pending.values.reduce(0) { $0 + $1.records.count }
+            consumer.withState { $0.revoke(partitions) }
+            rebalanceHandler.onRevoke(partitions)
+            rd_kafka_assign(rk, nil)
+            logger.info("Partitions revoked.", metadata: ["partitions": "\(partitions.count)"])
+        default:
+            logger.warning("Rebalance error.", metadata: ["code": "\(RDKafkaConfig.errorName(err))"])
+            consumer.withState { $0.revoke(partitions) }
+            rd_kafka_assign(rk, nil)
+        }
+    }
+}

@@ -1,0 +1,52 @@
+import HearthKafka
+
+/// What `/api/v1/pipelines` shows for one partition.
+public struct PartitionStatus: Sendable, Codable, Equatable {
+    public enum State: String, Sendable, Codable { case running, paused, stalled }
+
+    public var topic: String
+    public var partition: Int32
+    /// The lowest next offset stored by the pipeline's sinks.
+    public var position: Int64?
+    public var highWatermark: Int64?
+    public var lag: Int64?
+    public var consumed: Int64
+    public var applied: Int64
+    public var deadLettered: Int64
+    public var state: State
+    /// The reason the partition is stalled, safe to show.
+    public var reason: String?
+}
+
+public struct PipelineStatus: Sendable, Codable, Equatable {
+    public var name: String
+    public var topics: [String]
+    public var group: String
+    public var sinks: [String]
+    public var assigned: Bool
+    public var partitions: [PartitionStatus]
+}
+
+/// The runner's mutable bookkeeping (behind its lock).
+struct RunnerState: Sendable {
+    struct Partition: Sendable {
+        var consumed: Int64 = 0
+        var applied: Int64 = 0
+        var deadLettered: Int64 = 0
+        var stalledReason: String?
+    }
+
+    /// Per sink, the positions it has stored (as last read or written).
+    var positions: [String: [TopicPartition: Int64]] = [:]
+    var partitions: [TopicPartition: Partition] = [:]
+    var inFlight: Set<TopicPartition> = []
+
+    func position(_ tp: TopicPartition, sinks: [String]) -> Int64? {
+        var lowest: Int64?
+        for sink in sinks {
+            guard let p = positions[sink]?[tp] else { return nil }
+            lowest = min(lowest ?? p, p)
+        }
+        return lowest
+    }
+}

@@ -1,0 +1,82 @@
+/// A SQL statement whose interpolated values become bind parameters.
+///
+///     let q: PostgresQuery = "SELECT * FROM t WHERE id = \(id) AND day >= \(from)"
+///     // sql: "SELECT * FROM t WHERE id = $1 AND day >= $2", binds: [id, from]
+///
+/// Raw SQL text enters only through `\(unsafeRaw:)`, for identifiers the code itself chose.
+public struct PostgresQuery: Sendable, ExpressibleByStringInterpolation, CustomStringConvertible {
+    public var sql: String
+    public var binds: [String?]
+
+    public init(unsafeSQL sql: String, binds: [String?] = []) {
+        self.sql = sql
+        self.binds = binds
+    }
+
+    public init(stringLiteral value: String) {
+        sql = value
+        binds = []
+    }
+
+    public init(stringInterpolation: StringInterpolation) {
+        sql = stringInterpolation.sql
+        binds = stringInterpolation.binds
+    }
+
+    public var description: String { sql }
+
+    public struct StringInterpolation: StringInterpolationProtocol {
+        var sql = ""
+        var binds: [String?] = []
+
+        public init(literalCapacity: Int, interpolationCount: Int) {
+            sql.reserveCapacity(literalCapacity + interpolationCount * 3)
+        }
+
+        public mutating func appendLiteral(_ literal: String) { sql += literal }
+
+        public mutating func appendInterpolation(_ value: some PostgresBindable) {
+            binds.append(value.postgresText)
+            sql += "$\(binds.count)"
+        }
+
+        public mutating func appendInterpolation(_ value: (some PostgresBindable)?) {
+            binds.append(value?.postgresText)
+            sql += "$\(binds.count)"
+        }
+
+        /// Inserts SQL text as is. Never pass user input.
+        public mutating func appendInterpolation(unsafeRaw text: String) { sql += text }
+    }
+}
+
+/// A value that can be sent as a text-format bind parameter.
+public protocol PostgresBindable: Sendable {
+    var postgresText: String? { get }
+}
+
+extension String: PostgresBindable { public var postgresText: String? { self } }
+extension Substring: PostgresBindable { public var postgresText: String? { String(self) } }
+extension Int: PostgresBindable { public var postgresText: String? { String(self) } }
+extension Int32: PostgresBindable { public var postgresText: String? { String(self) } }
+extension Int64: PostgresBindable { public var postgresText: String? { String(self) } }
+extension Double: PostgresBindable { public var postgresText: String? { isFinite ? String(self) : nil } }
+extension Bool: PostgresBindable { public var postgresText: String? { self ? "t" : "f" } }
+
+/// Arrays bind as PostgreSQL array literals (`{"a","b"}`), e.g. for `unnest($1::text[])`.
+extension Array: PostgresBindable where Element: PostgresBindable {
+    public var postgresText: String? {
+        var out = "{"
+        for (i, element) in enumerated() {
+            if i > 0 { out += "," }
+            guard let text = element.postgresText else { out += "NULL"; continue }
+            out += "\""
+            for ch in text.unicodeScalars {
+                if ch == "\"" || ch == "\\" { out += "\\" }
+                out.unicodeScalars.append(ch)
+            }
+            out += "\""
+        }
+        return out + "}"
+    }
+}

@@ -1,0 +1,19 @@
+import CXapian
+
+/// An error Xapian reported (every C++ exception is caught in CXapian).
+public struct XapianError: Error, Sendable, CustomStringConvertible {
+    public let message: String
+    public var description: String { "search index error: \(message)" }
+
+    /// Takes ownership of a CXapian error string.
+    static func take(_ err: UnsafeMutablePointer<CChar>?) -> XapianError {
+        defer { hx_free(err) }
+        return XapianError(message: err.map { String(cString: $0) } ?? "unknown error")
+    }
+}
+
+/// Calls a CXapian function that returns 0 on success, throwing its error otherwise.
+func check(_ body: (UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> Int32) throws(XapianError) {
+    var err: UnsafeMutablePointer<CChar>?
+    if body(&err) != 0 { throw XapianError.take(err) }
+}

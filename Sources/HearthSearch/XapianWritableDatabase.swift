@@ -1,0 +1,76 @@
+import CXapian
+import Foundation
+
+/// Owns one Xapian `WritableDatabase` (the single writer of an index directory).
+/// Not thread-safe: the owner serialises all calls (the search sink uses one queue).
+final class XapianWritableDatabase {
+    private let db: OpaquePointer
+
+    init(path: String) throws(XapianError) {
+        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        var err: UnsafeMutablePointer<CChar>?
+        guard let db = hx_wdb_open(path, &err) else { throw XapianError.take(err) }
+        self.db = db
+    }
+
+    deinit { hx_wdb_close(db) }
+
+    func replace(idTerm: String, document: XapianDocument) throws(XapianError) {
+        try check { hx_wdb_replace(db, idTerm, document.pointer, $0) }
+    }
+
+    func delete(idTerm: String) throws(XapianError) {
+        try check { hx_wdb_delete(db, idTerm, $0) }
+    }
+
+    func setMetadata(_ key: String, _ value: String) throws(XapianError) {
+        try check { hx_wdb_set_metadata(db, key, value, $0) }
+    }
+
+    /// The metadata value, or nil when unset.
+    func metadata(_ key: String) throws(XapianError) -> String? {
+        var err: UnsafeMutablePointer<CChar>?
+        guard let p = hx_wdb_get_metadata(db, key, &err) else { throw XapianError.take(err) }
+        defer { hx_free(p) }
+        let s = String(cString: p)
+        return s.isEmpty ? nil : s
+    }
+
+    func commit() throws(XapianError) {
+        try check { hx_wdb_commit(db, $0) }
+    }
+
+    func documentCount() throws(XapianError) -> Int {
+        var err: UnsafeMutablePointer<CChar>?
+        let n = hx_wdb_doccount(db, &err)
+        if n < 0 { throw XapianError.take(err) }
+        return n
+    }
+}
+
+/// A document under construction; freed on `deinit`.
+final class XapianDocument {
+    let pointer: OpaquePointer
+
+    init() { pointer = hx_doc_new() }
+
+    deinit { hx_doc_free(pointer) }
+
+    func setData(_ bytes: [UInt8]) throws(XapianError) {
+        var data = bytes.map { CChar(bitPattern: $0) }
+        data.append(0)
+        try check { hx_doc_set_data(pointer, data, bytes.count, $0) }
+    }
+
+    func addBooleanTerm(_ term: String) throws(XapianError) {
+        try check { hx_doc_add_boolean_term(pointer, term, $0) }
+    }
+
+    func indexText(_ text: String, weight: UInt32 = 1, prefix: String = "") throws(XapianError) {
+        try check { hx_doc_index_text(pointer, text, weight, prefix, $0) }
+    }
+
+    func addValue(_ slot: UInt32, _ value: String) throws(XapianError) {
+        try check { hx_doc_add_value(pointer, slot, value, value.utf8.count, $0) }
+    }
+}

@@ -1,0 +1,48 @@
+import ArgumentParser
+import Foundation
+import HearthSupport
+import Logging
+import Metrics
+import Prometheus
+
+@main
+struct Hearth: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hearth",
+        abstract: "Search, analytics and data pipelines for food delivery events.",
+        subcommands: [Serve.self, Demo.self, Broker.self, Generate.self, Validate.self, Migrate.self, Bench.self])
+}
+
+/// Process-wide set-up shared by the commands.
+enum Bootstrap {
+    nonisolated(unsafe) private static var done = false
+    static let registry = PrometheusCollectorRegistry()
+
+    static func logging(level: String) {
+        guard !done else { return }
+        done = true
+        let lvl = Logger.Level(rawValue: level) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = lvl
+            return handler
+        }
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+    }
+}
+
+/// Prints one readable line and exits non-zero.
+func fail(_ message: String) -> ExitCode {
+    FileHandle.standardError.write(Data("hearth: error: \(message)\n".utf8))
+    return ExitCode.failure
+}
+
+func describe(_ error: any Error) -> String {
+    if let e = error as? CustomStringConvertible { return e.description }
+    return String(describing: error)
+}
+
+/// Writes a line to stdout immediately (unbuffered), for addresses that scripts read.
+func say(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}

@@ -1,0 +1,113 @@
+import ArgumentParser
+import Foundation
+import HearthAPI
+import HearthCore
+import HearthSupport
+import Hummingbird
+import Logging
+import ServiceLifecycle
+
+struct ServiceOptions: ParsableArguments {
+    @Option(help: "Configuration file (YAML); flags and HEARTH_* variables override it.")
+    var config: String?
+    @Option(help: "Kafka bootstrap servers (HEARTH_BROKERS); unset starts the development cluster in process.")
+    var brokers: String?
+    @Option(help: "PostgreSQL URL (HEARTH_POSTGRES); unset starts a managed server in the data directory.")
+    var postgres: String?
+    @Option(help: "Address to listen on (HEARTH_HOST, default 127.0.0.1).")
+    var host: String?
+    @Option(help: "HTTP port (HEARTH_PORT, default 8080; 0 picks a free one).")
+    var port: Int?
+    @Option(name: .customLong("data-dir"), help: "Runtime data directory (HEARTH_DATA_DIR, default hearth-data).")
+    var dataDir: String?
+    @Option(name: .customLong("pipelines-dir"), help: "Pipeline definitions (HEARTH_PIPELINES_DIR, default Pipelines).")
+    var pipelinesDir: String?
+
+    func settings() throws -> Settings {
+        var s = try Settings.load(configFile: config)
+        if let brokers { s.brokers = brokers }
+        if let postgres { s.postgres = postgres }
+        if let host { s.host = host }
+        if let port { s.port = port }
+        if let dataDir { s.dataDirectory = dataDir }
+        if let pipelinesDir { s.pipelinesDirectory = pipelinesDir }
+        return s
+    }
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the pipelines and the HTTP API.")
+    @OptionGroup var options: ServiceOptions
+
+    func run() async throws {
+        let settings: Settings
+        do { settings = try options.settings() } catch { throw fail(describe(error)) }
+        try await runService(settings: settings, demoRate: nil)
+    }
+}
+
+struct Demo: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run everything on embedded defaults, with the generator producing a steady stream.")
+    @Option(help: "HTTP port (default 8080; 0 picks a free one).")
+    var port: Int?
+    @Option(name: .customLong("data-dir"), help: "Runtime data directory (default hearth-data).")
+    var dataDir: String?
+    @Option(help: "Records per second the generator produces.")
+    var rate: Int = 200
+    @Option(help: "Generator seed.")
+    var seed: UInt64 = 42
+
+    func run() async throws {
+        var settings: Settings
+        do { settings = try Settings.load(configFile: nil) } catch { throw fail(describe(error)) }
+        if let port { settings.port = port }
+        if let dataDir { settings.dataDirectory = dataDir }
+        guard rate >= 0 else { throw fail("--rate must not be negative") }
+        try await runService(settings: settings, demoRate: rate, seed: seed)
+    }
+}
+
+func runService(settings: Settings, demoRate: Int?, seed: UInt64 = 42) async throws {
+    Bootstrap.logging(level: settings.logLevel)
+    let logger = Logger(label: "hearth")
+    let runtime: HearthRuntime
+    do {
+        runtime = try await HearthRuntime.start(settings: settings, logger: logger)
+    } catch {
+        throw fail(describe(error))
+    }
+    let app = HearthAPI.application(
+        runtime: runtime, registry: Bootstrap.registry, host: settings.host, port: settings.port, logger: logger
+    ) { port in
+        let base = "http://\(settings.host):\(port)"
+        var lines = ["Hearth is listening on \(base)", "  brokers:   \(runtime.brokers)"]
+        if demoRate != nil {
+            lines += ["  readiness: \(base)/readyz", "  pipelines: \(base)/api/v1/pipelines", "  metrics:   \(base)/metrics"]
+        }
+        say(lines.joined(separator: "\n"))
+    }
+    var services: [any Service] = [app]
+    services += runtime.runners.map { $0 as any Service }
+    if let rate = demoRate {
+        var config = GeneratorConfig()
+        config.seed = seed
+        config.start = Timestamp.now
+        services.append(GeneratorService(brokers: runtime.brokers, config: config, rate: rate, count: nil, logger: logger))
+    }
+    let group = ServiceGroup(configuration: .init(
+        services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+    do {
+        try await group.run()
+    } catch {
+        await runtime.shutdown()
+        throw fail(describe(error))
+    }
+    await runtime.shutdown()
+}
+
+import HearthEvents
+
+extension Timestamp {
+    static var now: Timestamp { Timestamp(epochMillis: Int64(Date().timeIntervalSince1970 * 1000)) }
+}
