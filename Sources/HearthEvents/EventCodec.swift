@@ -26,7 +26,12 @@ public struct EventCodec: Sendable {
         } catch let error as EventError {
             throw error
         } catch let error as DecodingError {
-            throw EventCodec.map(error)
+            var mapped = EventCodec.map(error)
+            // Foundation reports a fraction in an integer field as corrupt JSON; tell the two apart.
+            if mapped.code == "invalid_json", (try? JSONSerialization.jsonObject(with: Data(value))) is [String: Any] {
+                mapped = .decode("wrong_type", "a numeric field holds a value of the wrong type (amounts and counts must be integers)")
+            }
+            throw mapped
         } catch {
             throw .decode("invalid_json", "record value is not JSON")
         }
@@ -42,7 +47,7 @@ public struct EventCodec: Sendable {
     /// The wire form of an event (the contract's envelope) as UTF-8 JSON.
     public func encode(_ event: Event) -> [UInt8] {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes]
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         // Encoding these plain value types cannot fail.
         return Array((try? encoder.encode(WireEvent(event))) ?? Data())
     }

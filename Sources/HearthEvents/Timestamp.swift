@@ -11,6 +11,11 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
 
     public static func < (a: Timestamp, b: Timestamp) -> Bool { a.epochMillis < b.epochMillis }
 
+    /// Two timestamps are equal when they name the same instant, whatever offset they were written with.
+    public static func == (a: Timestamp, b: Timestamp) -> Bool { a.epochMillis == b.epochMillis }
+
+    public func hash(into hasher: inout Hasher) { hasher.combine(epochMillis) }
+
     /// Parses `2026-11-22T18:04:05.123Z` or `2026-11-22T23:34:05+05:30` (fraction optional). Returns nil when malformed.
     public init?(rfc3339 text: String) {
         var utf8 = text.utf8.makeIterator()

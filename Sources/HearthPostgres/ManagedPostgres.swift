@@ -28,7 +28,9 @@ public final class ManagedPostgres: Sendable {
     }
 
     /// Initialises `<dataDirectory>/postgres` when needed, starts the server on a free loopback port and waits until it answers.
-    public static func start(dataDirectory: URL, logger: Logger = Logger(label: "hearth.postgres.managed")) async throws -> ManagedPostgres {
+    /// - Parameter port: a fixed port (e.g. to restart a server where its clients expect it); nil picks a free one.
+    public static func start(dataDirectory: URL, port fixedPort: Int? = nil,
+                             logger: Logger = Logger(label: "hearth.postgres.managed")) async throws -> ManagedPostgres {
         let bin = try binDirectory()
         let fm = FileManager.default
         try fm.createDirectory(at: dataDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
@@ -53,7 +55,7 @@ public final class ManagedPostgres: Sendable {
 
         var lastError = ""
         for _ in 0..<5 {
-            let port = try freePort()
+            let port = try fixedPort ?? freePort()
             let args = ["-D", dir.path, "-p", String(port), "-c", "listen_addresses=127.0.0.1",
                         "-c", "unix_socket_directories=\(dir.path)", "-c", "max_connections=100",
                         "-c", "shared_buffers=256MB", "-c", "wal_level=minimal", "-c", "max_wal_senders=0",

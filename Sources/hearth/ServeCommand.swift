@@ -93,6 +93,8 @@ func runService(settings: Settings, demoRate: Int?, seed: UInt64 = 42) async thr
         var config = GeneratorConfig()
         config.seed = seed
         config.start = Timestamp.now
+        // About eight records per order: keep simulated time in step with the wall clock.
+        config.ordersPerMinute = max(1, Double(rate) * 60 / 8)
         services.append(GeneratorService(brokers: runtime.brokers, config: config, rate: rate, count: nil, logger: logger))
     }
     let group = ServiceGroup(configuration: .init(

@@ -111,12 +111,12 @@ public struct EventGenerator: Sendable {
     /// The next record of the stream (the stream never ends).
     public mutating func next() -> GeneratedRecord {
         if let event = catalogQueue.popLast() { return emit(event) }
+        if rng.chance(config.invalidShare) { return invalidRecord() }
         if let due = pending.peek(), due.at <= clockMillis {
             _ = pending.pop()
             if let copy = due.record { return emitDuplicate(copy) }
             return emit(due.event!, late: due.late)
         }
-        if rng.chance(config.invalidShare) { return invalidRecord() }
         if rng.chance(0.01) { return emit(menuRevision()) }
         advanceToNextOrder()
         return emit(placeOrder())
@@ -230,8 +230,9 @@ public struct EventGenerator: Sendable {
     private mutating func followUp(at time: Int64, _ payload: EventPayload) {
         let event = Event(eventID: rng.uuid(), occurredAt: Timestamp(epochMillis: time), payload: payload)
         let late = rng.chance(config.lateShare)
-        // A late record keeps its event time but reaches Kafka up to six hours later.
-        schedule(at: late ? time + Int64(rng.int(3600...21_600)) * 1000 : time, event: event, late: late)
+        // A late record keeps its event time but reaches Kafka minutes to hours later (rarely up to six).
+        let delay = min(120_000 + Int64(rng.exponential(mean: 1_200_000)), 21_600_000)
+        schedule(at: late ? time + delay : time, event: event, late: late)
     }
 
     private mutating func menuRevision() -> Event {

@@ -1,0 +1,41 @@
+# Hearth — `make demo` and `make test` install what is missing, build, and run.
+
+APT_PACKAGES := pkg-config libxapian-dev librdkafka-dev libpq-dev libzstd-dev zstd \
+                postgresql postgresql-15-hll kcat util-linux
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+SWIFT_BUILD_FLAGS ?=
+
+.PHONY: all deps build release demo test bench clean
+
+all: build
+
+# Installs the Debian packages that are missing (idempotent: does nothing when all are present).
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	@command -v swift >/dev/null || { echo "swift is not on PATH (expected Swift 6 at /opt/swift)"; exit 1; }
+
+build: deps
+	swift build --product hearth $(SWIFT_BUILD_FLAGS)
+
+release: deps
+	swift build -c release --product hearth
+
+demo: build
+	.build/debug/hearth demo
+
+test: deps
+	swift build --build-tests $(SWIFT_BUILD_FLAGS)
+	swift test --skip-build $(SWIFT_BUILD_FLAGS)
+
+bench: release
+	.build/release/hearth bench ingest
+
+clean:
+	rm -rf .build hearth-data

@@ -1,0 +1,133 @@
+import Foundation
+import HearthCore
+import HearthEvents
+import HearthKafka
+import HearthPipeline
+import HearthPostgres
+import Logging
+import ServiceLifecycle
+import Testing
+
+/// A generated stream, produced to a cluster, with what it must produce in the stores.
+struct ProducedStream {
+    var expected: ExpectedTotals
+    /// Distinct restaurant and menu item ids among the valid catalog records.
+    var catalogEntities: Set<String>
+}
+
+enum IngestHarness {
+    static func config(seed: UInt64 = 42, restaurants: Int = 30, ordersPerMinute: Double = 60) -> GeneratorConfig {
+        var c = GeneratorConfig()
+        c.seed = seed
+        c.restaurants = restaurants
+        c.ordersPerMinute = ordersPerMinute
+        c.duplicateShare = 0.03
+        c.lateShare = 0.05
+        c.invalidShare = 0.01
+        return c
+    }
+
+    /// Produces `count` records of `generator` (continuing where it stopped), optionally paced to `rate` per second.
+    static func produce(_ generator: inout EventGenerator, count: Int, brokers: String, rate: Int = 0,
+                        catalog: inout Set<String>) async throws {
+        let producer = try GeneratorService.makeProducer(brokers: brokers)
+        let codec = EventCodec()
+        let chunk = rate > 0 ? max(1, rate / 10) : 2000
+        let started = ContinuousClock.now
+        var sent = 0
+        while sent < count {
+            var records: [KafkaRecord] = []
+            for _ in 0..<min(chunk, count - sent) {
+                let r = generator.next()
+                if r.topic != "orders", r.kind != .invalid, let e = try? codec.decode(r.value) {
+                    switch e.payload {
+                    case .restaurantUpserted(let x): catalog.insert("r:" + x.restaurant_id)
+                    case .menuItemUpserted(let x): catalog.insert("m:" + x.item_id)
+                    default: break
+                    }
+                }
+                records.append(KafkaRecord(topic: r.topic, key: r.key, value: r.value))
+            }
+            try await producer.send(records)
+            sent += records.count
+            if rate > 0 {
+                let due = started + .milliseconds(sent * 1000 / rate)
+                if due > .now { try await Task.sleep(until: due) }
+            }
+        }
+        await producer.close()
+    }
+
+    /// A pipelines folder holding only the named definitions, each edited by `edit`.
+    static func pipelines(_ names: [String], edit: (String) -> String = { $0 }) throws -> URL {
+        let dir = makeTemporaryDirectory("hearth-pipelines")
+        for name in names {
+            let text = try String(contentsOf: TestPaths.pipelines.appendingPathComponent("\(name).yaml"), encoding: .utf8)
+            try edit(text).write(to: dir.appendingPathComponent("\(name).yaml"), atomically: true, encoding: .utf8)
+        }
+        return dir
+    }
+
+    static func settings(brokers: String, postgres: String, pipelines: URL) -> Settings {
+        var s = Settings()
+        s.brokers = brokers
+        s.postgres = postgres
+        s.pipelinesDirectory = pipelines.path
+        s.dataDirectory = makeTemporaryDirectory("hearth-data").path
+        return s
+    }
+
+    /// Runs the runtime's pipelines while `body` runs, then stops them gracefully.
+    static func withPipelines<T: Sendable>(_ runtime: HearthRuntime, _ body: () async throws -> T) async throws -> T {
+        let group = ServiceGroup(configuration: .init(services: runtime.runners.map { .init(service: $0) }, logger: testLogger))
+        let task = Task { try await group.run() }
+        do {
+            let result = try await body()
+            await group.triggerGracefulShutdown()
+            try await task.value
+            return result
+        } catch {
+            await group.triggerGracefulShutdown()
+            _ = try? await task.value
+            throw error
+        }
+    }
+
+    /// Waits until `pipeline` has applied every record of its topics (`records` in all).
+    static func waitCaughtUp(_ runtime: HearthRuntime, pipeline: String, records: Int, timeout: Duration = .seconds(120)) async throws {
+        try await waitUntil("pipeline \(pipeline) to apply \(records) records", timeout: timeout) {
+            guard let status = runtime.pipelineStatus().first(where: { $0.name == pipeline }), status.assigned else { return false }
+            let applied = status.partitions.reduce(Int64(0)) { $0 + ($1.position ?? 0) }
+            return applied == Int64(records)
+        }
+    }
+
+    /// `orders_15m` as `<bucket>|<restaurant>|<currency>` → totals, in the generator's key format.
+    static func orderBuckets(_ url: String) async throws -> [String: (Int64, Int64)] {
+        let c = PostgresConnection(url: url)
+        defer { Task { await c.close() } }
+        let rows = try await c.query("""
+            SELECT to_char(bucket AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), restaurant_id, currency, orders, gross_revenue_minor
+            FROM orders_15m
+            """)
+        var out: [String: (Int64, Int64)] = [:]
+        for row in rows {
+            out["\(row[0]!)|\(row[1]!)|\(row[2]!)"] = (try row.int(3), try row.int(4))
+        }
+        return out
+    }
+
+    /// Asserts the aggregates equal the generator's expected totals exactly.
+    static func expectExactTotals(_ url: String, _ expected: ExpectedTotals, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        let actual = try await orderBuckets(url)
+        let want = expected.buckets.mapValues { ($0.orders, $0.grossRevenueMinor) }
+        #expect(actual.count == want.count, "bucket rows", sourceLocation: sourceLocation)
+        var mismatches = 0
+        for (key, value) in want where actual[key]?.0 != value.0 || actual[key]?.1 != value.1 {
+            mismatches += 1
+        }
+        #expect(mismatches == 0, "\(mismatches) buckets differ from the expected totals", sourceLocation: sourceLocation)
+        let orders = actual.values.reduce(Int64(0)) { $0 + $1.0 }
+        #expect(orders == Int64(expected.orders), sourceLocation: sourceLocation)
+    }
+}
