@@ -55,6 +55,7 @@ public final class KafkaConsumer: Sendable {
                 "reason": "\(reason.map { String(cString: $0) } ?? "")",
             ])
         }
+        RDKafkaConfig.forwardLogs(conf)
         // Ownership: the loop is kept alive by `self` for as long as the handle exists.
         rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(loop).toOpaque())
         handle = RDKafkaHandle(try RDKafkaConfig.client(RD_KAFKA_CONSUMER, conf))

@@ -31,6 +31,7 @@ public final class KafkaProducer: Sendable {
             group.complete(err == RD_KAFKA_RESP_ERR_NO_ERROR ? nil : KafkaError(
                 code: RDKafkaConfig.errorName(err), message: RDKafkaConfig.errorString(err)))
         })
+        RDKafkaConfig.forwardLogs(conf)
         handle = RDKafkaHandle(try RDKafkaConfig.client(RD_KAFKA_PRODUCER, conf))
         let h = handle
         poller = PollThread(name: "hearth.kafka.producer") { rd_kafka_poll(h.pointer, 100) }

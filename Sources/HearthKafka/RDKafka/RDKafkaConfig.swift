@@ -1,4 +1,7 @@
 import CRdKafka
+import Logging
+
+let librdkafkaLogger = Logger(label: "hearth.kafka")
 
 /// Builds an `rd_kafka_conf_t` from properties. The returned pointer is owned by
 /// the caller until passed to `rd_kafka_new`, which takes ownership on success.
@@ -23,6 +26,23 @@ enum RDKafkaConfig {
             throw KafkaError(code: "client_failed", message: String(cString: errstr))
         }
         return rk
+    }
+
+    /// Forwards librdkafka's own log lines (warnings and worse) to swift-log, so problems such as a
+    /// refused group join are not silent. `opaque`, when set, is the consumer's poll loop.
+    static func forwardLogs(_ conf: OpaquePointer) {
+        rd_kafka_conf_set(conf, "log_level", "4", nil, 0)
+        rd_kafka_conf_set_log_cb(conf) { rk, level, facility, message in
+            let logger: Logger
+            if let rk, let opaque = rd_kafka_opaque(rk) {
+                logger = Unmanaged<PollLoop>.fromOpaque(opaque).takeUnretainedValue().logger
+            } else {
+                logger = librdkafkaLogger
+            }
+            let text = message.map { String(cString: $0) } ?? ""
+            let meta: Logger.Metadata = ["facility": "\(facility.map { String(cString: $0) } ?? "")"]
+            if level <= 3 { logger.error("librdkafka: \(text)", metadata: meta) } else { logger.warning("librdkafka: \(text)", metadata: meta) }
+        }
     }
 
     static func errorString(_ err: rd_kafka_resp_err_t) -> String {

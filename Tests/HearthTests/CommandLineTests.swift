@@ -1,0 +1,76 @@
+import Foundation
+import HearthPostgres
+import Testing
+
+/// The command line as people and other tools use it: `hearth broker` with kcat, `hearth serve`, `hearth validate`.
+@Suite(.serialized) struct CommandLineTests {
+    static func run(_ tool: String, _ args: [String], stdin: String? = nil) throws -> (status: Int32, out: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: tool)
+        p.arguments = args
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = out
+        let input = Pipe()
+        p.standardInput = input
+        try p.run()
+        if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
+        try input.fileHandleForWriting.close()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    @Test func kcatTalksToTheBrokerAndServeConsumesWhatKcatProduced() async throws {
+        let broker = try HearthProcess(["broker", "--brokers", "3", "--partitions", "4"])
+        defer { broker.interrupt() }
+        let address = try broker.firstLine()
+        #expect(address.split(separator: ",").count == 3 && address.hasPrefix("127.0.0.1:"))
+
+        let metadata = try Self.run("/usr/bin/kcat", ["-b", address, "-L"])
+        #expect(metadata.status == 0)
+        #expect(metadata.out.contains("3 brokers"))
+        #expect(metadata.out.contains("topic \"orders\" with 4 partitions"))
+
+        let good = """
+            o-kcat-1|{"event_id":"kcat-1","type":"order.placed","occurred_at":"2026-11-22T23:34:05+05:30","schema_version":1,"data":{"order_id":"o-kcat-1","customer_id":"c-1","restaurant_id":"r-kcat","city":"Mumbai","currency":"INR","channel":"app","payment_method":"upi","items":[{"item_id":"m-1","name":"Pepperoni Feast","quantity":2,"unit_price_minor":54900}],"subtotal_minor":109800,"delivery_fee_minor":4000,"discount_minor":0,"total_minor":113800}}
+            o-kcat-2|not json
+            o-kcat-1|{"event_id":"kcat-1","type":"order.placed","occurred_at":"2026-11-22T23:34:05+05:30","schema_version":1,"data":{"order_id":"o-kcat-1","customer_id":"c-1","restaurant_id":"r-kcat","city":"Mumbai","currency":"INR","channel":"app","payment_method":"upi","items":[{"item_id":"m-1","name":"Pepperoni Feast","quantity":2,"unit_price_minor":54900}],"subtotal_minor":109800,"delivery_fee_minor":4000,"discount_minor":0,"total_minor":113800}}
+
+            """
+        let produced = try Self.run("/usr/bin/kcat", ["-b", address, "-P", "-t", "orders", "-K", "|"], stdin: good)
+        #expect(produced.status == 0, "\(produced.out)")
+
+        let url = try await SharedPostgres.shared.freshDatabase()
+        let pipelines = try IngestHarness.pipelines(["orders"])
+        let serve = try HearthProcess(["serve", "--brokers", address, "--postgres", url, "--pipelines-dir", pipelines.path,
+                                       "--data-dir", makeTemporaryDirectory().path, "--port", "0"])
+        defer { serve.interrupt() }
+        let db = PostgresConnection(url: url)
+        try await waitUntil("the kcat order to be aggregated", timeout: .seconds(60)) {
+            let rows = try? await db.query("SELECT orders, gross_revenue_minor, to_char(bucket AT TIME ZONE 'UTC', 'HH24:MI') FROM orders_15m WHERE restaurant_id = 'r-kcat'")
+            return rows?.count == 1
+        }
+        let row = try #require(try await db.query("SELECT orders, gross_revenue_minor, to_char(bucket AT TIME ZONE 'UTC', 'HH24:MI') FROM orders_15m WHERE restaurant_id = 'r-kcat'").first)
+        // The duplicate (same event_id) counted once; 23:34:05+05:30 is 18:04:05Z, in the 18:00 bucket.
+        #expect(row[0] == "1" && row[1] == "113800" && row[2] == "18:00")
+        await db.close()
+
+        let letter = try Self.run("/usr/bin/kcat", ["-b", address, "-C", "-t", "orders.dlq", "-c", "1", "-e", "-q",
+                                                    "-f", "%k %s %h\\n"])
+        #expect(letter.out.contains("o-kcat-2 not json"))
+        #expect(letter.out.contains("__connect.errors.exception.class.name=invalid_json"))
+        #expect(letter.out.contains("__connect.errors.stage=decode"))
+    }
+
+    @Test func validateReportsFileLineAndKey() throws {
+        let ok = try Self.run(TestPaths.hearthBinary.path, ["validate", "--pipelines-dir", TestPaths.pipelines.path])
+        #expect(ok.status == 0 && ok.out.contains("ok: 2 pipelines"))
+        let dir = makeTemporaryDirectory()
+        try "name: orders\ntopics: [orders]\nsinks: [analytics]\nbatch:\n  max_records: lots\n".write(
+            to: dir.appendingPathComponent("orders.yaml"), atomically: true, encoding: .utf8)
+        let bad = try Self.run(TestPaths.hearthBinary.path, ["validate", "--pipelines-dir", dir.path])
+        #expect(bad.status != 0)
+        #expect(bad.out == "hearth: error: orders.yaml:5: batch.max_records: must be an integer\n")
+    }
+}
