@@ -11,7 +11,8 @@ public enum KafkaAdmin {
             let ms = Int32(timeout.components.seconds * 1000)
             var metadata: UnsafePointer<rd_kafka_metadata>?
             let rkt = rd_kafka_topic_new(handle.pointer, topic, nil)
-            defer { if let rkt { rd_kafka_topic_destroy(rkt) } }
+            // The topic handle must be destroyed before the client it belongs to.
+            defer { if let rkt { rd_kafka_topic_destroy(rkt) }; withExtendedLifetime(handle) {} }
             let err = rd_kafka_metadata(handle.pointer, 0, rkt, &metadata, ms)
             guard err == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else {
                 throw KafkaError(code: RDKafkaConfig.errorName(err), message: RDKafkaConfig.errorString(err))

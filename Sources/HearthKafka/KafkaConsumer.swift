@@ -60,8 +60,7 @@ public final class KafkaConsumer: Sendable {
         rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(loop).toOpaque())
         handle = RDKafkaHandle(try RDKafkaConfig.client(RD_KAFKA_CONSUMER, conf))
         rd_kafka_poll_set_consumer(handle.pointer)
-        let topics = RDKafkaTopicPartitionList(config.topics.map { TopicPartition($0, -1) })
-        let err = rd_kafka_subscribe(handle.pointer, topics.pointer)
+        let err = RDKafkaTopicPartitionList.with(config.topics.map { TopicPartition($0, -1) }) { rd_kafka_subscribe(handle.pointer, $0) }
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
             throw KafkaError(code: RDKafkaConfig.errorName(err), message: RDKafkaConfig.errorString(err))
         }
@@ -94,29 +93,26 @@ public final class KafkaConsumer: Sendable {
     /// Stores `nextOffset` as the group's advisory committed position.
     public func store(_ tp: TopicPartition, nextOffset: Int64) {
         guard state.withLock({ $0.generation(of: tp) != nil }) else { return }
-        let list = RDKafkaTopicPartitionList([tp], offsets: [tp: nextOffset])
-        _ = rd_kafka_offsets_store(handle.pointer, list.pointer)
+        _ = RDKafkaTopicPartitionList.with([tp], offsets: [tp: nextOffset]) { rd_kafka_offsets_store(handle.pointer, $0) }
     }
 
     /// Pauses fetching of one partition (its sink is slow or down).
     public func pause(_ tp: TopicPartition) {
         guard state.withLock({ $0.setPausedBySink(tp, true) }) else { return }
-        let list = RDKafkaTopicPartitionList([tp])
-        _ = rd_kafka_pause_partitions(handle.pointer, list.pointer)
+        _ = RDKafkaTopicPartitionList.with([tp]) { rd_kafka_pause_partitions(handle.pointer, $0) }
     }
 
     /// Resumes a partition paused by `pause`.
     public func resume(_ tp: TopicPartition) {
         guard state.withLock({ $0.setPausedBySink(tp, false) }) else { return }
-        let list = RDKafkaTopicPartitionList([tp])
-        _ = rd_kafka_resume_partitions(handle.pointer, list.pointer)
+        _ = RDKafkaTopicPartitionList.with([tp]) { rd_kafka_resume_partitions(handle.pointer, $0) }
     }
 
     /// Restarts a partition at `offset`; batches already delivered for it become stale.
     public func seek(_ tp: TopicPartition, to offset: Int64) {
         guard state.withLock({ $0.reposition(tp) }) else { return }
-        let list = RDKafkaTopicPartitionList([tp], offsets: [tp: offset])
-        if let error = rd_kafka_seek_partitions(handle.pointer, list.pointer, 0) {
+        let error = RDKafkaTopicPartitionList.with([tp], offsets: [tp: offset]) { rd_kafka_seek_partitions(handle.pointer, $0, 0) }
+        if let error {
             logger.warning("Seeking failed.", metadata: ["partition": "\(tp)", "reason": "\(String(cString: rd_kafka_error_string(error)))"])
             rd_kafka_error_destroy(error)
         }
@@ -242,10 +238,10 @@ final class PollLoop: @unchecked Sendable {
         case .none: break
         case .pause(let tps):
             logger.info("Pausing partitions: the delivered-batch buffer is full.", metadata: ["partitions": "\(tps.count)"])
-            _ = rd_kafka_pause_partitions(consumer.pointer, RDKafkaTopicPartitionList(tps).pointer)
+            _ = RDKafkaTopicPartitionList.with(tps) { rd_kafka_pause_partitions(consumer.pointer, $0) }
         case .resume(let tps):
             logger.info("Resuming partitions: the delivered-batch buffer has drained.", metadata: ["partitions": "\(tps.count)"])
-            _ = rd_kafka_resume_partitions(consumer.pointer, RDKafkaTopicPartitionList(tps).pointer)
+            _ = RDKafkaTopicPartitionList.with(tps) { rd_kafka_resume_partitions(consumer.pointer, $0) }
         }
     }
 
