@@ -11,14 +11,15 @@ import Synchronization
 /// PostgreSQL transaction.
 public final class AnalyticsSink: Sink {
     public let name = "analytics"
-    private let writer: PostgresConnection
+    /// Writers by partition: different partitions commit in parallel, one partition always on the same connection.
+    private let writers: [PostgresConnection]
     private let reader: PostgresConnection
     private let dedupHorizonHours: Int
     private let lastPurge = Mutex<ContinuousClock.Instant?>(nil)
     private let logger: Logger
 
-    public init(url: String, dedupHorizonHours: Int, logger: Logger) {
-        writer = PostgresConnection(url: url, logger: logger)
+    public init(url: String, dedupHorizonHours: Int, writers: Int = 4, logger: Logger) {
+        self.writers = (0..<max(1, writers)).map { _ in PostgresConnection(url: url, logger: logger) }
         reader = PostgresConnection(url: url, logger: logger)
         self.dedupHorizonHours = dedupHorizonHours
         self.logger = logger
@@ -47,7 +48,10 @@ public final class AnalyticsSink: Sink {
     public func apply(_ batch: SinkBatch) async throws {
         let events = batch.events
         let sink = name
-        try await writer.withTransaction { s in
+        let writer = writers[Int(batch.partition.partition.magnitude) % writers.count]
+        // No need to wait for the WAL flush: the position commits with the data, so a transaction
+        // lost in a server crash loses both, and its records are consumed again.
+        try await writer.withTransaction(synchronousCommit: false) { s in
             try Self.advance(s, sink: sink, batch: batch)
             // Each event id counts once: only ids new to the table (and first in the batch) have an effect.
             var seenInBatch = Set<String>()

@@ -5,6 +5,11 @@ import HearthSupport
 public enum KafkaAdmin {
     /// Each partition's high watermark, asked of the brokers.
     public static func highWatermarks(brokers: String, topic: String, timeout: Duration = .seconds(10)) async throws -> [Int32: Int64] {
+        try await watermarks(brokers: brokers, topic: topic, timeout: timeout).mapValues(\.high)
+    }
+
+    /// Each partition's low and high watermarks (records retained: high - low), asked of the brokers.
+    public static func watermarks(brokers: String, topic: String, timeout: Duration = .seconds(10)) async throws -> [Int32: (low: Int64, high: Int64)] {
         try await Blocking.run {
             let conf = try RDKafkaConfig.make(["bootstrap.servers": brokers, "log.connection.close": "false"])
             let handle = RDKafkaHandle(try RDKafkaConfig.client(RD_KAFKA_PRODUCER, conf))
@@ -18,7 +23,7 @@ public enum KafkaAdmin {
                 throw KafkaError(code: RDKafkaConfig.errorName(err), message: RDKafkaConfig.errorString(err))
             }
             defer { rd_kafka_metadata_destroy(metadata) }
-            var out: [Int32: Int64] = [:]
+            var out: [Int32: (low: Int64, high: Int64)] = [:]
             for t in 0..<Int(metadata.pointee.topic_cnt) {
                 let md = metadata.pointee.topics[t]
                 for p in 0..<Int(md.partition_cnt) {
@@ -28,7 +33,7 @@ public enum KafkaAdmin {
                     guard e == RD_KAFKA_RESP_ERR_NO_ERROR else {
                         throw KafkaError(code: RDKafkaConfig.errorName(e), message: RDKafkaConfig.errorString(e))
                     }
-                    out[id] = high
+                    out[id] = (low, high)
                 }
             }
             return out

@@ -36,6 +36,9 @@ public final class KafkaConsumer: Sendable {
             "log.connection.close": "false",
             "session.timeout.ms": "10000",
             "heartbeat.interval.ms": "1000",
+            // librdkafka prefetches up to 64 MiB per partition by default; bound it so memory stays
+            // predictable however many partitions are assigned (delivered batches are bounded separately).
+            "queued.max.messages.kbytes": "65536",
         ]
         props.merge(config.properties) { _, new in new }
         let conf = try RDKafkaConfig.make(props)
@@ -146,7 +149,6 @@ final class PollLoop: @unchecked Sendable {
     private weak var consumer: KafkaConsumer?
     private var pending: [TopicPartition: KafkaBatch] = [:]
     private var pendingCount = 0
-    private var topicNames: [OpaquePointer: String] = [:]
 
     init(config: KafkaConsumerConfig, rebalance: KafkaRebalanceHandler,
          continuation: AsyncStream<KafkaBatch>.Continuation, logger: Logger) {
@@ -169,6 +171,11 @@ final class PollLoop: @unchecked Sendable {
 
     private func run(_ consumer: KafkaConsumer) {
         let rk = consumer.pointer
+        // Messages and callbacks (rebalances) of the consumer arrive on its queue; reading it
+        // in batches costs far less per message than one poll per message.
+        let queue = rd_kafka_queue_get_consumer(rk)!
+        let capacity = 1024
+        var messages = [UnsafeMutablePointer<rd_kafka_message_t>?](repeating: nil, count: capacity)
         var batchStart = ContinuousClock.now
         while !stopping.load(ordering: .acquiring) {
             applyBufferAction(consumer)
@@ -180,7 +187,9 @@ final class PollLoop: @unchecked Sendable {
                 let left = config.lingerMillis - Int(waited.components.seconds * 1000 + waited.components.attoseconds / 1_000_000_000_000_000)
                 timeout = Int32(max(0, min(left, 100)))
             }
-            if let message = rd_kafka_consumer_poll(rk, timeout) {
+            let n = messages.withUnsafeMutableBufferPointer { rd_kafka_consume_batch_queue(queue, timeout, $0.baseAddress, capacity) }
+            for i in 0..<max(0, n) {
+                guard let message = messages[i] else { continue }
                 if message.pointee.err == RD_KAFKA_RESP_ERR_NO_ERROR {
                     if pendingCount == 0 { batchStart = .now }
                     append(message, consumer)
@@ -191,27 +200,34 @@ final class PollLoop: @unchecked Sendable {
                 }
                 rd_kafka_message_destroy(message)
             }
-            if pendingCount >= config.maxBatchRecords
-                || (pendingCount > 0 && ContinuousClock.now - batchStart >= .milliseconds(config.lingerMillis)) {
+            if pendingCount > 0, ContinuousClock.now - batchStart >= .milliseconds(config.lingerMillis) {
                 flush(consumer)
             }
         }
         flush(consumer)
+        rd_kafka_queue_destroy(queue)
         // Leaves the group; the revoke callback runs here and waits for in-flight work.
         rd_kafka_consumer_close(rk)
         continuation.finish()
         finished.signal()
     }
 
+    /// A partition as librdkafka names it: cheap to hash, unlike topic strings.
+    private struct PartitionKey: Hashable {
+        let topic: OpaquePointer
+        let partition: Int32
+    }
+
+    private var partitionKeys: [PartitionKey: TopicPartition] = [:]
+
     private func append(_ message: UnsafeMutablePointer<rd_kafka_message_t>, _ consumer: KafkaConsumer) {
-        let rkt = message.pointee.rkt!
-        let topic: String
-        if let name = topicNames[rkt] { topic = name } else {
-            topic = String(cString: rd_kafka_topic_name(rkt))
-            topicNames[rkt] = topic
+        let key = PartitionKey(topic: message.pointee.rkt!, partition: message.pointee.partition)
+        let tp: TopicPartition
+        if let known = partitionKeys[key] { tp = known } else {
+            tp = TopicPartition(String(cString: rd_kafka_topic_name(key.topic)), key.partition)
+            partitionKeys[key] = tp
         }
-        let tp = TopicPartition(topic, message.pointee.partition)
-        let record = copyRecord(message, topic: topic)
+        let record = copyRecord(message, topic: tp.topic)
         let size = record.value.count + (record.key?.count ?? 0) + 64
         if pending[tp] == nil {
             guard let generation = consumer.withState({ $0.generation(of: tp) }) else { return }
@@ -221,14 +237,21 @@ final class PollLoop: @unchecked Sendable {
         pending[tp]!.records.append(record)
         pending[tp]!.bytes += size
         pendingCount += 1
+        if pending[tp]!.records.count >= config.maxBatchRecords {
+            let full = pending.removeValue(forKey: tp)!
+            pendingCount -= full.records.count
+            deliver(full, consumer)
+        }
+    }
+
+    private func deliver(_ batch: KafkaBatch, _ consumer: KafkaConsumer) {
+        consumer.withState { $0.delivered(bytes: batch.bytes) }
+        continuation.yield(batch)
     }
 
     private func flush(_ consumer: KafkaConsumer) {
         guard pendingCount > 0 else { return }
-        for (_, batch) in pending.sorted(by: { $0.key < $1.key }) {
-            consumer.withState { $0.delivered(bytes: batch.bytes) }
-            continuation.yield(batch)
-        }
+        for (_, batch) in pending.sorted(by: { $0.key < $1.key }) { deliver(batch, consumer) }
         pending.removeAll(keepingCapacity: true)
         pendingCount = 0
     }

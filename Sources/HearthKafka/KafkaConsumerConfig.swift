@@ -3,9 +3,9 @@ public struct KafkaConsumerConfig: Sendable {
     public var brokers: String
     public var groupID: String
     public var topics: [String]
-    /// A batch is delivered when it holds this many records …
+    /// A partition's batch is delivered when it holds this many records …
     public var maxBatchRecords: Int
-    /// … or when its first record has waited this long.
+    /// … and every pending batch when the oldest record has waited this long.
     public var lingerMillis: Int
     /// Delivered but not yet released batches may hold at most this many bytes;
     /// above it every partition is paused until half of it has been released.

@@ -42,10 +42,24 @@ public final class PipelineRunner: Service, Sendable {
         self.consumer.withLock { $0 = consumer }
         logger.info("Pipeline started.", metadata: ["pipeline": "\(definition.name)", "topics": "\(definition.topics)"])
         let codec = EventCodec(maxRecordBytes: definition.maxRecordBytes)
+        let limit = definition.concurrency
         await withGracefulShutdownHandler {
-            for await batch in consumer.batches {
-                if consumer.isCurrent(batch) { await process(batch, consumer, codec) }
-                consumer.release(batch)
+            // Batches of different partitions are applied concurrently (up to `concurrency`);
+            // those of one partition strictly in order.
+            await withTaskGroup(of: TopicPartition.self) { group in
+                var busy = Set<TopicPartition>()
+                for await batch in consumer.batches {
+                    while busy.contains(batch.partition) || busy.count >= limit, let done = await group.next() {
+                        busy.remove(done)
+                    }
+                    busy.insert(batch.partition)
+                    group.addTask {
+                        if consumer.isCurrent(batch) { await self.process(batch, consumer, codec) }
+                        consumer.release(batch)
+                        return batch.partition
+                    }
+                }
+                await group.waitForAll()
             }
         } onGracefulShutdown: {
             // `stop` blocks until the poll thread has left the group; keep it off the cooperative pool.
@@ -134,7 +148,7 @@ public final class PipelineRunner: Service, Sendable {
         for sink in sinks {
             let expected = state.withLock { $0.positions[sink.name]?[tp] }
             if let expected, expected >= nextOffset { continue }
-            let mine = expected.map { p in records.filter { $0.record.offset >= p } } ?? records
+            let mine = expected.map { p in records.first!.record.offset >= p ? records : records.filter { $0.record.offset >= p } } ?? records
             let sinkBatch = SinkBatch(pipeline: definition.name, partition: tp, expectedPosition: expected,
                                       nextOffset: nextOffset, records: mine)
             let applied = await retrying(tp, consumer, what: "sink \(sink.name)") { try await sink.apply(sinkBatch) }

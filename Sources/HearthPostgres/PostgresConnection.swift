@@ -27,11 +27,14 @@ public final class PostgresConnection: Sendable {
 
     /// Runs `body` inside BEGIN … COMMIT on this connection's queue; ROLLBACK when it throws.
     /// The body is synchronous: every statement of the transaction runs in one blocking stretch.
-    public func withTransaction<T: Sendable>(_ body: @escaping @Sendable (PostgresSession) throws -> T) async throws -> T {
+    /// `synchronousCommit: false` lets COMMIT return before the WAL is flushed: a server crash may then lose
+    /// the transaction whole (never part of it) — right for writes that are replayed from Kafka when lost.
+    public func withTransaction<T: Sendable>(synchronousCommit: Bool = true,
+                                             _ body: @escaping @Sendable (PostgresSession) throws -> T) async throws -> T {
         let native = native
         return try await Blocking.run(on: queue) {
             let session = try native.session()
-            try session.execute("BEGIN")
+            try session.execute(synchronousCommit ? "BEGIN" : "BEGIN; SET LOCAL synchronous_commit = off")
             do {
                 let result = try body(session)
                 try session.execute("COMMIT")

@@ -71,9 +71,13 @@ extension Array: PostgresBindable where Element: PostgresBindable {
             if i > 0 { out += "," }
             guard let text = element.postgresText else { out += "NULL"; continue }
             out += "\""
-            for ch in text.unicodeScalars {
-                if ch == "\"" || ch == "\\" { out += "\\" }
-                out.unicodeScalars.append(ch)
+            if text.utf8.contains(where: { $0 == 0x22 || $0 == 0x5C }) {
+                for ch in text.unicodeScalars {
+                    if ch == "\"" || ch == "\\" { out += "\\" }
+                    out.unicodeScalars.append(ch)
+                }
+            } else {
+                out += text
             }
             out += "\""
         }

@@ -20,7 +20,7 @@ struct BenchIngest: AsyncParsableCommand {
         abstract: "Produce order events to the development cluster and measure events/s into the PostgreSQL sink.")
     @Option(help: "Records to produce.") var count: Int = 1_000_000
     @Option(help: "PostgreSQL URL (default: a managed server in a temporary directory).") var postgres: String?
-    @Option(help: "Partitions of the orders topic.") var partitions: Int = 12
+    @Option(help: "Partitions of the orders topic (the development cluster keeps about 5 MiB per partition).") var partitions: Int = 32
     @Option(name: .customLong("pipelines-dir"), help: "Where orders.yaml is.") var pipelinesDir: String = "Pipelines"
     @Flag(help: "Print one JSON object instead of a table.") var json = false
 
@@ -55,7 +55,8 @@ struct BenchIngest: AsyncParsableCommand {
         await producer.close()
         let produceSeconds = (ContinuousClock.now - produceStart).seconds
         let orders = generator.expected.recordsPerTopic["orders", default: 0]
-        let stored = try await KafkaAdmin.highWatermarks(brokers: cluster.bootstrapServers, topic: "orders").values.reduce(0, +)
+        let stored = try await KafkaAdmin.watermarks(brokers: cluster.bootstrapServers, topic: "orders").values
+            .reduce(Int64(0)) { $0 + $1.high - $1.low }
         guard stored == Int64(orders) else {
             await managed?.stop()
             throw fail("the development cluster kept \(stored) of \(orders) records (it keeps about 5 MiB per partition); use more --partitions or fewer records")
@@ -155,7 +156,8 @@ struct BenchIngest: AsyncParsableCommand {
             if seen >= records { break }
         }
         let seconds = (ContinuousClock.now - (started ?? .now)).seconds
-        DispatchQueue.global().async { consumer.stop() }
+        // Leave the group before the next phase starts (stop blocks, so not on the cooperative pool).
+        _ = try? await Blocking.run { consumer.stop() }
         return seconds
     }
 }

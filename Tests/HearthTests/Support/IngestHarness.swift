@@ -58,12 +58,25 @@ enum IngestHarness {
         await producer.close()
     }
 
-    /// A pipelines folder holding only the named definitions, each edited by `edit`.
-    static func pipelines(_ names: [String], edit: (String) -> String = { $0 }) throws -> URL {
+    /// A pipelines folder holding only the named definitions from the repository, optionally with
+    /// other batch limits and librdkafka properties.
+    static func pipelines(_ names: [String], maxRecords: Int? = nil, lingerMillis: Int? = nil,
+                          kafka: [String: String] = [:]) throws -> URL {
         let dir = makeTemporaryDirectory("hearth-pipelines")
         for name in names {
-            let text = try String(contentsOf: TestPaths.pipelines.appendingPathComponent("\(name).yaml"), encoding: .utf8)
-            try edit(text).write(to: dir.appendingPathComponent("\(name).yaml"), atomically: true, encoding: .utf8)
+            var text = try String(contentsOf: TestPaths.pipelines.appendingPathComponent("\(name).yaml"), encoding: .utf8)
+            if let maxRecords {
+                text = text.replacingOccurrences(of: #"max_records: \d+"#, with: "max_records: \(maxRecords)", options: .regularExpression)
+            }
+            if let lingerMillis {
+                text = text.replacingOccurrences(of: #"linger_ms: \d+"#, with: "linger_ms: \(lingerMillis)", options: .regularExpression)
+            }
+            if !kafka.isEmpty {
+                let props = kafka.map { "\"\($0.key)\": \"\($0.value)\"" }.joined(separator: ", ")
+                text = text.replacingOccurrences(of: #"(?m)^kafka: \{\}.*$"#, with: "kafka: {\(props)}", options: .regularExpression)
+            }
+            try text.write(to: dir.appendingPathComponent("\(name).yaml"), atomically: true, encoding: .utf8)
+            _ = try PipelineDefinition(file: name, yaml: text)
         }
         return dir
     }
