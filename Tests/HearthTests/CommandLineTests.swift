@@ -56,8 +56,13 @@ import Testing
         #expect(row[0] == "1" && row[1] == "113800" && row[2] == "18:00")
         await db.close()
 
-        let letter = try Self.run("/usr/bin/kcat", ["-b", address, "-C", "-t", "orders.dlq", "-c", "1", "-e", "-q",
+        // The invalid record is on another partition, applied independently: wait for its dead letter.
+        var letter = (status: Int32(0), out: "")
+        try await waitUntil("the dead letter", timeout: .seconds(30), every: .milliseconds(500)) {
+            letter = try Self.run("/usr/bin/kcat", ["-b", address, "-C", "-t", "orders.dlq", "-c", "1", "-e", "-q",
                                                     "-f", "%k %s %h\\n"])
+            return !letter.out.isEmpty
+        }
         #expect(letter.out.contains("o-kcat-2 not json"))
         #expect(letter.out.contains("__connect.errors.exception.class.name=invalid_json"))
         #expect(letter.out.contains("__connect.errors.stage=decode"))
