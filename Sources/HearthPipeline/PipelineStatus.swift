@@ -16,6 +16,25 @@ public struct PartitionStatus: Sendable, Codable, Equatable {
     public var state: State
     /// The reason the partition is stalled, safe to show.
     public var reason: String?
+
+    enum CodingKeys: String, CodingKey {
+        case topic, partition, position, highWatermark, lag, consumed, applied, deadLettered, state, reason
+    }
+
+    /// Unknown values are written as `null`, so every partition has the same keys.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(topic, forKey: .topic)
+        try c.encode(partition, forKey: .partition)
+        try c.encode(position, forKey: .position)
+        try c.encode(highWatermark, forKey: .highWatermark)
+        try c.encode(lag, forKey: .lag)
+        try c.encode(consumed, forKey: .consumed)
+        try c.encode(applied, forKey: .applied)
+        try c.encode(deadLettered, forKey: .deadLettered)
+        try c.encode(state, forKey: .state)
+        try c.encode(reason, forKey: .reason)
+    }
 }
 
 public struct PipelineStatus: Sendable, Codable, Equatable {
