@@ -61,10 +61,13 @@ public final class AnalyticsSink: Sink {
                 INSERT INTO analytics_seen_events (event_id) SELECT unnest(\(ids)::text[])
                 ON CONFLICT DO NOTHING RETURNING event_id
                 """).compactMap { $0[0] })
-            var remaining = fresh
             var buckets = OrderBuckets()
-            for event in events where remaining.remove(event.eventID) != nil {
-                buckets.add(event)
+            if fresh.count == events.count {
+                // The common case: every id is new and none repeats within the batch.
+                for event in events { buckets.add(event) }
+            } else {
+                var remaining = fresh
+                for event in events where remaining.remove(event.eventID) != nil { buckets.add(event) }
             }
             try Self.upsert(s, buckets)
         }

@@ -18,14 +18,14 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
 
     /// Parses `2026-11-22T18:04:05.123Z` or `2026-11-22T23:34:05+05:30` (fraction optional). Returns nil when malformed.
     public init?(rfc3339 text: String) {
-        var utf8 = text.utf8.makeIterator()
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(35)
-        while let b = utf8.next() {
-            if bytes.count > 40 { return nil }
-            bytes.append(b)
-        }
-        guard bytes.count >= 20 else { return nil }
+        var text = text
+        let parsed = text.withUTF8 { Timestamp.parse($0) }
+        guard let parsed else { return nil }
+        self = parsed
+    }
+
+    private static func parse(_ bytes: UnsafeBufferPointer<UInt8>) -> Timestamp? {
+        guard bytes.count >= 20, bytes.count <= 40 else { return nil }
         func digits(_ at: Int, _ count: Int) -> Int? {
             var v = 0
             for i in at..<(at + count) {
@@ -70,8 +70,7 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
         }
         let days = Timestamp.daysFromCivil(year, month, day)
         let seconds = Int64(days) * 86_400 + Int64(hour * 3600 + minute * 60 + min(second, 59)) - Int64(offset)
-        self.epochMillis = seconds * 1000 + Int64(millis)
-        self.offsetSeconds = Int32(offset)
+        return Timestamp(epochMillis: seconds * 1000 + Int64(millis), offsetSeconds: Int32(offset))
     }
 
     /// RFC 3339 in UTC with milliseconds, e.g. `2026-11-22T18:04:05.123Z`.
