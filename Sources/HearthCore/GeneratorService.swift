@@ -35,8 +35,10 @@ public final class GeneratorService: Service, Sendable {
     }
 
     /// Produces records in chunks, pacing to `rate`, until `count` or cancellation/shutdown. Returns the number sent.
+    /// `observe` sees every record before it is sent (tests use it to note what they expect).
     public static func produce(_ generator: inout EventGenerator, producer: KafkaProducer, rate: Int, count: Int?,
-                               logger: Logger, progress: (@Sendable (Int) -> Void)? = nil) async throws -> Int {
+                               logger: Logger, progress: (@Sendable (Int) -> Void)? = nil,
+                               observe: (GeneratedRecord) -> Void = { _ in }) async throws -> Int {
         var sent = 0
         let started = ContinuousClock.now
         let chunk = rate > 0 ? max(1, min(rate / 10, 5000)) : 5000
@@ -47,6 +49,7 @@ public final class GeneratorService: Service, Sendable {
             records.reserveCapacity(n)
             for _ in 0..<n {
                 let r = generator.next()
+                observe(r)
                 records.append(KafkaRecord(topic: r.topic, key: r.key, value: r.value))
             }
             try await producer.send(records)

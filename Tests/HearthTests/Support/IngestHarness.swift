@@ -27,34 +27,23 @@ enum IngestHarness {
         return c
     }
 
-    /// Produces `count` records of `generator` (continuing where it stopped), optionally paced to `rate` per second.
+    /// Produces `count` records of `generator` (continuing where it stopped), optionally paced to `rate` per second,
+    /// noting the valid catalog entities in `catalog`.
     static func produce(_ generator: inout EventGenerator, count: Int, brokers: String, rate: Int = 0,
                         catalog: inout Set<String>) async throws {
         let producer = try GeneratorService.makeProducer(brokers: brokers)
         let codec = EventCodec()
-        let chunk = rate > 0 ? max(1, rate / 10) : 2000
-        let started = ContinuousClock.now
-        var sent = 0
-        while sent < count {
-            var records: [KafkaRecord] = []
-            for _ in 0..<min(chunk, count - sent) {
-                let r = generator.next()
-                if r.topic != "orders", r.kind != .invalid, let e = try? codec.decode(r.value) {
-                    switch e.payload {
-                    case .restaurantUpserted(let x): catalog.insert("r:" + x.restaurant_id)
-                    case .menuItemUpserted(let x): catalog.insert("m:" + x.item_id)
-                    default: break
-                    }
-                }
-                records.append(KafkaRecord(topic: r.topic, key: r.key, value: r.value))
+        var seen = catalog
+        _ = try await GeneratorService.produce(&generator, producer: producer, rate: rate, count: count, logger: testLogger,
+                                               observe: { r in
+            guard r.topic != "orders", r.kind != .invalid, let e = try? codec.decode(r.value) else { return }
+            switch e.payload {
+            case .restaurantUpserted(let x): seen.insert("r:" + x.restaurant_id)
+            case .menuItemUpserted(let x): seen.insert("m:" + x.item_id)
+            default: break
             }
-            try await producer.send(records)
-            sent += records.count
-            if rate > 0 {
-                let due = started + .milliseconds(sent * 1000 / rate)
-                if due > .now { try await Task.sleep(until: due) }
-            }
-        }
+        })
+        catalog = seen
         await producer.close()
     }
 
