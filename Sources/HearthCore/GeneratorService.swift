@@ -1,6 +1,5 @@
 import Foundation
 import HearthKafka
-import Logging
 import ServiceLifecycle
 
 /// Produces a generated stream to Kafka at a steady rate until stopped or `count` records are sent.
@@ -9,17 +8,15 @@ public final class GeneratorService: Service, Sendable {
     let config: GeneratorConfig
     let rate: Int
     let count: Int?
-    let logger: Logger
 
     /// - Parameters:
     ///   - rate: records per second (0: as fast as the producer allows).
     ///   - count: total records, nil for unbounded.
-    public init(brokers: String, config: GeneratorConfig, rate: Int, count: Int?, logger: Logger) {
+    public init(brokers: String, config: GeneratorConfig, rate: Int, count: Int?) {
         self.brokers = brokers
         self.config = config
         self.rate = rate
         self.count = count
-        self.logger = logger
     }
 
     /// Producer settings suited to the development cluster (which keeps ~5 MiB per partition uncompressed).
@@ -30,14 +27,14 @@ public final class GeneratorService: Service, Sendable {
     public func run() async throws {
         let producer = try Self.makeProducer(brokers: brokers)
         var generator = EventGenerator(config: config)
-        _ = try await Self.produce(&generator, producer: producer, rate: rate, count: count, logger: logger)
+        _ = try await Self.produce(&generator, producer: producer, rate: rate, count: count)
         await producer.close()
     }
 
     /// Produces records in chunks, pacing to `rate`, until `count` or cancellation/shutdown. Returns the number sent.
     /// `observe` sees every record before it is sent (tests use it to note what they expect).
     public static func produce(_ generator: inout EventGenerator, producer: KafkaProducer, rate: Int, count: Int?,
-                               logger: Logger, progress: (@Sendable (Int) -> Void)? = nil,
+                               progress: (@Sendable (Int) -> Void)? = nil,
                                observe: (GeneratedRecord) -> Void = { _ in }) async throws -> Int {
         var sent = 0
         let started = ContinuousClock.now

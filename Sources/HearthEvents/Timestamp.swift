@@ -1,3 +1,5 @@
+import Foundation
+
 /// An RFC 3339 instant: milliseconds since the Unix epoch, plus the UTC offset it was written with.
 public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible {
     public var epochMillis: Int64
@@ -72,6 +74,9 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
         let seconds = Int64(days) * 86_400 + Int64(hour * 3600 + minute * 60 + min(second, 59)) - Int64(offset)
         return Timestamp(epochMillis: seconds * 1000 + Int64(millis), offsetSeconds: Int32(offset))
     }
+
+    /// The current instant.
+    public static var now: Timestamp { Timestamp(epochMillis: Int64((Date().timeIntervalSince1970 * 1000).rounded(.down))) }
 
     /// RFC 3339 in UTC with milliseconds, e.g. `2026-11-22T18:04:05.123Z`.
     public var description: String { formatted(offsetSeconds: 0) }

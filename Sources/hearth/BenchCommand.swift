@@ -51,7 +51,7 @@ struct BenchIngest: AsyncParsableCommand {
         var generator = EventGenerator(config: config)
         let producer = try GeneratorService.makeProducer(brokers: cluster.bootstrapServers)
         let produceStart = ContinuousClock.now
-        _ = try await GeneratorService.produce(&generator, producer: producer, rate: 0, count: count, logger: logger)
+        _ = try await GeneratorService.produce(&generator, producer: producer, rate: 0, count: count)
         await producer.close()
         let produceSeconds = (ContinuousClock.now - produceStart).seconds
         let orders = generator.expected.recordsPerTopic["orders", default: 0]

@@ -37,10 +37,8 @@ func fail(_ message: String) -> ExitCode {
     return ExitCode.failure
 }
 
-func describe(_ error: any Error) -> String {
-    if let e = error as? CustomStringConvertible { return e.description }
-    return String(describing: error)
-}
+/// An error as one readable line (its `description`, which our error types keep safe to show).
+func describe(_ error: any Error) -> String { String(describing: error) }
 
 /// Writes a line to stdout immediately (unbuffered), for addresses that scripts read.
 func say(_ line: String) {

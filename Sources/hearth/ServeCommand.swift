@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import HearthAPI
 import HearthCore
+import HearthEvents
 import HearthSupport
 import Hummingbird
 import Logging
@@ -95,7 +96,7 @@ func runService(settings: Settings, demoRate: Int?, seed: UInt64 = 42) async thr
         config.start = Timestamp.now
         // About eight records per order: keep simulated time in step with the wall clock.
         config.ordersPerMinute = max(1, Double(rate) * 60 / 8)
-        services.append(GeneratorService(brokers: runtime.brokers, config: config, rate: rate, count: nil, logger: logger))
+        services.append(GeneratorService(brokers: runtime.brokers, config: config, rate: rate, count: nil))
     }
     let group = ServiceGroup(configuration: .init(
         services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
@@ -106,10 +107,4 @@ func runService(settings: Settings, demoRate: Int?, seed: UInt64 = 42) async thr
         throw fail(describe(error))
     }
     await runtime.shutdown()
-}
-
-import HearthEvents
-
-extension Timestamp {
-    static var now: Timestamp { Timestamp(epochMillis: Int64(Date().timeIntervalSince1970 * 1000)) }
 }

@@ -66,7 +66,7 @@ struct Generate: AsyncParsableCommand {
         let started = ContinuousClock.now
         let sent: Int
         do {
-            sent = try await GeneratorService.produce(&generator, producer: producer, rate: rate, count: total, logger: Logger(label: "hearth.generate")) { n in
+            sent = try await GeneratorService.produce(&generator, producer: producer, rate: rate, count: total) { n in
                 if interactive { FileHandle.standardError.write(Data("\rproduced \(n)\(total.map { " of \($0)" } ?? "")".utf8)) }
             }
         } catch {

@@ -34,7 +34,7 @@ enum IngestHarness {
         let producer = try GeneratorService.makeProducer(brokers: brokers)
         let codec = EventCodec()
         var seen = catalog
-        _ = try await GeneratorService.produce(&generator, producer: producer, rate: rate, count: count, logger: testLogger,
+        _ = try await GeneratorService.produce(&generator, producer: producer, rate: rate, count: count,
                                                observe: { r in
             guard r.topic != "orders", r.kind != .invalid, let e = try? codec.decode(r.value) else { return }
             switch e.payload {
