@@ -48,7 +48,8 @@ public final class AnalyticsSink: Sink {
     public func apply(_ batch: SinkBatch) async throws {
         let events = batch.events
         let sink = name
-        let writer = writers[Int(batch.partition.partition.magnitude) % writers.count]
+        let shard = Int(batch.partition.partition.magnitude) % writers.count
+        let writer = writers[shard]
         // No need to wait for the WAL flush: the position commits with the data, so a transaction
         // lost in a server crash loses both, and its records are consumed again.
         try await writer.withTransaction(synchronousCommit: false) { s in
@@ -69,7 +70,7 @@ public final class AnalyticsSink: Sink {
                 var remaining = fresh
                 for event in events where remaining.remove(event.eventID) != nil { buckets.add(event) }
             }
-            try Self.upsert(s, buckets)
+            try Self.upsert(s, buckets, shard: shard)
         }
         await purgeIfDue()
     }
@@ -94,7 +95,7 @@ public final class AnalyticsSink: Sink {
         }
     }
 
-    static func upsert(_ s: PostgresSession, _ buckets: OrderBuckets) throws {
+    static func upsert(_ s: PostgresSession, _ buckets: OrderBuckets, shard: Int) throws {
         guard !buckets.isEmpty else { return }
         let keys = buckets.totals.keys.sorted()
         let starts = keys.map { Timestamp(epochMillis: $0.bucketMillis).description }
@@ -103,10 +104,10 @@ public final class AnalyticsSink: Sink {
         let orders = keys.map { buckets.totals[$0]!.orders }
         let revenue = keys.map { buckets.totals[$0]!.grossRevenueMinor }
         try s.query("""
-            INSERT INTO orders_15m (bucket, restaurant_id, currency, orders, gross_revenue_minor)
-            SELECT * FROM unnest(\(starts)::timestamptz[], \(restaurants)::text[], \(currencies)::text[],
+            INSERT INTO orders_15m (bucket, restaurant_id, currency, orders, gross_revenue_minor, shard)
+            SELECT *, \(shard)::smallint FROM unnest(\(starts)::timestamptz[], \(restaurants)::text[], \(currencies)::text[],
                                  \(orders)::bigint[], \(revenue)::bigint[])
-            ON CONFLICT (bucket, restaurant_id, currency) DO UPDATE
+            ON CONFLICT (bucket, restaurant_id, currency, shard) DO UPDATE
                SET orders = orders_15m.orders + EXCLUDED.orders,
                    gross_revenue_minor = orders_15m.gross_revenue_minor + EXCLUDED.gross_revenue_minor
             """)

@@ -28,6 +28,10 @@ struct BenchIngest: AsyncParsableCommand {
         Bootstrap.logging(level: "error")
         guard count >= 1000 else { throw fail("--count must be at least 1000") }
         guard (1...256).contains(partitions) else { throw fail("--partitions must be 1 to 256") }
+        let definition = URL(fileURLWithPath: pipelinesDir).appendingPathComponent("orders.yaml")
+        guard FileManager.default.fileExists(atPath: definition.path) else {
+            throw fail("no orders.yaml in \(pipelinesDir) (run from the repository, or pass --pipelines-dir)")
+        }
         let logger = Logger(label: "hearth.bench")
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("hearth-bench-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
@@ -48,6 +52,9 @@ struct BenchIngest: AsyncParsableCommand {
         note("producing \(count) records …")
         var config = GeneratorConfig()
         config.ordersPerMinute = 2000
+        // 1% invalid records as everywhere, but few oversized ones: at 1.1 MB each, one in eight
+        // would carry several times the bytes of the whole valid stream.
+        config.oversizedShare = 0.002
         var generator = EventGenerator(config: config)
         let producer = try GeneratorService.makeProducer(brokers: cluster.bootstrapServers)
         let produceStart = ContinuousClock.now
@@ -70,8 +77,7 @@ struct BenchIngest: AsyncParsableCommand {
         note("end to end into PostgreSQL …")
         let pipelines = work.appendingPathComponent("pipelines")
         try FileManager.default.createDirectory(at: pipelines, withIntermediateDirectories: true)
-        try FileManager.default.copyItem(at: URL(fileURLWithPath: pipelinesDir).appendingPathComponent("orders.yaml"),
-                                         to: pipelines.appendingPathComponent("orders.yaml"))
+        try FileManager.default.copyItem(at: definition, to: pipelines.appendingPathComponent("orders.yaml"))
         var settings = Settings()
         settings.brokers = cluster.bootstrapServers
         settings.postgres = url

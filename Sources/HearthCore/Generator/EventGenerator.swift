@@ -13,6 +13,9 @@ public struct GeneratorConfig: Sendable {
     public var lateShare = 0.02
     public var duplicateShare = 0.02
     public var invalidShare = 0.01
+    /// Of the invalid records, the share that is larger than the 1 MiB record limit (1.1 MB each);
+    /// the others are the seven small kinds, equally often.
+    public var oversizedShare = 1.0 / 8
 
     public init() {}
 }
@@ -258,7 +261,7 @@ public struct EventGenerator: Sendable {
         let good = String(decoding: codec.encode(Event(eventID: rng.uuid(), occurredAt: Timestamp(epochMillis: clockMillis),
                                                        payload: .orderPlaced(template))), as: UTF8.self)
         let value: [UInt8]
-        switch rng.int(0...7) {
+        switch rng.chance(config.oversizedShare) ? 7 : rng.int(0...6) {
         case 0: value = Array("not json at all {".utf8)
         case 1: value = [0x7B, 0x22, 0xFF, 0xFE, 0x22, 0x7D]
         case 2: value = Array(good.replacingOccurrences(of: "\"currency\"", with: "\"currency_code\"").utf8)

@@ -109,8 +109,9 @@ enum IngestHarness {
         let c = PostgresConnection(url: url)
         defer { Task { await c.close() } }
         let rows = try await c.query("""
-            SELECT to_char(bucket AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), restaurant_id, currency, orders, gross_revenue_minor
-            FROM orders_15m
+            SELECT to_char(bucket AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), restaurant_id, currency,
+                   sum(orders), sum(gross_revenue_minor)
+            FROM orders_15m GROUP BY 1, 2, 3
             """)
         var out: [String: (Int64, Int64)] = [:]
         for row in rows {
