@@ -69,7 +69,7 @@ let package = Package(
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
         ]),
         .testTarget(name: "HearthTests", dependencies: [
-            "hearth", "HearthAPI", "HearthCore",
+            "hearth", "HearthAPI", "HearthCore", "HearthSearch",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),
     ],

@@ -140,6 +140,23 @@ public final class ConfigMap {
         }
     }
 
+    /// A list of lists of strings (an absent key gives an empty list).
+    public func stringLists(_ key: String) throws(ConfigError) -> [[String]] {
+        guard let v = value(key) else { return [] }
+        guard case .sequence(let outer) = v else { throw error(key, "must be a list of lists of strings", at: v) }
+        var out: [[String]] = []
+        for group in outer {
+            guard case .sequence(let inner) = group else { throw error(key, "must be a list of lists of strings", at: group) }
+            var items: [String] = []
+            for item in inner {
+                guard case .scalar(let s) = item else { throw error(key, "must be a list of lists of strings", at: item) }
+                items.append(s.string)
+            }
+            out.append(items)
+        }
+        return out
+    }
+
     /// A nested mapping (an absent key gives an empty one).
     public func map(_ key: String) throws(ConfigError) -> ConfigMap {
         guard let v = value(key) else { return ConfigMap(file: file, path: fullKey(key), node: nil, line: keyLine(key)) }

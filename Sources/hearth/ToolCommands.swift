@@ -5,6 +5,7 @@ import HearthCore
 import HearthEvents
 import HearthKafka
 import HearthPipeline
+import HearthSearch
 import HearthPostgres
 import HearthSupport
 import Logging
@@ -86,15 +87,18 @@ struct Generate: AsyncParsableCommand {
 }
 
 struct Validate: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Check every pipeline definition (and the configuration file, if given).")
+    static let configuration = CommandConfiguration(abstract: "Check every pipeline and index definition (and the configuration file, if given).")
     @Option(name: .customLong("pipelines-dir"), help: "Pipeline definitions.") var pipelinesDir: String = "Pipelines"
+    @Option(name: .customLong("indexes-dir"), help: "Search index definitions.") var indexesDir: String = "Indexes"
     @Option(help: "Configuration file to check too.") var config: String?
 
     func run() async throws {
         do {
             if let config { _ = try Settings.load(configFile: config, environment: [:]) }
             let pipelines = try PipelineDefinition.loadAll(from: URL(fileURLWithPath: pipelinesDir))
-            print("ok: \(pipelines.count) pipelines (\(pipelines.map(\.name).joined(separator: ", ")))")
+            let indexes = try IndexDefinition.loadAll(from: URL(fileURLWithPath: indexesDir))
+            print("ok: \(pipelines.count) pipelines (\(pipelines.map(\.name).joined(separator: ", "))), "
+                  + "\(indexes.count) indexes (\(indexes.map(\.name).joined(separator: ", ")))")
         } catch {
             throw fail(describe(error))
         }

@@ -69,13 +69,20 @@ import Testing
     }
 
     @Test func validateReportsFileLineAndKey() throws {
-        let ok = try Self.run(TestPaths.hearthBinary.path, ["validate", "--pipelines-dir", TestPaths.pipelines.path])
-        #expect(ok.status == 0 && ok.out.contains("ok: 2 pipelines"))
+        let ok = try Self.run(TestPaths.hearthBinary.path, ["validate", "--pipelines-dir", TestPaths.pipelines.path,
+                                                            "--indexes-dir", TestPaths.indexes.path])
+        #expect(ok.status == 0 && ok.out.contains("ok: 2 pipelines") && ok.out.contains("2 indexes (menu_items, restaurants)"))
         let dir = makeTemporaryDirectory()
         try "name: orders\ntopics: [orders]\nsinks: [analytics]\nbatch:\n  max_records: lots\n".write(
             to: dir.appendingPathComponent("orders.yaml"), atomically: true, encoding: .utf8)
         let bad = try Self.run(TestPaths.hearthBinary.path, ["validate", "--pipelines-dir", dir.path])
         #expect(bad.status != 0)
         #expect(bad.out == "hearth: error: orders.yaml:5: batch.max_records: must be an integer\n")
+        try "name: menu\nentity: item\nfields:\n  name: {weight: 10}\n  colour: {weight: 2}\n".write(
+            to: dir.appendingPathComponent("menu.yaml"), atomically: true, encoding: .utf8)
+        let badIndex = try Self.run(TestPaths.hearthBinary.path, ["validate", "--pipelines-dir", TestPaths.pipelines.path,
+                                                                  "--indexes-dir", dir.path])
+        #expect(badIndex.status != 0)
+        #expect(badIndex.out.hasPrefix("hearth: error: menu.yaml:5: fields.colour: is not a searchable field of an item"))
     }
 }

@@ -8,6 +8,7 @@ enum TestPaths {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().deletingLastPathComponent()
     static let pipelines = root.appendingPathComponent("Pipelines")
+    static let indexes = root.appendingPathComponent("Indexes")
 
     /// The `hearth` executable built alongside the tests.
     static var hearthBinary: URL {
