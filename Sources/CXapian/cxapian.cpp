@@ -3,10 +3,15 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <vector>
 
 struct hx_wdb { Xapian::WritableDatabase db; };
 struct hx_rdb { Xapian::Database db; };
 struct hx_doc { Xapian::Document doc; Xapian::TermGenerator gen; };
+struct hx_query { Xapian::Query q; };
 
 static char *dup_string(const std::string &s) {
     char *p = static_cast<char *>(std::malloc(s.size() + 1));
@@ -169,6 +174,147 @@ char *hx_rdb_get_metadata(hx_rdb *db, const char *key, char **err) {
     char *out = nullptr;
     guarded(err, [&] { out = dup_string(db->db.get_metadata(key)); });
     return out;
+}
+
+
+char *hx_wdb_get_data(hx_wdb *db, const char *idterm, size_t *len, char **err) {
+    char *out = nullptr;
+    guarded(err, [&] {
+        Xapian::PostingIterator it = db->db.postlist_begin(idterm);
+        if (it != db->db.postlist_end(idterm)) {
+            std::string data = db->db.get_document(*it).get_data();
+            out = dup_string(data);
+            if (len) *len = data.size();
+        }
+    });
+    return out;
+}
+
+int hx_wdb_postings(hx_wdb *db, const char *term,
+                    void (*each)(void *, unsigned, const char *, size_t), void *ctx, char **err) {
+    return guarded(err, [&] {
+        std::vector<Xapian::docid> ids;
+        for (Xapian::PostingIterator it = db->db.postlist_begin(term); it != db->db.postlist_end(term); ++it) ids.push_back(*it);
+        for (Xapian::docid id : ids) {
+            std::string data = db->db.get_document(id).get_data();
+            each(ctx, id, data.data(), data.size());
+        }
+    });
+}
+
+char *hx_stem(const char *word, char **err) {
+    char *out = nullptr;
+    guarded(err, [&] {
+        static thread_local Xapian::Stem stemmer("english");
+        out = dup_string(stemmer(word));
+    });
+    return out;
+}
+
+static hx_query *wrap(char **err, const std::function<Xapian::Query()> &make) {
+    hx_query *out = nullptr;
+    guarded(err, [&] { out = new hx_query{make()}; });
+    return out;
+}
+
+hx_query *hx_query_term(const char *term, char **err) {
+    return wrap(err, [&] { return Xapian::Query(term); });
+}
+
+hx_query *hx_query_match_all(char **err) {
+    return wrap(err, [&] { return Xapian::Query::MatchAll; });
+}
+
+hx_query *hx_query_combine(int op, hx_query *const *subs, size_t n, char **err) {
+    return wrap(err, [&] {
+        Xapian::Query::op xop;
+        switch (op) {
+            case HX_OP_AND: xop = Xapian::Query::OP_AND; break;
+            case HX_OP_OR: xop = Xapian::Query::OP_OR; break;
+            case HX_OP_AND_NOT: xop = Xapian::Query::OP_AND_NOT; break;
+            case HX_OP_FILTER: xop = Xapian::Query::OP_FILTER; break;
+            case HX_OP_AND_MAYBE: xop = Xapian::Query::OP_AND_MAYBE; break;
+            case HX_OP_SYNONYM: xop = Xapian::Query::OP_SYNONYM; break;
+            default: throw std::invalid_argument("unknown query operator");
+        }
+        std::vector<Xapian::Query> parts;
+        for (size_t i = 0; i < n; ++i) parts.push_back(subs[i]->q);
+        return Xapian::Query(xop, parts.begin(), parts.end());
+    });
+}
+
+hx_query *hx_query_scale(const hx_query *q, double factor, char **err) {
+    return wrap(err, [&] { return Xapian::Query(Xapian::Query::OP_SCALE_WEIGHT, q->q, factor); });
+}
+
+hx_query *hx_query_value_range(unsigned slot, const char *lower, size_t lower_len,
+                               const char *upper, size_t upper_len, char **err) {
+    return wrap(err, [&] {
+        if (lower && upper) return Xapian::Query(Xapian::Query::OP_VALUE_RANGE, slot, std::string(lower, lower_len), std::string(upper, upper_len));
+        if (lower) return Xapian::Query(Xapian::Query::OP_VALUE_GE, slot, std::string(lower, lower_len));
+        if (upper) return Xapian::Query(Xapian::Query::OP_VALUE_LE, slot, std::string(upper, upper_len));
+        return Xapian::Query(Xapian::Query::MatchAll);
+    });
+}
+
+hx_query *hx_query_value_weight(unsigned slot, double scale, char **err) {
+    return wrap(err, [&] {
+        Xapian::PostingSource *source = new Xapian::ValueWeightPostingSource(slot);
+        return Xapian::Query(Xapian::Query::OP_SCALE_WEIGHT, Xapian::Query(source->release()), scale);
+    });
+}
+
+void hx_query_free(hx_query *q) { delete q; }
+
+size_t hx_sortable(double value, char *out, size_t cap) {
+    std::string s = Xapian::sortable_serialise(value);
+    if (s.size() <= cap) std::memcpy(out, s.data(), s.size());
+    return s.size();
+}
+
+double hx_unsortable(const char *value, size_t len) {
+    try { return Xapian::sortable_unserialise(std::string(value, len)); } catch (...) { return 0; }
+}
+
+long hx_rdb_run(hx_rdb *db, const hx_query *q, const hx_search_options *o,
+                void (*hit)(void *, unsigned, const char *, size_t, double),
+                void (*facet)(void *, unsigned, const char *, size_t, unsigned),
+                void *ctx, char **err) {
+    long estimate = -1;
+    guarded(err, [&] {
+        Xapian::Enquire enquire(db->db);
+        enquire.set_query(q->q);
+        if (o->sort_slot >= 0) enquire.set_sort_by_value_then_relevance(static_cast<Xapian::valueno>(o->sort_slot), o->sort_descending != 0);
+        std::vector<std::unique_ptr<Xapian::ValueCountMatchSpy>> spies;
+        for (size_t i = 0; i < o->facet_count; ++i) {
+            spies.emplace_back(new Xapian::ValueCountMatchSpy(o->facet_slots[i]));
+            enquire.add_matchspy(spies.back().get());
+        }
+        Xapian::MSet mset = enquire.get_mset(o->offset, o->limit, o->check_at_least);
+        for (Xapian::MSetIterator it = mset.begin(); it != mset.end(); ++it) {
+            std::string data = it.get_document().get_data();
+            hit(ctx, *it, data.data(), data.size(), it.get_weight());
+        }
+        for (size_t i = 0; i < spies.size(); ++i) {
+            for (Xapian::TermIterator t = spies[i]->values_begin(); t != spies[i]->values_end(); ++t) {
+                std::string v = *t;
+                facet(ctx, o->facet_slots[i], v.data(), v.size(), t.get_termfreq());
+            }
+        }
+        estimate = static_cast<long>(mset.get_matches_estimated());
+    });
+    return estimate;
+}
+
+int hx_rdb_terms(hx_rdb *db, const char *prefix,
+                 void (*each)(void *, const char *, size_t, unsigned), void *ctx, char **err) {
+    return guarded(err, [&] {
+        std::string p = prefix ? prefix : "";
+        for (Xapian::TermIterator t = db->db.allterms_begin(p); t != db->db.allterms_end(p); ++t) {
+            std::string term = *t;
+            each(ctx, term.data(), term.size(), t.get_termfreq());
+        }
+    });
 }
 
 }

@@ -11,9 +11,11 @@ public enum HearthAPI {
         router.get("/") { _, _ in
             try JSONBody.response(Index(name: "hearth", endpoints: [
                 "GET /healthz", "GET /readyz", "GET /metrics", "GET /api/v1/pipelines", "GET /api/v1/pipelines/{name}",
+                "GET /api/v1/search/menu",
             ]))
         }
         OperationsController(runtime: runtime, registry: registry).add(to: router)
+        SearchController(index: runtime.searchIndex).add(to: router)
         return router
     }
 

@@ -15,19 +15,23 @@ public final class HearthRuntime: Sendable {
     public let runners: [PipelineRunner]
     public let producer: KafkaProducer
     public let searchSink: SearchSink?
+    /// The read side of the search index (nil when no pipeline writes one).
+    public let searchIndex: SearchIndex?
     private let cluster: DevelopmentCluster?
     private let managedPostgres: ManagedPostgres?
     private let health: PostgresConnection
     private let logger: Logger
 
     private init(settings: Settings, brokers: String, postgresURL: String, runners: [PipelineRunner], producer: KafkaProducer,
-                 searchSink: SearchSink?, cluster: DevelopmentCluster?, managedPostgres: ManagedPostgres?, logger: Logger) {
+                 searchSink: SearchSink?, searchIndex: SearchIndex?, cluster: DevelopmentCluster?,
+                 managedPostgres: ManagedPostgres?, logger: Logger) {
         self.settings = settings
         self.brokers = brokers
         self.postgresURL = postgresURL
         self.runners = runners
         self.producer = producer
         self.searchSink = searchSink
+        self.searchIndex = searchIndex
         self.cluster = cluster
         self.managedPostgres = managedPostgres
         health = PostgresConnection(url: postgresURL, logger: logger)
@@ -65,6 +69,7 @@ public final class HearthRuntime: Sendable {
 
             let producer = try KafkaProducer(brokers: brokers, properties: ["compression.type": "zstd", "message.max.bytes": "4000000"])
             var search: SearchSink?
+            var searchIndex: SearchIndex?
             var runners: [PipelineRunner] = []
             for def in definitions {
                 var sinks: [any Sink] = []
@@ -74,7 +79,10 @@ public final class HearthRuntime: Sendable {
                         sinks.append(AnalyticsSink(url: url, dedupHorizonHours: def.dedupHorizonHours, logger: logger))
                     case "search":
                         if search == nil {
-                            search = try SearchSink(path: settings.dataURL.appendingPathComponent("index").path)
+                            let indexes = try IndexDefinition.loadAll(from: URL(fileURLWithPath: settings.indexesDirectory))
+                            let path = settings.dataURL.appendingPathComponent("index").path
+                            search = try SearchSink(path: path, definitions: indexes)
+                            searchIndex = try SearchIndex(path: path, definitions: indexes)
                         }
                         sinks.append(search!)
                     default:
@@ -86,7 +94,7 @@ public final class HearthRuntime: Sendable {
                 runners.append(PipelineRunner(definition: def, brokers: brokers, sinks: sinks, producer: producer, logger: pipelineLogger))
             }
             return HearthRuntime(settings: settings, brokers: brokers, postgresURL: url, runners: runners, producer: producer,
-                                 searchSink: search, cluster: cluster, managedPostgres: managed, logger: logger)
+                                 searchSink: search, searchIndex: searchIndex, cluster: cluster, managedPostgres: managed, logger: logger)
         } catch {
             await managed?.stop()
             throw error

@@ -12,6 +12,7 @@ public struct Settings: Sendable, Equatable {
     public var port = 8080
     public var dataDirectory = "hearth-data"
     public var pipelinesDirectory = "Pipelines"
+    public var indexesDirectory = "Indexes"
     public var logLevel = "info"
     /// Partitions of each topic the development cluster creates.
     public var devPartitions = 12
@@ -44,6 +45,7 @@ public struct Settings: Sendable, Equatable {
             s.port = try map.int("port", default: s.port, range: 0...65535)
             s.dataDirectory = try map.string("data_dir", default: s.dataDirectory)
             s.pipelinesDirectory = try map.string("pipelines_dir", default: s.pipelinesDirectory)
+            s.indexesDirectory = try map.string("indexes_dir", default: s.indexesDirectory)
             s.logLevel = try map.string("log_level", default: s.logLevel)
             s.devPartitions = try map.int("dev_partitions", default: s.devPartitions, range: 1...256)
             try map.finish()
@@ -60,6 +62,7 @@ public struct Settings: Sendable, Equatable {
         }
         s.dataDirectory = env("HEARTH_DATA_DIR") ?? s.dataDirectory
         s.pipelinesDirectory = env("HEARTH_PIPELINES_DIR") ?? s.pipelinesDirectory
+        s.indexesDirectory = env("HEARTH_INDEXES_DIR") ?? s.indexesDirectory
         s.logLevel = env("HEARTH_LOG_LEVEL") ?? s.logLevel
         if let v = env("HEARTH_DEV_PARTITIONS") {
             guard let p = Int(v), (1...256).contains(p) else {

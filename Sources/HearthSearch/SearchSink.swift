@@ -12,9 +12,18 @@ public final class SearchSink: Sink {
     public let name = "search"
     private let queue = DispatchQueue(label: "hearth.search.writer")
     private let index: IndexBox
+    private let items: IndexDefinition
+    private let restaurants: IndexDefinition
 
-    /// Opens (or creates) the index at `path`. One writer per directory.
-    public init(path: String) throws {
+    /// Opens (or creates) the index at `path`. One writer per directory. Fields and weights come
+    /// from the index definitions of the two entities.
+    public init(path: String, definitions: [IndexDefinition]) throws {
+        guard let items = definitions.first(where: { $0.entity == .item }),
+              let restaurants = definitions.first(where: { $0.entity == .restaurant }) else {
+            throw XapianError(message: "the search sink needs an index definition for items and one for restaurants")
+        }
+        self.items = items
+        self.restaurants = restaurants
         index = IndexBox(try XapianWritableDatabase(path: path))
     }
 
@@ -41,7 +50,7 @@ public final class SearchSink: Sink {
             guard stored == batch.expectedPosition else {
                 throw SinkPositionConflict(partition: batch.partition, stored: stored)
             }
-            for event in batch.events { try Self.apply(event, to: index.db) }
+            for event in batch.events { try self.apply(event, to: index.db) }
             try index.db.setMetadata(key, String(batch.nextOffset))
             try index.db.commit()
         }
@@ -55,37 +64,38 @@ public final class SearchSink: Sink {
         return try await Blocking.run(on: queue) { try index.db.documentCount() }
     }
 
-    static func apply(_ event: Event, to db: XapianWritableDatabase) throws {
+    func apply(_ event: Event, to db: XapianWritableDatabase) throws {
         switch event.payload {
         case .restaurantUpserted(let r):
-            guard try isNewer("r", r.restaurant_id, r.revision, db) else { return }
-            let doc = XapianDocument()
-            try doc.setData(Array(try JSONEncoder().encode(r)))
-            try doc.addBooleanTerm("XTrestaurant")
-            try doc.addBooleanTerm("XCITY" + r.city.lowercased())
-            try doc.addBooleanTerm("XSTATUS" + r.status)
-            try doc.indexText(r.name, weight: 3)
-            try doc.indexText(r.cuisines.joined(separator: " "), weight: 2)
-            try doc.indexText(r.city)
-            try db.replace(idTerm: "Qr:" + r.restaurant_id, document: doc)
+            guard try Self.isNewer("r", r.restaurant_id, r.revision, db) else { return }
+            try db.replace(idTerm: SearchSchema.restaurantID(r.restaurant_id), document: Self.restaurantDocument(r, definition: restaurants))
+            try reindexItems(of: r.restaurant_id, restaurant: RestaurantSummary(r), db)
         case .restaurantRemoved(let r):
-            guard try isNewer("r", r.restaurant_id, r.revision, db) else { return }
-            try db.delete(idTerm: "Qr:" + r.restaurant_id)
+            guard try Self.isNewer("r", r.restaurant_id, r.revision, db) else { return }
+            try db.delete(idTerm: SearchSchema.restaurantID(r.restaurant_id))
+            try reindexItems(of: r.restaurant_id, restaurant: nil, db)
         case .menuItemUpserted(let m):
-            guard try isNewer("m", m.item_id, m.revision, db) else { return }
-            let doc = XapianDocument()
-            try doc.setData(Array(try JSONEncoder().encode(m)))
-            try doc.addBooleanTerm("XTitem")
-            try doc.addBooleanTerm("XR" + m.restaurant_id)
-            try doc.indexText(m.name, weight: 3)
-            try doc.indexText(([m.category] + m.tags).joined(separator: " "), weight: 2)
-            try doc.indexText(m.description)
-            try db.replace(idTerm: "Qm:" + m.item_id, document: doc)
+            guard try Self.isNewer("m", m.item_id, m.revision, db) else { return }
+            let restaurant = try db.data(idTerm: SearchSchema.restaurantID(m.restaurant_id))
+                .map { RestaurantSummary(try JSONDecoder().decode(RestaurantUpserted.self, from: Data($0))) }
+            try db.replace(idTerm: SearchSchema.itemID(m.item_id),
+                           document: Self.itemDocument(StoredMenuItem(item: m, restaurant: restaurant), definition: items))
         case .menuItemRemoved(let m):
-            guard try isNewer("m", m.item_id, m.revision, db) else { return }
-            try db.delete(idTerm: "Qm:" + m.item_id)
+            guard try Self.isNewer("m", m.item_id, m.revision, db) else { return }
+            try db.delete(idTerm: SearchSchema.itemID(m.item_id))
         default:
             return
+        }
+    }
+
+    /// Rewrites the restaurant's items with its new state (nil: removed), so that their city,
+    /// name and visibility follow the restaurant.
+    private func reindexItems(of restaurantID: String, restaurant: RestaurantSummary?, _ db: XapianWritableDatabase) throws {
+        for data in try db.documents(withTerm: SearchSchema.restaurantTerm(restaurantID)) {
+            var stored = try JSONDecoder().decode(StoredMenuItem.self, from: Data(data))
+            guard stored.restaurant != restaurant else { continue }
+            stored.restaurant = restaurant
+            try db.replace(idTerm: SearchSchema.itemID(stored.item.item_id), document: Self.itemDocument(stored, definition: items))
         }
     }
 

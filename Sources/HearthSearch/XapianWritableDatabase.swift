@@ -36,6 +36,31 @@ final class XapianWritableDatabase {
         return s.isEmpty ? nil : s
     }
 
+    /// The data of the document indexed by `idTerm`, or nil when there is none.
+    func data(idTerm: String) throws(XapianError) -> [UInt8]? {
+        var err: UnsafeMutablePointer<CChar>?
+        var len = 0
+        guard let p = hx_wdb_get_data(db, idTerm, &len, &err) else {
+            if err != nil { throw XapianError.take(err) }
+            return nil
+        }
+        defer { hx_free(p) }
+        return Array(UnsafeRawBufferPointer(start: p, count: len))
+    }
+
+    /// The data of every document holding `term`.
+    func documents(withTerm term: String) throws(XapianError) -> [[UInt8]] {
+        var out: [[UInt8]] = []
+        try withUnsafeMutablePointer(to: &out) { ctx throws(XapianError) in
+            try check {
+                hx_wdb_postings(db, term, { ctx, _, data, len in
+                    ctx!.assumingMemoryBound(to: [[UInt8]].self).pointee.append(Array(UnsafeRawBufferPointer(start: data, count: len)))
+                }, ctx, $0)
+            }
+        }
+        return out
+    }
+
     func commit() throws(XapianError) {
         try check { hx_wdb_commit(db, $0) }
     }
@@ -72,5 +97,14 @@ final class XapianDocument {
 
     func addValue(_ slot: UInt32, _ value: String) throws(XapianError) {
         try check { hx_doc_add_value(pointer, slot, value, value.utf8.count, $0) }
+    }
+
+    func addValue(_ slot: UInt32, number: Double) throws(XapianError) {
+        let bytes = Sortable.encode(number)
+        try bytes.withUnsafeBufferPointer { b throws(XapianError) in
+            try b.withMemoryRebound(to: CChar.self) { c throws(XapianError) in
+                try check { hx_doc_add_value(pointer, slot, c.baseAddress, c.count, $0) }
+            }
+        }
     }
 }

@@ -23,6 +23,8 @@ struct ServiceOptions: ParsableArguments {
     var dataDir: String?
     @Option(name: .customLong("pipelines-dir"), help: "Pipeline definitions (HEARTH_PIPELINES_DIR, default Pipelines).")
     var pipelinesDir: String?
+    @Option(name: .customLong("indexes-dir"), help: "Search index definitions (HEARTH_INDEXES_DIR, default Indexes).")
+    var indexesDir: String?
 
     func settings() throws -> Settings {
         var s = try Settings.load(configFile: config)
@@ -32,6 +34,7 @@ struct ServiceOptions: ParsableArguments {
         if let port { s.port = port }
         if let dataDir { s.dataDirectory = dataDir }
         if let pipelinesDir { s.pipelinesDirectory = pipelinesDir }
+        if let indexesDir { s.indexesDirectory = indexesDir }
         return s
     }
 }

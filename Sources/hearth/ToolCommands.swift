@@ -125,7 +125,3 @@ struct Migrate: AsyncParsableCommand {
         await connection.close()
     }
 }
-
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
-}

@@ -49,6 +49,57 @@ long hx_rdb_search(hx_rdb *db, const char *query, const char *filter_term,
                    void *ctx, char **err);
 char *hx_rdb_get_metadata(hx_rdb *db, const char *key, char **err);
 
+/* Writer: the data of the document indexed by `idterm` (NULL with *err unset when absent;
+ * *len receives its length), and every document holding `term`. */
+char *hx_wdb_get_data(hx_wdb *db, const char *idterm, size_t *len, char **err);
+int hx_wdb_postings(hx_wdb *db, const char *term,
+                    void (*each)(void *ctx, unsigned docid, const char *data, size_t len),
+                    void *ctx, char **err);
+
+/* English stem of a lower-case word (malloc'd). */
+char *hx_stem(const char *word, char **err);
+
+/* Queries: built bottom-up; every constructor copies its inputs, so subqueries may be
+ * freed right after use. */
+typedef struct hx_query hx_query;
+enum { HX_OP_AND = 0, HX_OP_OR = 1, HX_OP_AND_NOT = 2, HX_OP_FILTER = 3, HX_OP_AND_MAYBE = 4, HX_OP_SYNONYM = 5 };
+hx_query *hx_query_term(const char *term, char **err);
+hx_query *hx_query_match_all(char **err);
+hx_query *hx_query_combine(int op, hx_query *const *subs, size_t n, char **err);
+hx_query *hx_query_scale(const hx_query *q, double factor, char **err);
+/* Documents whose value in `slot` is <= (upper) or >= (lower) `value` (sortable-serialised). */
+hx_query *hx_query_value_range(unsigned slot, const char *lower, size_t lower_len,
+                               const char *upper, size_t upper_len, char **err);
+/* Matches documents with a number in `slot` (sortable-serialised), weighted by it times `scale`. */
+hx_query *hx_query_value_weight(unsigned slot, double scale, char **err);
+void hx_query_free(hx_query *q);
+
+/* Number <-> sortable string (Xapian::sortable_serialise). */
+size_t hx_sortable(double value, char *out, size_t cap);
+double hx_unsortable(const char *value, size_t len);
+
+typedef struct {
+    unsigned offset;
+    unsigned limit;
+    unsigned check_at_least;   /* count at least this many matches exactly */
+    int sort_slot;             /* -1: by relevance; else by this value slot, then relevance */
+    int sort_descending;
+    const unsigned *facet_slots;
+    size_t facet_count;
+} hx_search_options;
+
+/* Runs `q`: `hit` for each result, `facet` for every value counted in each facet slot.
+ * Returns the estimated number of matches, or -1 on error. */
+long hx_rdb_run(hx_rdb *db, const hx_query *q, const hx_search_options *options,
+                void (*hit)(void *ctx, unsigned docid, const char *data, size_t len, double weight),
+                void (*facet)(void *ctx, unsigned slot, const char *value, size_t len, unsigned count),
+                void *ctx, char **err);
+
+/* Every term starting with `prefix` (all terms when empty) with its document frequency. */
+int hx_rdb_terms(hx_rdb *db, const char *prefix,
+                 void (*each)(void *ctx, const char *term, size_t len, unsigned freq),
+                 void *ctx, char **err);
+
 #ifdef __cplusplus
 }
 #endif

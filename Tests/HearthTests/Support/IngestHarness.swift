@@ -75,6 +75,7 @@ enum IngestHarness {
         s.brokers = brokers
         s.postgres = postgres
         s.pipelinesDirectory = pipelines.path
+        s.indexesDirectory = TestPaths.indexes.path
         s.dataDirectory = makeTemporaryDirectory("hearth-data").path
         return s
     }

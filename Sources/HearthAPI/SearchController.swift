@@ -1,0 +1,99 @@
+import HearthCore
+import HearthSearch
+import Hummingbird
+
+/// Menu item search for the customer apps' search box.
+struct SearchController<Context: RequestContext> {
+    let index: SearchIndex?
+
+    func add(to router: Router<Context>) {
+        router.get("/api/v1/search/menu") { request, _ in
+            guard let index else { throw APIError.unavailable("search_unavailable", "no pipeline writes a search index") }
+            let p = QueryParameters(request.uri.queryParameters)
+            try p.allow(["q", "restaurant_id", "city", "category", "diet", "tags", "max_price", "include_unavailable", "limit", "offset"])
+            var q = SearchIndex.MenuQuery()
+            q.text = p.string("q") ?? ""
+            q.restaurantID = try p.identifier("restaurant_id")
+            q.city = try p.text("city")
+            q.category = try p.text("category")
+            q.diet = try p.oneOf("diet", ["veg", "vegan", "non_veg"])
+            q.tags = try p.list("tags")
+            q.maxPriceMinor = try p.int("max_price", range: 0...Int(Int32.max)).map(Int64.init)
+            q.includeUnavailable = try p.bool("include_unavailable") ?? false
+            q.limit = try p.int("limit", range: 1...100) ?? 20
+            q.offset = try p.int("offset", range: 0...10_000) ?? 0
+            return try JSONBody.response(try await index.searchMenu(q))
+        }
+    }
+}
+
+/// Query parameters read strictly: unknown names, malformed numbers and out-of-range values are 400s.
+struct QueryParameters {
+    private let values: [String: String]
+
+    init(_ params: Hummingbird.Parameters) {
+        var v: [String: String] = [:]
+        for (key, value) in params { v[String(key)] = String(value) }
+        values = v
+    }
+
+    func allow(_ names: Set<String>) throws {
+        if let unknown = values.keys.sorted().first(where: { !names.contains($0) }) {
+            throw APIError.badRequest("unknown_parameter", "unknown parameter \"\(unknown.prefix(40))\" (known: \(names.sorted().joined(separator: ", ")))")
+        }
+    }
+
+    func string(_ name: String) -> String? { values[name] }
+
+    /// Free text for a filter: non-empty, at most 100 characters.
+    func text(_ name: String) throws -> String? {
+        guard let v = values[name] else { return nil }
+        guard !v.isEmpty, v.count <= 100 else { throw APIError.badRequest("invalid_parameter", "\(name) must be 1 to 100 characters") }
+        return v
+    }
+
+    /// An id of the contract (letters, digits, `-`, `_`, `.`; at most 64).
+    func identifier(_ name: String) throws -> String? {
+        guard let v = values[name] else { return nil }
+        guard v.range(of: "^[A-Za-z0-9._-]{1,64}$", options: .regularExpression) != nil else {
+            throw APIError.badRequest("invalid_parameter", "\(name) must be an id of 1 to 64 letters, digits, '.', '-' or '_'")
+        }
+        return v
+    }
+
+    func oneOf(_ name: String, _ allowed: [String]) throws -> String? {
+        guard let v = values[name] else { return nil }
+        guard allowed.contains(v) else {
+            throw APIError.badRequest("invalid_parameter", "\(name) must be one of: \(allowed.joined(separator: ", "))")
+        }
+        return v
+    }
+
+    /// A comma-separated list of at most 10 entries.
+    func list(_ name: String) throws -> [String] {
+        guard let v = values[name] else { return [] }
+        let items = v.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        guard !items.isEmpty, items.count <= 10, items.allSatisfy({ $0.count <= 50 }) else {
+            throw APIError.badRequest("invalid_parameter", "\(name) must be a comma-separated list of 1 to 10 entries")
+        }
+        return items
+    }
+
+    func int(_ name: String, range: ClosedRange<Int>) throws -> Int? {
+        guard let v = values[name] else { return nil }
+        guard let n = Int(v) else { throw APIError.badRequest("invalid_parameter", "\(name) must be a whole number") }
+        guard range.contains(n) else {
+            throw APIError.badRequest("parameter_out_of_range", "\(name) must be between \(range.lowerBound) and \(range.upperBound)")
+        }
+        return n
+    }
+
+    func bool(_ name: String) throws -> Bool? {
+        guard let v = values[name] else { return nil }
+        switch v {
+        case "true", "1": return true
+        case "false", "0": return false
+        default: throw APIError.badRequest("invalid_parameter", "\(name) must be true or false")
+        }
+    }
+}

@@ -1,0 +1,113 @@
+import Foundation
+import HearthEvents
+
+/// What a menu item's search document stores: the item, and what search needs from its
+/// restaurant (kept in step when the restaurant changes; nil until it is known or after removal).
+public struct StoredMenuItem: Codable, Sendable, Equatable {
+    public var item: MenuItemUpserted
+    public var restaurant: RestaurantSummary?
+}
+
+/// The restaurant fields a menu item carries.
+public struct RestaurantSummary: Codable, Sendable, Equatable {
+    public var name: String
+    public var city: String
+    public var cuisines: [String]
+    public var location: GeoPoint
+    public var rating: Double
+    public var status: String
+    public var timezone: String
+
+    init(_ r: RestaurantUpserted) {
+        name = r.name; city = r.city; cuisines = r.cuisines; location = r.location
+        rating = r.rating; status = r.status; timezone = r.timezone
+    }
+}
+
+/// Terms and value slots of the index. Boolean filter terms carry an upper-case prefix;
+/// free-text terms are lower-case words (and `Z` stems), as Xapian's term generator makes them.
+enum SearchSchema {
+    static let itemType = "XTitem", restaurantType = "XTrestaurant"
+    /// Present on items whose restaurant is known and ACTIVE, and on ACTIVE restaurants.
+    static let live = "XLIVE"
+    static let available = "XAVAIL"
+    static func restaurantTerm(_ id: String) -> String { "XR" + id }
+    static func city(_ v: String) -> String { "XCITY" + normal(v) }
+    static func category(_ v: String) -> String { "XCAT" + normal(v) }
+    static func diet(_ v: String) -> String { "XDIET" + normal(v) }
+    static func tag(_ v: String) -> String { "XTAG" + normal(v) }
+    static func cuisine(_ v: String) -> String { "XCUIS" + normal(v) }
+    static func itemID(_ id: String) -> String { "Qm:" + id }
+    static func restaurantID(_ id: String) -> String { "Qr:" + id }
+    static func normal(_ v: String) -> String { v.lowercased().trimmingCharacters(in: .whitespaces) }
+
+    // Value slots of items.
+    static let itemPrice: UInt32 = 0, itemPopularity: UInt32 = 1, itemCategory: UInt32 = 2, itemDiet: UInt32 = 3
+    static let itemCity: UInt32 = 4, itemPriceBand: UInt32 = 5, itemCuisine: UInt32 = 6
+    // Value slots of restaurants.
+    static let restaurantRating: UInt32 = 0, restaurantPopularity: UInt32 = 1, restaurantCuisine: UInt32 = 2
+    static let restaurantCity: UInt32 = 3, restaurantPriceLevel: UInt32 = 4
+
+    /// The label of the price band `price` falls in, for bounds `bands` (minor units).
+    static func priceBand(_ price: Int64, bands: [Int]) -> String {
+        var lower = 0
+        for upper in bands {
+            if price < upper { return "\(lower)-\(upper)" }
+            lower = upper
+        }
+        return "\(lower)+"
+    }
+}
+
+extension SearchSink {
+    static func itemDocument(_ stored: StoredMenuItem, definition: IndexDefinition) throws -> XapianDocument {
+        let m = stored.item
+        let doc = XapianDocument()
+        try doc.setData(Array(try JSONEncoder().encode(stored)))
+        try doc.addBooleanTerm(SearchSchema.itemType)
+        try doc.addBooleanTerm(SearchSchema.restaurantTerm(m.restaurant_id))
+        try doc.addBooleanTerm(SearchSchema.category(m.category))
+        try doc.addBooleanTerm(SearchSchema.diet(m.diet))
+        for tag in m.tags { try doc.addBooleanTerm(SearchSchema.tag(tag)) }
+        if m.available { try doc.addBooleanTerm(SearchSchema.available) }
+        try doc.addValue(SearchSchema.itemPrice, number: Double(m.price_minor))
+        try doc.addValue(SearchSchema.itemCategory, SearchSchema.normal(m.category))
+        try doc.addValue(SearchSchema.itemDiet, m.diet)
+        try doc.addValue(SearchSchema.itemPriceBand, SearchSchema.priceBand(m.price_minor, bands: definition.priceBandsMinor))
+        if let r = stored.restaurant {
+            try doc.addBooleanTerm(SearchSchema.city(r.city))
+            try doc.addValue(SearchSchema.itemCity, r.city)
+            if let c = r.cuisines.first { try doc.addValue(SearchSchema.itemCuisine, SearchSchema.normal(c)) }
+            if r.status == "ACTIVE" { try doc.addBooleanTerm(SearchSchema.live) }
+        }
+        let texts: [String: String] = [
+            "name": m.name, "category": m.category, "tags": m.tags.joined(separator: " "), "description": m.description,
+            "diet": m.diet == "non_veg" ? "" : m.diet, "restaurant_name": stored.restaurant?.name ?? "",
+            "cuisines": stored.restaurant?.cuisines.joined(separator: " ") ?? "",
+        ]
+        for (field, weight) in definition.fields.sorted(by: { $0.key < $1.key }) {
+            if let text = texts[field], !text.isEmpty { try doc.indexText(text, weight: UInt32(weight)) }
+        }
+        return doc
+    }
+
+    static func restaurantDocument(_ r: RestaurantUpserted, definition: IndexDefinition) throws -> XapianDocument {
+        let doc = XapianDocument()
+        try doc.setData(Array(try JSONEncoder().encode(r)))
+        try doc.addBooleanTerm(SearchSchema.restaurantType)
+        try doc.addBooleanTerm(SearchSchema.city(r.city))
+        for c in r.cuisines { try doc.addBooleanTerm(SearchSchema.cuisine(c)) }
+        if r.status == "ACTIVE" { try doc.addBooleanTerm(SearchSchema.live) }
+        try doc.addValue(SearchSchema.restaurantRating, number: r.rating)
+        try doc.addValue(SearchSchema.restaurantCity, r.city)
+        try doc.addValue(SearchSchema.restaurantPriceLevel, String(r.price_level))
+        if let c = r.cuisines.first { try doc.addValue(SearchSchema.restaurantCuisine, SearchSchema.normal(c)) }
+        let texts: [String: String] = [
+            "name": r.name, "cuisines": r.cuisines.joined(separator: " "), "city": r.city, "address": r.address,
+        ]
+        for (field, weight) in definition.fields.sorted(by: { $0.key < $1.key }) {
+            if let text = texts[field], !text.isEmpty { try doc.indexText(text, weight: UInt32(weight)) }
+        }
+        return doc
+    }
+}

@@ -1,0 +1,161 @@
+import CXapian
+import Foundation
+
+/// A read-only view of an index directory. Not thread-safe: the owner serialises
+/// calls (the search index keeps one per reader queue).
+final class XapianDatabase {
+    private let db: OpaquePointer
+
+    init(path: String) throws(XapianError) {
+        var err: UnsafeMutablePointer<CChar>?
+        guard let db = hx_rdb_open(path, &err) else { throw XapianError.take(err) }
+        self.db = db
+    }
+
+    deinit { hx_rdb_close(db) }
+
+    /// Moves to the latest commit.
+    func reopen() throws(XapianError) { try check { hx_rdb_reopen(db, $0) } }
+
+    func documentCount() throws(XapianError) -> Int {
+        var err: UnsafeMutablePointer<CChar>?
+        let n = hx_rdb_doccount(db, &err)
+        if n < 0 { throw XapianError.take(err) }
+        return n
+    }
+
+    /// Every term starting with `prefix`, with the number of documents holding it.
+    func terms(prefix: String) throws(XapianError) -> [(term: String, frequency: Int)] {
+        var out: [(term: String, frequency: Int)] = []
+        try withUnsafeMutablePointer(to: &out) { ctx throws(XapianError) in
+            try check {
+                hx_rdb_terms(db, prefix, { ctx, term, len, freq in
+                    let term = String(decoding: UnsafeRawBufferPointer(start: term, count: len), as: UTF8.self)
+                    ctx!.assumingMemoryBound(to: [(term: String, frequency: Int)].self).pointee.append((term, Int(freq)))
+                }, ctx, $0)
+            }
+        }
+        return out
+    }
+
+    struct Hit {
+        var docID: UInt32
+        var data: [UInt8]
+        var weight: Double
+    }
+
+    struct Result {
+        var hits: [Hit] = []
+        /// Facet slot → value → count.
+        var facets: [UInt32: [String: Int]] = [:]
+        var estimated = 0
+    }
+
+    /// Runs `query`: hits `offset..<offset+limit`, sorted by relevance or by a value slot.
+    func run(_ query: XapianQuery, offset: Int, limit: Int, checkAtLeast: Int = 0, sortSlot: UInt32? = nil,
+             descending: Bool = false, facetSlots: [UInt32] = []) throws(XapianError) -> Result {
+        var context = RunContext()
+        var err: UnsafeMutablePointer<CChar>?
+        let estimate = facetSlots.withUnsafeBufferPointer { slots in
+            var options = hx_search_options(offset: UInt32(offset), limit: UInt32(limit), check_at_least: UInt32(checkAtLeast),
+                                            sort_slot: sortSlot.map { Int32($0) } ?? -1, sort_descending: descending ? 1 : 0,
+                                            facet_slots: slots.baseAddress, facet_count: slots.count)
+            return withUnsafeMutablePointer(to: &context) { ctx in
+                hx_rdb_run(db, query.pointer, &options, { ctx, docid, data, len, weight in
+                    let c = ctx!.assumingMemoryBound(to: RunContext.self)
+                    let bytes = Array(UnsafeRawBufferPointer(start: data, count: len))
+                    c.pointee.result.hits.append(Hit(docID: docid, data: bytes, weight: weight))
+                }, { ctx, slot, value, len, count in
+                    let c = ctx!.assumingMemoryBound(to: RunContext.self)
+                    let v = String(decoding: UnsafeRawBufferPointer(start: value, count: len), as: UTF8.self)
+                    c.pointee.result.facets[slot, default: [:]][v] = Int(count)
+                }, ctx, &err)
+            }
+        }
+        if estimate < 0 { throw XapianError.take(err) }
+        context.result.estimated = estimate
+        return context.result
+    }
+
+    private struct RunContext { var result = Result() }
+}
+
+/// A query tree node; built bottom-up, each node owns its Xapian query.
+final class XapianQuery: @unchecked Sendable {
+    let pointer: OpaquePointer
+
+    private init(_ make: (UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> OpaquePointer?) throws(XapianError) {
+        var err: UnsafeMutablePointer<CChar>?
+        guard let p = make(&err) else { throw XapianError.take(err) }
+        pointer = p
+    }
+
+    deinit { hx_query_free(pointer) }
+
+    enum Op: Int32 { case and = 0, or = 1, andNot = 2, filter = 3, andMaybe = 4, synonym = 5 }
+
+    static func term(_ term: String) throws(XapianError) -> XapianQuery {
+        try XapianQuery { hx_query_term(term, $0) }
+    }
+
+    static func all() throws(XapianError) -> XapianQuery { try XapianQuery { hx_query_match_all($0) } }
+
+    /// `op` over `parts` (one part is returned as it is).
+    static func combine(_ op: Op, _ parts: [XapianQuery]) throws(XapianError) -> XapianQuery {
+        if parts.count == 1, op == .and || op == .or || op == .synonym { return parts[0] }
+        let pointers: [OpaquePointer?] = parts.map { $0.pointer }
+        return try pointers.withUnsafeBufferPointer { buffer throws(XapianError) in
+            try XapianQuery { hx_query_combine(op.rawValue, buffer.baseAddress, buffer.count, $0) }
+        }
+    }
+
+    func scaled(_ factor: Double) throws(XapianError) -> XapianQuery {
+        if factor == 1 { return self }
+        return try XapianQuery { hx_query_scale(pointer, factor, $0) }
+    }
+
+    /// Documents whose number in `slot` lies in `lower...upper` (either end open when nil).
+    static func range(slot: UInt32, lower: Double?, upper: Double?) throws(XapianError) -> XapianQuery {
+        let lo = lower.map(Sortable.encode), hi = upper.map(Sortable.encode)
+        return try XapianQuery { err in
+            withOptionalBytes(lo) { l, ll in withOptionalBytes(hi) { h, hl in hx_query_value_range(slot, l, ll, h, hl, err) } }
+        }
+    }
+
+    /// Matches documents with a number in `slot`, weighted by it times `scale`.
+    static func valueWeight(slot: UInt32, scale: Double) throws(XapianError) -> XapianQuery {
+        try XapianQuery { hx_query_value_weight(slot, scale, $0) }
+    }
+}
+
+private func withOptionalBytes<T>(_ bytes: [UInt8]?, _ body: (UnsafePointer<CChar>?, Int) -> T) -> T {
+    guard let bytes else { return body(nil, 0) }
+    return bytes.withUnsafeBufferPointer { b in
+        b.withMemoryRebound(to: CChar.self) { body($0.baseAddress ?? UnsafePointer(bitPattern: 1), bytes.count) }
+    }
+}
+
+/// Numbers as Xapian's sortable strings (value slots that range queries and sorting compare bytewise).
+enum Sortable {
+    static func encode(_ value: Double) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: 18)
+        let n = out.withUnsafeMutableBufferPointer { b in
+            b.withMemoryRebound(to: CChar.self) { hx_sortable(value, $0.baseAddress, $0.count) }
+        }
+        return Array(out.prefix(n))
+    }
+
+    static func decode(_ bytes: [UInt8]) -> Double {
+        bytes.withUnsafeBufferPointer { b in b.withMemoryRebound(to: CChar.self) { hx_unsortable($0.baseAddress, $0.count) } }
+    }
+}
+
+/// The English stem of a lower-case word, as the indexer's `Z` terms hold it.
+enum Stemmer {
+    static func stem(_ word: String) -> String {
+        var err: UnsafeMutablePointer<CChar>?
+        guard let p = hx_stem(word, &err) else { hx_free(err); return word }
+        defer { hx_free(p) }
+        return String(cString: p)
+    }
+}

@@ -1,0 +1,205 @@
+import Foundation
+@testable import HearthAPI
+import HearthCore
+import HearthEvents
+import HearthKafka
+import HearthPipeline
+import HearthSearch
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+/// Menu search over a real Xapian index on disk, written by the search sink as the catalog
+/// pipeline writes it and read through `SearchIndex`.
+@Suite struct SearchTests {
+    /// A small catalog with known dishes; every test builds its own index.
+    struct Catalog {
+        let dir = makeTemporaryDirectory()
+        let sink: SearchSink
+        let index: SearchIndex
+        private var offset: Int64 = 0
+
+        init() throws {
+            let definitions = try IndexDefinition.loadAll(from: TestPaths.indexes)
+            let path = dir.appendingPathComponent("index").path
+            sink = try SearchSink(path: path, definitions: definitions)
+            index = try SearchIndex(path: path, definitions: definitions, refresh: .zero)
+        }
+
+        mutating func apply(_ payloads: [EventPayload]) async throws {
+            let tp = TopicPartition("menus", 0)
+            let records = payloads.enumerated().map { i, payload in
+                let event = Event(eventID: UUID().uuidString, occurredAt: Timestamp(epochMillis: 1_790_000_000_000), payload: payload)
+                return SinkRecord(record: KafkaRecord(topic: "menus", partition: 0, offset: offset + Int64(i), key: nil, value: []),
+                                  event: .success(event))
+            }
+            let batch = SinkBatch(pipeline: "catalog", partition: tp, expectedPosition: offset == 0 ? nil : offset,
+                                  nextOffset: offset + Int64(records.count), records: records)
+            try await sink.apply(batch)
+            offset += Int64(records.count)
+        }
+
+        func search(_ text: String, _ configure: (inout SearchIndex.MenuQuery) -> Void = { _ in }) async throws -> SearchIndex.MenuResult {
+            var q = SearchIndex.MenuQuery()
+            q.text = text
+            configure(&q)
+            return try await index.searchMenu(q)
+        }
+
+        func names(_ text: String, _ configure: (inout SearchIndex.MenuQuery) -> Void = { _ in }) async throws -> [String] {
+            try await search(text, configure).hits.map(\.item.name)
+        }
+    }
+
+    static func restaurant(_ id: String, _ name: String, city: String = "London", status: String = "ACTIVE", revision: Int64 = 1,
+                           cuisines: [String] = ["italian"]) -> EventPayload {
+        .restaurantUpserted(RestaurantUpserted(
+            restaurant_id: id, revision: revision, name: name, cuisines: cuisines, city: city, country: "GB", timezone: "Europe/London",
+            address: "1 High Street", location: GeoPoint(lat: 51.5, lng: -0.12), rating: 4.5, rating_count: 100, price_level: 2,
+            status: status, opening_hours: [OpeningHours(day: 1, open: "11:00", close: "23:00")]))
+    }
+
+    static func item(_ id: String, _ name: String, restaurant: String = "r-1", category: String = "pizza", diet: String = "veg",
+                     price: Int64 = 1000, tags: [String] = [], description: String = "", available: Bool = true,
+                     revision: Int64 = 1) -> EventPayload {
+        .menuItemUpserted(MenuItemUpserted(item_id: id, restaurant_id: restaurant, revision: revision, name: name,
+                                           description: description, category: category, tags: tags, diet: diet,
+                                           price_minor: price, currency: "GBP", available: available))
+    }
+
+    static func standardCatalog() async throws -> Catalog {
+        var c = try Catalog()
+        try await c.apply([
+            restaurant("r-1", "Luigi's Pizzeria"),
+            restaurant("r-2", "Delhi Darbar", city: "Kolkata", cuisines: ["indian"]),
+            item("m-1", "Pepperoni Pizza", category: "pizza", diet: "non_veg", price: 1200, description: "Spicy pepperoni on mozzarella"),
+            item("m-2", "Margherita Pizza", category: "pizza", price: 900, description: "Tomato, mozzarella and basil"),
+            item("m-3", "Chicken Tikka", restaurant: "r-2", category: "curry", diet: "non_veg", price: 45000),
+            item("m-4", "Garlic Bread", category: "sides", price: 400),
+            item("m-5", "Coca Cola", category: "drinks", price: 250),
+            item("m-6", "French Fries", category: "sides", price: 350),
+            item("m-7", "Vegetarian Thali", restaurant: "r-2", category: "thali", price: 30000),
+            item("m-8", "Paneer Tikka", restaurant: "r-2", category: "curry", price: 35000),
+            item("m-9", "Chickpea Salad", category: "salads", price: 800),
+        ])
+        return c
+    }
+
+    @Test func everyWordMayCarryTyposTheLastOneToo() async throws {
+        let c = try await Self.standardCatalog()
+        #expect(try await c.names("peperoni piz").first == "Pepperoni Pizza")
+        #expect(try await c.names("margarita").first == "Margherita Pizza")
+        #expect(try await c.names("chiken tika").first == "Chicken Tikka")
+        #expect(try await c.names("chiken tika").contains("Paneer Tikka") == false, "every word must match")
+    }
+
+    @Test func exactMatchesRankAboveTypoMatches() async throws {
+        var c = try Catalog()
+        try await c.apply([
+            Self.restaurant("r-1", "Corner Cafe"),
+            Self.item("m-1", "Pizza Bianca"),   // "bianca" exact
+            Self.item("m-2", "Pizza Blanca"),   // "blanca": one typo away from "bianca"
+        ])
+        let result = try await c.search("bianca")
+        #expect(result.hits.map(\.item.name) == ["Pizza Bianca", "Pizza Blanca"])
+        #expect(result.hits.map(\.typos) == [0, 1])
+        #expect(result.correctedQuery == nil, "an exact match needs no correction")
+        let typo = try await c.search("biancca")
+        #expect(typo.hits.first?.item.name == "Pizza Bianca")
+        #expect(typo.correctedQuery == "bianca")
+    }
+
+    @Test func shortWordsAndFirstLettersAreNotGuessed() async throws {
+        var c = try Catalog()
+        try await c.apply([
+            Self.restaurant("r-1", "Corner Cafe"),
+            Self.item("m-1", "Chocolate Cake", category: "desserts"),
+            Self.item("m-2", "Diet Coke", category: "drinks"),
+            Self.item("m-3", "Fried Rice", category: "mains"),
+        ])
+        #expect(try await c.names("cake ") == ["Chocolate Cake"], "four letters: no typos, cake is not coke")
+        #expect(try await c.names("price ").isEmpty, "a wrong first letter costs two: price is not rice")
+        #expect(try await c.names("fried ride ").isEmpty)
+    }
+
+    @Test func synonymsAndSplitOrJoinedWords() async throws {
+        let c = try await Self.standardCatalog()
+        #expect(try await c.names("coke ").contains("Coca Cola"))
+        #expect(try await c.names("chips ").contains("French Fries"))
+        #expect(try await c.names("veg thali ").contains("Vegetarian Thali"))
+        #expect(try await c.names("garlicbread ").contains("Garlic Bread"))
+        var joined = try Catalog()
+        try await joined.apply([Self.restaurant("r-1", "Corner Cafe"), Self.item("m-1", "Cheesecake", category: "desserts")])
+        #expect(try await joined.names("cheese cake ").contains("Cheesecake"))
+    }
+
+    @Test func filtersFacetsAndHighlights() async throws {
+        let c = try await Self.standardCatalog()
+        // A finished word ("pizza "): while still typed, "pizza" may also be a mistyped "pizze…" (Luigi's Pizzeria).
+        let pizzas = try await c.search("pizza ", { $0.diet = "veg" })
+        #expect(pizzas.hits.map(\.item.name) == ["Margherita Pizza"])
+        let typing = try await c.search("pizza", { $0.diet = "veg" })
+        #expect(typing.hits.first?.item.name == "Margherita Pizza" && typing.hits.dropFirst().allSatisfy { $0.typos > 0 })
+        #expect(try await c.names("", { $0.city = "Kolkata" }).sorted() == ["Chicken Tikka", "Paneer Tikka", "Vegetarian Thali"])
+        #expect(try await c.names("", { $0.maxPriceMinor = 400 }).sorted() == ["Coca Cola", "French Fries", "Garlic Bread"])
+        #expect(try await c.names("tikka", { $0.restaurantID = "r-2"; $0.category = "curry" }).count == 2)
+        let all = try await c.search("")
+        #expect(all.facets["category"]?["pizza"] == 2 && all.facets["category"]?["curry"] == 2)
+        #expect(all.facets["city"]?["Kolkata"] == 3 && all.facets["diet"]?["non_veg"] == 2)
+        #expect(all.estimatedTotal == 9)
+        let highlighted = try await c.search("pepperoni")
+        #expect(highlighted.hits.first?.highlights["name"] == "<mark>Pepperoni</mark> Pizza")
+        #expect(highlighted.hits.first?.highlights["description"] == "Spicy <mark>pepperoni</mark> on mozzarella")
+    }
+
+    @Test func staleRevisionsAreIgnoredAndRemovalsHideItems() async throws {
+        var c = try await Self.standardCatalog()
+        try await c.apply([Self.item("m-2", "Margherita Pizza Deluxe", price: 1100, revision: 3)])
+        try await c.apply([Self.item("m-2", "Old Margherita", price: 800, revision: 2)])
+        #expect(try await c.names("margherita") == ["Margherita Pizza Deluxe"], "revision 2 after 3 is stale")
+        try await c.apply([Self.item("m-1", "Pepperoni Pizza", available: false, revision: 2)])
+        #expect(try await c.names("pepperoni").isEmpty, "unavailable items are filtered out …")
+        #expect(try await c.names("pepperoni", { $0.includeUnavailable = true }) == ["Pepperoni Pizza"], "… unless asked for")
+        try await c.apply([.restaurantRemoved(RestaurantRemoved(restaurant_id: "r-2", revision: 2))])
+        #expect(try await c.names("tikka").isEmpty, "a removed restaurant's items leave the results")
+        try await c.apply([Self.restaurant("r-2", "Delhi Darbar", city: "Kolkata", revision: 3, cuisines: ["indian"])])
+        #expect(try await c.names("tikka").count == 2, "and come back with it")
+        try await c.apply([Self.restaurant("r-1", "Luigi's Pizzeria", city: "Manchester", revision: 2)])
+        #expect(try await c.names("", { $0.city = "Manchester" }).count == 5, "items follow their restaurant's city (m-1 is unavailable)")
+        #expect(try await c.names("", { $0.city = "London" }).isEmpty)
+        try await c.apply([.menuItemRemoved(MenuItemRemoved(item_id: "m-4", restaurant_id: "r-1", revision: 2))])
+        #expect(try await c.names("garlic").isEmpty)
+    }
+
+    @Test func theHTTPEndpointValidatesItsParameters() async throws {
+        let c = try await Self.standardCatalog()
+        let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: ErrorMiddleware())
+        SearchController(index: c.index).add(to: router)
+        try await Application(router: router).test(.router) { client in
+            try await client.execute(uri: "/api/v1/search/menu?q=peperoni%20piz&limit=5", method: .get) { response in
+                #expect(response.status == .ok)
+                let body = try JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [String: Any]
+                let hits = body?["hits"] as? [[String: Any]] ?? []
+                #expect((hits.first?["item"] as? [String: Any])?["name"] as? String == "Pepperoni Pizza")
+                #expect(body?["estimated_total"] is Int && body?["took_ms"] is Double && body?["facets"] is [String: Any])
+            }
+            for (query, code) in [("limit=101", "parameter_out_of_range"), ("offset=10001", "parameter_out_of_range"),
+                                  ("limit=ten", "invalid_parameter"), ("diet=carnivore", "invalid_parameter"),
+                                  ("max_price=-1", "parameter_out_of_range"), ("colour=red", "unknown_parameter"),
+                                  ("restaurant_id=r-1'%20OR%201=1", "invalid_parameter")] {
+                try await client.execute(uri: "/api/v1/search/menu?" + query, method: .get) { response in
+                    #expect(response.status == .badRequest, "\(query)")
+                    let body = try JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [String: Any]
+                    #expect((body?["error"] as? [String: Any])?["code"] as? String == code, "\(query)")
+                }
+            }
+            let long = String(repeating: "pizza ", count: 100)
+            try await client.execute(uri: "/api/v1/search/menu?q=" + long.replacingOccurrences(of: " ", with: "%20"), method: .get) { response in
+                #expect(response.status == .ok)
+                let body = try JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [String: Any]
+                #expect((body?["warnings"] as? [String])?.first?.hasPrefix("query_truncated") == true)
+            }
+        }
+    }
+}
