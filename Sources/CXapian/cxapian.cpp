@@ -4,6 +4,7 @@
 #include <cstring>
 #include <string>
 #include <functional>
+#include <map>
 #include <memory>
 #include <stdexcept>
 #include <vector>
@@ -276,6 +277,45 @@ double hx_unsortable(const char *value, size_t len) {
     try { return Xapian::sortable_unserialise(std::string(value, len)); } catch (...) { return 0; }
 }
 
+size_t hx_latlong(double lat, double lng, char *out, size_t cap) {
+    try {
+        std::string s = Xapian::LatLongCoords(Xapian::LatLongCoord(lat, lng)).serialise();
+        if (s.size() <= cap) std::memcpy(out, s.data(), s.size());
+        return s.size();
+    } catch (...) { return 0; }
+}
+
+hx_query *hx_query_near(unsigned slot, double lat, double lng, double radius_m, double k1, double k2, char **err) {
+    return wrap(err, [&] {
+        Xapian::GreatCircleMetric metric;
+        Xapian::PostingSource *source = new Xapian::LatLongDistancePostingSource(
+            slot, Xapian::LatLongCoords(Xapian::LatLongCoord(lat, lng)), metric, radius_m, k1, k2);
+        return Xapian::Query(source->release());
+    });
+}
+
+/* Passes documents open at the given minute of the week in their own zone. */
+class OpenNowDecider : public Xapian::MatchDecider {
+    Xapian::valueno hours_slot, zone_slot;
+    std::map<std::string, int> minute_by_zone;
+public:
+    OpenNowDecider(const hx_search_options *o) : hours_slot(o->open_hours_slot), zone_slot(o->open_zone_slot) {
+        for (size_t i = 0; i < o->open_zone_count; ++i) minute_by_zone[o->open_zones[i]] = o->open_minutes[i];
+    }
+    bool operator()(const Xapian::Document &doc) const override {
+        auto it = minute_by_zone.find(doc.get_value(zone_slot));
+        if (it == minute_by_zone.end()) return false;
+        int minute = it->second;
+        std::string hours = doc.get_value(hours_slot);
+        for (size_t i = 0; i + 3 < hours.size(); i += 4) {
+            const unsigned char *p = reinterpret_cast<const unsigned char *>(hours.data() + i);
+            int start = p[0] | (p[1] << 8), end = p[2] | (p[3] << 8);
+            if (minute >= start && minute < end) return true;
+        }
+        return false;
+    }
+};
+
 long hx_rdb_run(hx_rdb *db, const hx_query *q, const hx_search_options *o,
                 void (*hit)(void *, unsigned, const char *, size_t, double),
                 void (*facet)(void *, unsigned, const char *, size_t, unsigned),
@@ -285,12 +325,20 @@ long hx_rdb_run(hx_rdb *db, const hx_query *q, const hx_search_options *o,
         Xapian::Enquire enquire(db->db);
         enquire.set_query(q->q);
         if (o->sort_slot >= 0) enquire.set_sort_by_value_then_relevance(static_cast<Xapian::valueno>(o->sort_slot), o->sort_descending != 0);
+        std::unique_ptr<Xapian::LatLongDistanceKeyMaker> keymaker;
+        if (o->sort_geo_slot >= 0) {
+            keymaker.reset(new Xapian::LatLongDistanceKeyMaker(static_cast<Xapian::valueno>(o->sort_geo_slot),
+                                                               Xapian::LatLongCoord(o->sort_lat, o->sort_lng)));
+            enquire.set_sort_by_key_then_relevance(keymaker.get(), false);
+        }
+        std::unique_ptr<OpenNowDecider> decider;
+        if (o->open_hours_slot >= 0) decider.reset(new OpenNowDecider(o));
         std::vector<std::unique_ptr<Xapian::ValueCountMatchSpy>> spies;
         for (size_t i = 0; i < o->facet_count; ++i) {
             spies.emplace_back(new Xapian::ValueCountMatchSpy(o->facet_slots[i]));
             enquire.add_matchspy(spies.back().get());
         }
-        Xapian::MSet mset = enquire.get_mset(o->offset, o->limit, o->check_at_least);
+        Xapian::MSet mset = enquire.get_mset(o->offset, o->limit, o->check_at_least, nullptr, decider.get());
         for (Xapian::MSetIterator it = mset.begin(); it != mset.end(); ++it) {
             std::string data = it.get_document().get_data();
             hit(ctx, *it, data.data(), data.size(), it.get_weight());

@@ -1,4 +1,6 @@
+import Foundation
 import HearthCore
+import HearthEvents
 import HearthSearch
 import Hummingbird
 
@@ -24,7 +26,54 @@ struct SearchController<Context: RequestContext> {
             q.offset = try p.int("offset", range: 0...10_000) ?? 0
             return try JSONBody.response(try await index.searchMenu(q))
         }
+        router.get("/api/v1/search/restaurants") { request, _ in
+            guard let index else { throw APIError.unavailable("search_unavailable", "no pipeline writes a search index") }
+            let p = QueryParameters(request.uri.queryParameters)
+            try p.allow(["q", "location", "radius_km", "city", "cuisine", "open_now", "min_rating", "sort", "limit", "offset"])
+            var q = SearchIndex.RestaurantQuery()
+            q.text = p.string("q") ?? ""
+            q.location = try p.location("location")
+            q.radiusKm = try p.double("radius_km", range: 0.1...500)
+            q.city = try p.text("city")
+            q.cuisine = try p.text("cuisine")
+            q.openNow = try p.bool("open_now") ?? false
+            q.minRating = try p.double("min_rating", range: 0...5)
+            if let sort = try p.oneOf("sort", SearchIndex.RestaurantSort.allCases.map(\.rawValue)) {
+                q.sort = SearchIndex.RestaurantSort(rawValue: sort)!
+            }
+            if q.location == nil, q.sort == .distance || q.radiusKm != nil {
+                throw APIError.badRequest("location_required", "sort=distance and radius_km need location=lat,lng")
+            }
+            q.limit = try p.int("limit", range: 1...100) ?? 20
+            q.offset = try p.int("offset", range: 0...10_000) ?? 0
+            return try JSONBody.response(try await index.searchRestaurants(q))
+        }
+        router.get("/api/v1/restaurants/{id}") { _, context in
+            guard let index else { throw APIError.unavailable("search_unavailable", "no pipeline writes a search index") }
+            let id = try Self.restaurantID(context)
+            guard let restaurant = try await index.restaurant(id: id) else { throw APIError.notFound("no restaurant \(id)") }
+            return try JSONBody.response(restaurant)
+        }
+        router.get("/api/v1/restaurants/{id}/menu") { _, context in
+            guard let index else { throw APIError.unavailable("search_unavailable", "no pipeline writes a search index") }
+            let id = try Self.restaurantID(context)
+            guard try await index.restaurant(id: id) != nil else { throw APIError.notFound("no restaurant \(id)") }
+            return try JSONBody.response(RestaurantMenu(restaurantId: id, items: try await index.menu(restaurantID: id)))
+        }
     }
+
+    private static func restaurantID(_ context: Context) throws -> String {
+        let id = try context.parameters.require("id")
+        guard id.range(of: "^[A-Za-z0-9._-]{1,64}$", options: .regularExpression) != nil else {
+            throw APIError.badRequest("invalid_parameter", "a restaurant id is 1 to 64 letters, digits, '.', '-' or '_'")
+        }
+        return id
+    }
+}
+
+struct RestaurantMenu: Encodable {
+    let restaurantId: String
+    let items: [MenuItemUpserted]
 }
 
 /// Query parameters read strictly: unknown names, malformed numbers and out-of-range values are 400s.
@@ -86,6 +135,27 @@ struct QueryParameters {
             throw APIError.badRequest("parameter_out_of_range", "\(name) must be between \(range.lowerBound) and \(range.upperBound)")
         }
         return n
+    }
+
+    func double(_ name: String, range: ClosedRange<Double>) throws -> Double? {
+        guard let v = values[name] else { return nil }
+        guard let n = Double(v), n.isFinite else { throw APIError.badRequest("invalid_parameter", "\(name) must be a number") }
+        guard range.contains(n) else {
+            throw APIError.badRequest("parameter_out_of_range", "\(name) must be between \(range.lowerBound) and \(range.upperBound)")
+        }
+        return n
+    }
+
+    /// `lat,lng` in degrees.
+    func location(_ name: String) throws -> GeoPoint? {
+        guard let v = values[name] else { return nil }
+        let parts = v.split(separator: ",", omittingEmptySubsequences: false)
+        guard parts.count == 2, let lat = Double(parts[0].trimmingCharacters(in: .whitespaces)),
+              let lng = Double(parts[1].trimmingCharacters(in: .whitespaces)),
+              (-90...90).contains(lat), (-180...180).contains(lng) else {
+            throw APIError.badRequest("invalid_parameter", "\(name) must be lat,lng in degrees (latitude -90 to 90, longitude -180 to 180)")
+        }
+        return GeoPoint(lat: lat, lng: lng)
     }
 
     func bool(_ name: String) throws -> Bool? {

@@ -31,6 +31,8 @@ enum SearchSchema {
     /// Present on items whose restaurant is known and ACTIVE, and on ACTIVE restaurants.
     static let live = "XLIVE"
     static let available = "XAVAIL"
+    /// Restaurants' time zones (IANA names as given), for the open-now filter.
+    static let zonePrefix = "XZONE"
     static func restaurantTerm(_ id: String) -> String { "XR" + id }
     static func city(_ v: String) -> String { "XCITY" + normal(v) }
     static func category(_ v: String) -> String { "XCAT" + normal(v) }
@@ -46,7 +48,36 @@ enum SearchSchema {
     static let itemCity: UInt32 = 4, itemPriceBand: UInt32 = 5, itemCuisine: UInt32 = 6
     // Value slots of restaurants.
     static let restaurantRating: UInt32 = 0, restaurantPopularity: UInt32 = 1, restaurantCuisine: UInt32 = 2
-    static let restaurantCity: UInt32 = 3, restaurantPriceLevel: UInt32 = 4
+    static let restaurantCity: UInt32 = 3, restaurantPriceLevel: UInt32 = 4, restaurantLocation: UInt32 = 5
+    static let restaurantZone: UInt32 = 6, restaurantHours: UInt32 = 7
+    static let itemLocation: UInt32 = 8
+
+    static let minutesPerWeek = 7 * 24 * 60
+
+    /// Opening hours as [start, end) minutes of the local week, two little-endian UInt16 each; hours
+    /// past midnight run into the next day, and past Saturday midnight into Sunday.
+    static func openIntervals(_ hours: [OpeningHours]) -> [UInt8] {
+        var out: [UInt8] = []
+        func add(_ a: Int, _ b: Int) {
+            for v in [a, b] { out.append(UInt8(v & 0xFF)); out.append(UInt8(v >> 8)) }
+        }
+        for h in hours {
+            guard (0...6).contains(h.day), let open = minutes(h.open), let close = minutes(h.close) else { continue }
+            let start = h.day * 1440 + open
+            var end = h.day * 1440 + close
+            if close <= open { end += 1440 }
+            if end <= minutesPerWeek { add(start, end) } else { add(start, minutesPerWeek); add(0, end - minutesPerWeek) }
+        }
+        return out
+    }
+
+    /// `HH:MM` as minutes since midnight (24:00 allowed as the end of the day).
+    static func minutes(_ text: String) -> Int? {
+        let parts = text.split(separator: ":")
+        guard parts.count == 2, let h = Int(parts[0]), let m = Int(parts[1]), (0...24).contains(h), (0...59).contains(m),
+              h * 60 + m <= 1440 else { return nil }
+        return h * 60 + m
+    }
 
     /// The label of the price band `price` falls in, for bounds `bands` (minor units).
     static func priceBand(_ price: Int64, bands: [Int]) -> String {
@@ -79,6 +110,7 @@ extension SearchSink {
             try doc.addValue(SearchSchema.itemCity, r.city)
             if let c = r.cuisines.first { try doc.addValue(SearchSchema.itemCuisine, SearchSchema.normal(c)) }
             if r.status == "ACTIVE" { try doc.addBooleanTerm(SearchSchema.live) }
+            try doc.addValue(SearchSchema.itemLocation, bytes: GeoValue.encode(lat: r.location.lat, lng: r.location.lng))
         }
         let texts: [String: String] = [
             "name": m.name, "category": m.category, "tags": m.tags.joined(separator: " "), "description": m.description,
@@ -102,6 +134,10 @@ extension SearchSink {
         try doc.addValue(SearchSchema.restaurantCity, r.city)
         try doc.addValue(SearchSchema.restaurantPriceLevel, String(r.price_level))
         if let c = r.cuisines.first { try doc.addValue(SearchSchema.restaurantCuisine, SearchSchema.normal(c)) }
+        try doc.addValue(SearchSchema.restaurantLocation, bytes: GeoValue.encode(lat: r.location.lat, lng: r.location.lng))
+        try doc.addValue(SearchSchema.restaurantZone, r.timezone)
+        try doc.addBooleanTerm(SearchSchema.zonePrefix + r.timezone)
+        try doc.addValue(SearchSchema.restaurantHours, bytes: SearchSchema.openIntervals(r.opening_hours))
         let texts: [String: String] = [
             "name": r.name, "cuisines": r.cuisines.joined(separator: " "), "city": r.city, "address": r.address,
         ]

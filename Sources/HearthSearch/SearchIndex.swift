@@ -16,10 +16,12 @@ public final class SearchIndex: Sendable {
     private let readers: [Reader]
     private let next = Atomic<Int>(0)
     private let itemPlanner: QueryPlanner
+    private let restaurantPlanner: QueryPlanner
     private let state = Mutex(Shared())
 
     private struct Shared {
         var vocabulary = Vocabulary()
+        var zones: [String] = []
         var vocabularyDocuments = -1
         var vocabularyBuilt: ContinuousClock.Instant?
     }
@@ -35,6 +37,7 @@ public final class SearchIndex: Sendable {
         self.refresh = refresh
         self.readers = (0..<max(1, readers)).map { Reader(index: $0) }
         itemPlanner = QueryPlanner(definition: items)
+        restaurantPlanner = QueryPlanner(definition: restaurants)
     }
 
     // MARK: Menu search
@@ -75,58 +78,226 @@ public final class SearchIndex: Sendable {
 
     public func searchMenu(_ query: MenuQuery) async throws -> MenuResult {
         let started = ContinuousClock.now
+        return try await withReader { db, vocabulary in
+            let facetNames: [UInt32: String] = [SearchSchema.itemCategory: "category", SearchSchema.itemDiet: "diet",
+                                                SearchSchema.itemCity: "city", SearchSchema.itemPriceBand: "price_band"]
+            let t = try self.tiered(db, self.itemPlanner, vocabulary, text: query.text, filter: try self.menuFilter(query),
+                                    offset: query.offset, limit: query.limit, facetSlots: Array(facetNames.keys))
+            let out = try t.hits.map { entry -> MenuHit in
+                let stored = try JSONDecoder().decode(StoredMenuItem.self, from: Data(entry.hit.data))
+                let typos = entry.typos == 0 ? 0 : Self.typos(of: [stored.item.name, stored.item.category, stored.item.tags.joined(separator: " "),
+                                                                   stored.item.description, stored.restaurant?.name ?? ""], plans: t.plans)
+                return MenuHit(id: stored.item.item_id, score: Self.round(entry.hit.weight), typos: typos,
+                               item: stored.item, restaurant: stored.restaurant,
+                               highlights: ["name": Self.highlight(stored.item.name, t.matched),
+                                            "description": Self.highlight(stored.item.description, t.matched)])
+            }
+            return MenuResult(hits: out, estimatedTotal: t.estimated, facets: Self.named(t.facets, facetNames),
+                              correctedQuery: t.corrected, warnings: t.warnings, tookMs: Self.millis(since: started))
+        }
+    }
+
+    // MARK: Restaurant search
+
+    public enum RestaurantSort: String, Sendable, CaseIterable { case relevance, distance, rating, popularity }
+
+    public struct RestaurantQuery: Sendable {
+        public var text = ""
+        public var location: GeoPoint?
+        public var radiusKm: Double?
+        public var city: String?
+        public var cuisine: String?
+        public var openNow = false
+        public var minRating: Double?
+        public var sort = RestaurantSort.relevance
+        public var limit = 20
+        public var offset = 0
+        /// The moment `open_now` is evaluated at (now, unless a test fixes it).
+        public var at = Date()
+        public init() {}
+    }
+
+    public struct RestaurantHit: Sendable, Encodable {
+        public var id: String
+        public var score: Double
+        public var typos: Int
+        public var distanceKm: Double?
+        public var openNow: Bool
+        public var restaurant: RestaurantUpserted
+        public var highlights: [String: String]
+    }
+
+    public struct RestaurantResult: Sendable, Encodable {
+        public var hits: [RestaurantHit]
+        public var estimatedTotal: Int
+        public var facets: [String: [String: Int]]
+        public var correctedQuery: String?
+        public var warnings: [String]
+        public var tookMs: Double
+    }
+
+    public func searchRestaurants(_ query: RestaurantQuery) async throws -> RestaurantResult {
+        let started = ContinuousClock.now
+        return try await withReader { db, vocabulary in
+            var parts = [try XapianQuery.term(SearchSchema.restaurantType), try XapianQuery.term(SearchSchema.live)]
+            if let c = query.city { parts.append(try .term(SearchSchema.city(c))) }
+            if let c = query.cuisine { parts.append(try .term(SearchSchema.cuisine(c))) }
+            if let r = query.minRating { parts.append(try .range(slot: SearchSchema.restaurantRating, lower: r, upper: nil)) }
+            var boost: XapianQuery?
+            if let at = query.location {
+                // Nearer ranks higher; with a radius, only what lies within it.
+                let radius = (query.radiusKm ?? 20_000) * 1000
+                let near = try XapianQuery.near(slot: SearchSchema.restaurantLocation, lat: at.lat, lng: at.lng, radiusMeters: radius)
+                if query.radiusKm != nil { parts.append(near) }
+                boost = near
+            }
+            let sort: XapianDatabase.Sort
+            switch query.sort {
+            case .relevance: sort = .relevance
+            case .distance: sort = .distance(slot: SearchSchema.restaurantLocation, lat: query.location!.lat, lng: query.location!.lng)
+            case .rating: sort = .value(slot: SearchSchema.restaurantRating, descending: true)
+            case .popularity: sort = .value(slot: SearchSchema.restaurantPopularity, descending: true)
+            }
+            let openNow = query.openNow ? XapianDatabase.OpenNow(hoursSlot: SearchSchema.restaurantHours, zoneSlot: SearchSchema.restaurantZone,
+                                                                 minuteByZone: Self.minuteOfWeek(in: self.state.withLock { $0.zones }, at: query.at)) : nil
+            let facetNames: [UInt32: String] = [SearchSchema.restaurantCuisine: "cuisine", SearchSchema.restaurantCity: "city",
+                                                SearchSchema.restaurantPriceLevel: "price_level"]
+            let t = try self.tiered(db, self.restaurantPlanner, vocabulary, text: query.text, filter: try .combine(.and, parts),
+                                    boost: boost, offset: query.offset, limit: query.limit, sort: sort,
+                                    facetSlots: Array(facetNames.keys), openNow: openNow)
+            let out = try t.hits.map { entry -> RestaurantHit in
+                let r = try JSONDecoder().decode(RestaurantUpserted.self, from: Data(entry.hit.data))
+                let typos = entry.typos == 0 ? 0 : Self.typos(of: [r.name, r.cuisines.joined(separator: " "), r.city, r.address], plans: t.plans)
+                return RestaurantHit(id: r.restaurant_id, score: Self.round(entry.hit.weight), typos: typos,
+                                     distanceKm: query.location.map { Self.round(Self.distanceKm($0, r.location)) },
+                                     openNow: Self.isOpen(r.opening_hours, minute: Self.minuteOfWeek(in: [r.timezone], at: query.at)[r.timezone]),
+                                     restaurant: r, highlights: ["name": Self.highlight(r.name, t.matched)])
+            }
+            return RestaurantResult(hits: out, estimatedTotal: t.estimated, facets: Self.named(t.facets, facetNames),
+                                    correctedQuery: t.corrected, warnings: t.warnings, tookMs: Self.millis(since: started))
+        }
+    }
+
+    // MARK: Read model
+
+    /// One restaurant as indexed (nil when unknown or removed).
+    public func restaurant(id: String) async throws -> RestaurantUpserted? {
+        try await withReader { db, _ in
+            let r = try db.run(try .term(SearchSchema.restaurantID(id)), offset: 0, limit: 1)
+            return try r.hits.first.map { try JSONDecoder().decode(RestaurantUpserted.self, from: Data($0.data)) }
+        }
+    }
+
+    /// A restaurant's menu items (unavailable ones included, flagged), by category and name.
+    public func menu(restaurantID: String, limit: Int = 1000) async throws -> [MenuItemUpserted] {
+        try await withReader { db, _ in
+            let q = try XapianQuery.combine(.filter, [try .term(SearchSchema.restaurantTerm(restaurantID)), try .term(SearchSchema.itemType)])
+            let r = try db.run(q, offset: 0, limit: limit)
+            return try r.hits.map { try JSONDecoder().decode(StoredMenuItem.self, from: Data($0.data)).item }
+                .sorted { ($0.category, $0.name, $0.item_id) < ($1.category, $1.name, $1.item_id) }
+        }
+    }
+
+    // MARK: Shared search steps
+
+    struct Tiered {
+        var hits: [(hit: XapianDatabase.Hit, typos: Int)]
+        var estimated: Int
+        var facets: [UInt32: [String: Int]]
+        var corrected: String?
+        var warnings: [String]
+        var plans: [WordPlan]
+        var matched: (words: Set<String>, stems: Set<String>)
+    }
+
+    /// Exact matches always rank above typo matches: the typo tier only fills what the exact tier leaves.
+    private func tiered(_ db: XapianDatabase, _ planner: QueryPlanner, _ vocabulary: Vocabulary, text: String, filter: XapianQuery,
+                        boost: XapianQuery? = nil, offset: Int, limit: Int, sort: XapianDatabase.Sort = .relevance,
+                        facetSlots: [UInt32], openNow: XapianDatabase.OpenNow? = nil) throws -> Tiered {
+        let normalised = planner.normalise(text)
+        let plans = planner.plan(normalised.words, lastWordOpen: normalised.lastWordOpen, vocabulary: vocabulary)
+        let joins = QueryPlanner.joins(normalised.words, vocabulary)
+        let want = offset + limit
+        func finish(_ q: XapianQuery?) throws -> XapianQuery {
+            let base = try Self.filtered(q, filter)
+            guard let boost else { return base }
+            return try .combine(.andMaybe, [base, boost])
+        }
+        let exact = try Self.textQuery(plans, joins: joins, maxCost: 0)
+        let r0 = try db.run(try finish(exact), offset: offset, limit: limit, checkAtLeast: max(want, 10_000), sort: sort,
+                            facetSlots: facetSlots, openNow: openNow)
+        var out = Tiered(hits: r0.hits.map { ($0, 0) }, estimated: r0.estimated, facets: r0.facets, corrected: nil,
+                         warnings: normalised.warnings, plans: plans, matched: Self.matchedWords(plans))
+        let hasTypos = plans.contains { $0.alternatives.contains { $0.cost > 0 } }
+        if hasTypos, let exact {
+            let all = try Self.textQuery(plans, joins: joins, maxCost: Int.max)!
+            let typoOnly = try XapianQuery.combine(.andNot, [all, exact])
+            let limit1 = max(0, limit - out.hits.count)
+            let r1 = try db.run(try finish(typoOnly), offset: max(0, offset - r0.estimated), limit: limit1,
+                                checkAtLeast: max(want, 10_000), sort: sort, facetSlots: facetSlots, openNow: openNow)
+            out.hits += r1.hits.prefix(limit1).map { ($0, 1) }
+            out.estimated += r1.estimated
+            for (slot, counts) in r1.facets { out.facets[slot, default: [:]].merge(counts, uniquingKeysWith: +) }
+            if r0.estimated == 0, r1.estimated > 0 {
+                out.corrected = plans.map { p in
+                    p.alternatives.filter { $0.cost > 0 }.min { $0.cost < $1.cost }?.display ?? p.word
+                }.joined(separator: " ")
+            }
+        }
+        return out
+    }
+
+    private func withReader<T: Sendable>(_ body: @escaping @Sendable (XapianDatabase, Vocabulary) throws -> T) async throws -> T {
         let reader = readers[next.add(1, ordering: .relaxed).newValue % readers.count]
         return try await Blocking.run(on: reader.queue) { [self] in
             let db = try self.open(reader)
-            let vocabulary = self.state.withLock { $0.vocabulary }
-            let normalised = itemPlanner.normalise(query.text)
-            let plans = itemPlanner.plan(normalised.words, lastWordOpen: normalised.lastWordOpen, vocabulary: vocabulary)
-            let joins = QueryPlanner.joins(normalised.words, vocabulary)
-            let filter = try self.menuFilter(query)
-            let facetSlots = [SearchSchema.itemCategory, SearchSchema.itemDiet, SearchSchema.itemCity, SearchSchema.itemPriceBand]
-            let facetNames: [UInt32: String] = [SearchSchema.itemCategory: "category", SearchSchema.itemDiet: "diet",
-                                                SearchSchema.itemCity: "city", SearchSchema.itemPriceBand: "price_band"]
-            let want = query.offset + query.limit
-
-            // Exact matches always rank above typo matches: the typo tier only fills what the exact tier leaves.
-            let exact = try Self.textQuery(plans, joins: joins, maxCost: 0)
-            let q0 = try Self.filtered(exact, filter)
-            let r0 = try db.run(q0, offset: query.offset, limit: query.limit, checkAtLeast: max(want, 10_000), facetSlots: facetSlots)
-            var hits = r0.hits.map { (hit: $0, typos: 0) }
-            var estimated = r0.estimated
-            var facets = r0.facets
-            var corrected: String?
-            let hasTypos = plans.contains { $0.alternatives.contains { $0.cost > 0 } }
-            if hasTypos, let exact {
-                let all = try Self.textQuery(plans, joins: joins, maxCost: Int.max)!
-                let typoOnly = try XapianQuery.combine(.andNot, [all, exact])
-                let q1 = try Self.filtered(typoOnly, filter)
-                let offset1 = max(0, query.offset - r0.estimated)
-                let limit1 = query.limit - hits.count
-                let r1 = try db.run(q1, offset: offset1, limit: max(limit1, 0), checkAtLeast: max(want, 10_000), facetSlots: facetSlots)
-                hits += r1.hits.prefix(max(limit1, 0)).map { (hit: $0, typos: 1) }
-                estimated += r1.estimated
-                for (slot, counts) in r1.facets { facets[slot, default: [:]].merge(counts, uniquingKeysWith: +) }
-                if r0.estimated == 0, r1.estimated > 0 {
-                    corrected = plans.map { p in
-                        p.alternatives.filter { $0.cost > 0 }.min { $0.cost < $1.cost }?.display ?? p.word
-                    }.joined(separator: " ")
-                }
-            }
-            let matched = Self.matchedWords(plans)
-            let out = try hits.map { entry -> MenuHit in
-                let stored = try JSONDecoder().decode(StoredMenuItem.self, from: Data(entry.hit.data))
-                let typos = entry.typos == 0 ? 0 : Self.typos(of: stored.item, plans: plans)
-                return MenuHit(id: stored.item.item_id, score: (entry.hit.weight * 1000).rounded() / 1000, typos: typos,
-                               item: stored.item, restaurant: stored.restaurant,
-                               highlights: ["name": Self.highlight(stored.item.name, matched),
-                                            "description": Self.highlight(stored.item.description, matched)])
-            }
-            var namedFacets: [String: [String: Int]] = [:]
-            for (slot, counts) in facets { if let name = facetNames[slot] { namedFacets[name] = counts } }
-            return MenuResult(hits: out, estimatedTotal: estimated, facets: namedFacets, correctedQuery: corrected,
-                              warnings: normalised.warnings, tookMs: ((ContinuousClock.now - started).seconds * 1e5).rounded() / 100)
+            return try body(db, self.state.withLock { $0.vocabulary })
         }
+    }
+
+    private static func named(_ facets: [UInt32: [String: Int]], _ names: [UInt32: String]) -> [String: [String: Int]] {
+        var out: [String: [String: Int]] = [:]
+        for (slot, name) in names { out[name] = facets[slot] ?? [:] }
+        return out
+    }
+
+    private static func round(_ x: Double) -> Double { (x * 1000).rounded() / 1000 }
+
+    private static func millis(since start: ContinuousClock.Instant) -> Double {
+        ((ContinuousClock.now - start).seconds * 1e5).rounded() / 100
+    }
+
+    /// Great-circle distance in kilometres.
+    static func distanceKm(_ a: GeoPoint, _ b: GeoPoint) -> Double {
+        let r = 6371.0088, rad = Double.pi / 180
+        let dLat = (b.lat - a.lat) * rad, dLng = (b.lng - a.lng) * rad
+        let h = sin(dLat / 2) * sin(dLat / 2) + cos(a.lat * rad) * cos(b.lat * rad) * sin(dLng / 2) * sin(dLng / 2)
+        return 2 * r * asin(min(1, sqrt(h)))
+    }
+
+    /// The minute of the week (0 = Sunday 00:00) in each of `zones` at `date` (unknown zones left out).
+    static func minuteOfWeek(in zones: [String], at date: Date) -> [String: Int] {
+        var out: [String: Int] = [:]
+        let epochMinute = Int((date.timeIntervalSince1970 / 60).rounded(.down))
+        for id in zones {
+            guard let zone = TimeZone(identifier: id) else { continue }
+            let local = epochMinute + zone.secondsFromGMT(for: date) / 60
+            // 1970-01-01 was a Thursday (day 4).
+            out[id] = ((local + 4 * 1440) % SearchSchema.minutesPerWeek + SearchSchema.minutesPerWeek) % SearchSchema.minutesPerWeek
+        }
+        return out
+    }
+
+    static func isOpen(_ hours: [OpeningHours], minute: Int?) -> Bool {
+        guard let minute else { return false }
+        let bytes = SearchSchema.openIntervals(hours)
+        var i = 0
+        while i + 3 < bytes.count {
+            let start = Int(bytes[i]) | Int(bytes[i + 1]) << 8, end = Int(bytes[i + 2]) | Int(bytes[i + 3]) << 8
+            if minute >= start && minute < end { return true }
+            i += 4
+        }
+        return false
     }
 
     private func menuFilter(_ q: MenuQuery) throws -> XapianQuery {
@@ -212,8 +383,8 @@ public final class SearchIndex: Sendable {
     }
 
     /// The typos a typo-tier hit needed: per query word, the cheapest alternative found in the item's words.
-    private static func typos(of item: MenuItemUpserted, plans: [WordPlan]) -> Int {
-        let words = Set(QueryPlanner.words([item.name, item.category, item.tags.joined(separator: " "), item.description].joined(separator: " ")))
+    private static func typos(of fields: [String], plans: [WordPlan]) -> Int {
+        let words = Set(QueryPlanner.words(fields.joined(separator: " ")))
         var total = 0
         for p in plans {
             let costs = p.alternatives.filter { $0.terms.allSatisfy { t in words.contains(t) } }.map(\.cost)
@@ -258,8 +429,10 @@ public final class SearchIndex: Sendable {
         }
         guard due else { return }
         let vocabulary = Vocabulary(try db.terms(prefix: ""))
+        let zones = try db.terms(prefix: SearchSchema.zonePrefix).map { String($0.term.dropFirst(SearchSchema.zonePrefix.count)) }
         state.withLock { s in
             s.vocabulary = vocabulary
+            s.zones = zones
             s.vocabularyDocuments = count
             s.vocabularyBuilt = .now
         }

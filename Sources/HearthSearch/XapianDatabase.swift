@@ -51,25 +51,71 @@ final class XapianDatabase {
         var estimated = 0
     }
 
-    /// Runs `query`: hits `offset..<offset+limit`, sorted by relevance or by a value slot.
-    func run(_ query: XapianQuery, offset: Int, limit: Int, checkAtLeast: Int = 0, sortSlot: UInt32? = nil,
-             descending: Bool = false, facetSlots: [UInt32] = []) throws(XapianError) -> Result {
+    enum Sort {
+        case relevance
+        case value(slot: UInt32, descending: Bool)
+        case distance(slot: UInt32, lat: Double, lng: Double)
+    }
+
+    /// Only documents open now: their zone (a value) → minute of the week there.
+    struct OpenNow {
+        var hoursSlot: UInt32
+        var zoneSlot: UInt32
+        var minuteByZone: [String: Int]
+    }
+
+    /// Runs `query`: hits `offset..<offset+limit` in `sort` order, with value counts of `facetSlots`.
+    func run(_ query: XapianQuery, offset: Int, limit: Int, checkAtLeast: Int = 0, sort: Sort = .relevance,
+             facetSlots: [UInt32] = [], openNow: OpenNow? = nil) throws(XapianError) -> Result {
         var context = RunContext()
         var err: UnsafeMutablePointer<CChar>?
+        let zones = openNow.map { Array($0.minuteByZone.keys) } ?? []
+        let minutes = zones.map { Int32(openNow!.minuteByZone[$0]!) }
+        let zoneStrings = zones.map { strdup($0) }
+        defer { zoneStrings.forEach { free($0) } }
+        let zonePointers: [UnsafePointer<CChar>?] = zoneStrings.map { UnsafePointer($0) }
+        var options = hx_search_options()
+        options.offset = UInt32(offset)
+        options.limit = UInt32(limit)
+        options.check_at_least = UInt32(checkAtLeast)
+        options.sort_slot = -1
+        options.sort_geo_slot = -1
+        options.open_hours_slot = -1
+        options.open_zone_slot = -1
+        switch sort {
+        case .relevance: break
+        case .value(let slot, let descending):
+            options.sort_slot = Int32(slot)
+            options.sort_descending = descending ? 1 : 0
+        case .distance(let slot, let lat, let lng):
+            options.sort_geo_slot = Int32(slot)
+            options.sort_lat = lat
+            options.sort_lng = lng
+        }
+        if let openNow {
+            options.open_hours_slot = Int32(openNow.hoursSlot)
+            options.open_zone_slot = Int32(openNow.zoneSlot)
+            options.open_zone_count = zones.count
+        }
         let estimate = facetSlots.withUnsafeBufferPointer { slots in
-            var options = hx_search_options(offset: UInt32(offset), limit: UInt32(limit), check_at_least: UInt32(checkAtLeast),
-                                            sort_slot: sortSlot.map { Int32($0) } ?? -1, sort_descending: descending ? 1 : 0,
-                                            facet_slots: slots.baseAddress, facet_count: slots.count)
-            return withUnsafeMutablePointer(to: &context) { ctx in
-                hx_rdb_run(db, query.pointer, &options, { ctx, docid, data, len, weight in
-                    let c = ctx!.assumingMemoryBound(to: RunContext.self)
-                    let bytes = Array(UnsafeRawBufferPointer(start: data, count: len))
-                    c.pointee.result.hits.append(Hit(docID: docid, data: bytes, weight: weight))
-                }, { ctx, slot, value, len, count in
-                    let c = ctx!.assumingMemoryBound(to: RunContext.self)
-                    let v = String(decoding: UnsafeRawBufferPointer(start: value, count: len), as: UTF8.self)
-                    c.pointee.result.facets[slot, default: [:]][v] = Int(count)
-                }, ctx, &err)
+            zonePointers.withUnsafeBufferPointer { zp in
+                minutes.withUnsafeBufferPointer { mp in
+                    options.facet_slots = slots.baseAddress
+                    options.facet_count = slots.count
+                    options.open_zones = zp.baseAddress
+                    options.open_minutes = mp.baseAddress
+                    return withUnsafeMutablePointer(to: &context) { ctx in
+                        hx_rdb_run(db, query.pointer, &options, { ctx, docid, data, len, weight in
+                            let c = ctx!.assumingMemoryBound(to: RunContext.self)
+                            let bytes = Array(UnsafeRawBufferPointer(start: data, count: len))
+                            c.pointee.result.hits.append(Hit(docID: docid, data: bytes, weight: weight))
+                        }, { ctx, slot, value, len, count in
+                            let c = ctx!.assumingMemoryBound(to: RunContext.self)
+                            let v = String(decoding: UnsafeRawBufferPointer(start: value, count: len), as: UTF8.self)
+                            c.pointee.result.facets[slot, default: [:]][v] = Int(count)
+                        }, ctx, &err)
+                    }
+                }
             }
         }
         if estimate < 0 { throw XapianError.take(err) }
@@ -122,6 +168,11 @@ final class XapianQuery: @unchecked Sendable {
         }
     }
 
+    /// Documents within `radiusMeters` of a point (coordinates in `slot`), weighted more the nearer.
+    static func near(slot: UInt32, lat: Double, lng: Double, radiusMeters: Double) throws(XapianError) -> XapianQuery {
+        try XapianQuery { hx_query_near(slot, lat, lng, radiusMeters, 1000, 1, $0) }
+    }
+
     /// Matches documents with a number in `slot`, weighted by it times `scale`.
     static func valueWeight(slot: UInt32, scale: Double) throws(XapianError) -> XapianQuery {
         try XapianQuery { hx_query_value_weight(slot, scale, $0) }
@@ -147,6 +198,17 @@ enum Sortable {
 
     static func decode(_ bytes: [UInt8]) -> Double {
         bytes.withUnsafeBufferPointer { b in b.withMemoryRebound(to: CChar.self) { hx_unsortable($0.baseAddress, $0.count) } }
+    }
+}
+
+/// A coordinate as a value slot for geo queries.
+enum GeoValue {
+    static func encode(lat: Double, lng: Double) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: 32)
+        let n = out.withUnsafeMutableBufferPointer { b in
+            b.withMemoryRebound(to: CChar.self) { hx_latlong(lat, lng, $0.baseAddress, $0.count) }
+        }
+        return Array(out.prefix(n))
     }
 }
 

@@ -100,7 +100,10 @@ final class XapianDocument {
     }
 
     func addValue(_ slot: UInt32, number: Double) throws(XapianError) {
-        let bytes = Sortable.encode(number)
+        try addValue(slot, bytes: Sortable.encode(number))
+    }
+
+    func addValue(_ slot: UInt32, bytes: [UInt8]) throws(XapianError) {
         try bytes.withUnsafeBufferPointer { b throws(XapianError) in
             try b.withMemoryRebound(to: CChar.self) { c throws(XapianError) in
                 try check { hx_doc_add_value(pointer, slot, c.baseAddress, c.count, $0) }

@@ -49,14 +49,23 @@ import Testing
         func names(_ text: String, _ configure: (inout SearchIndex.MenuQuery) -> Void = { _ in }) async throws -> [String] {
             try await search(text, configure).hits.map(\.item.name)
         }
+
+        func restaurants(_ text: String, _ configure: (inout SearchIndex.RestaurantQuery) -> Void = { _ in }) async throws -> SearchIndex.RestaurantResult {
+            var q = SearchIndex.RestaurantQuery()
+            q.text = text
+            configure(&q)
+            return try await index.searchRestaurants(q)
+        }
     }
 
     static func restaurant(_ id: String, _ name: String, city: String = "London", status: String = "ACTIVE", revision: Int64 = 1,
-                           cuisines: [String] = ["italian"]) -> EventPayload {
+                           cuisines: [String] = ["italian"], at location: GeoPoint = GeoPoint(lat: 51.5, lng: -0.12),
+                           timezone: String = "Europe/London", rating: Double = 4.5,
+                           hours: [OpeningHours] = [OpeningHours(day: 1, open: "11:00", close: "23:00")]) -> EventPayload {
         .restaurantUpserted(RestaurantUpserted(
-            restaurant_id: id, revision: revision, name: name, cuisines: cuisines, city: city, country: "GB", timezone: "Europe/London",
-            address: "1 High Street", location: GeoPoint(lat: 51.5, lng: -0.12), rating: 4.5, rating_count: 100, price_level: 2,
-            status: status, opening_hours: [OpeningHours(day: 1, open: "11:00", close: "23:00")]))
+            restaurant_id: id, revision: revision, name: name, cuisines: cuisines, city: city, country: "GB", timezone: timezone,
+            address: "1 High Street", location: location, rating: rating, rating_count: 100, price_level: 2,
+            status: status, opening_hours: hours))
     }
 
     static func item(_ id: String, _ name: String, restaurant: String = "r-1", category: String = "pizza", diet: String = "veg",
@@ -201,5 +210,63 @@ import Testing
                 #expect((body?["warnings"] as? [String])?.first?.hasPrefix("query_truncated") == true)
             }
         }
+    }
+
+    @Test func restaurantsByRadiusDistanceAndRating() async throws {
+        var c = try Catalog()
+        let centre = GeoPoint(lat: 22.5726, lng: 88.3639)   // Kolkata
+        try await c.apply([
+            Self.restaurant("r-1", "Biryani House", city: "Kolkata", cuisines: ["indian"], at: GeoPoint(lat: 22.5800, lng: 88.3639), rating: 4.1),  // ~0.8 km
+            Self.restaurant("r-2", "Biryani Palace", city: "Kolkata", cuisines: ["indian"], at: GeoPoint(lat: 22.6200, lng: 88.3639), rating: 4.8), // ~5.3 km
+            Self.restaurant("r-3", "Biryani Express", city: "Kolkata", cuisines: ["indian"], at: GeoPoint(lat: 22.8000, lng: 88.3639), rating: 3.9), // ~25 km
+            Self.restaurant("r-4", "Sushi Bar", city: "Kolkata", cuisines: ["japanese"], at: GeoPoint(lat: 22.5730, lng: 88.3640), rating: 4.9),
+            Self.restaurant("r-5", "Biryani Closed", city: "Kolkata", status: "CLOSED", cuisines: ["indian"], at: centre),
+        ])
+        let within = try await c.restaurants("biryani", { $0.location = centre; $0.radiusKm = 10; $0.sort = .distance })
+        #expect(within.hits.map(\.id) == ["r-1", "r-2"], "radius filter, nearest first, CLOSED never shown")
+        #expect(abs((within.hits.first?.distanceKm ?? 0) - 0.82) < 0.05)
+        let byRating = try await c.restaurants("biryani", { $0.sort = .rating })
+        #expect(byRating.hits.map(\.id) == ["r-2", "r-1", "r-3"])
+        let decayed = try await c.restaurants("biryani", { $0.location = centre })
+        #expect(decayed.hits.map(\.id) == ["r-1", "r-2", "r-3"], "with a location, nearer ranks higher")
+        #expect(try await c.restaurants("", { $0.cuisine = "japanese" }).hits.map(\.id) == ["r-4"])
+        #expect(try await c.restaurants("", { $0.minRating = 4.5 }).hits.map(\.id).sorted() == ["r-2", "r-4"])
+        #expect(try await c.restaurants("biriyani").hits.count == 3, "typos in restaurant names too")
+    }
+
+    @Test func openNowInTheRestaurantsOwnZoneAcrossMidnight() async throws {
+        var c = try Catalog()
+        // Friday 2026-11-20 18:50 UTC = 00:20 Saturday in Kolkata (+05:30) = 00:35 Saturday in Kathmandu (+05:45).
+        let at = ISO8601DateFormatter().date(from: "2026-11-20T18:50:00Z")!
+        try await c.apply([
+            // Friday 18:00 until 01:00 on Saturday, local time.
+            Self.restaurant("r-kol", "Late Kitchen Kolkata", city: "Kolkata", timezone: "Asia/Kolkata",
+                            hours: [OpeningHours(day: 5, open: "18:00", close: "01:00")]),
+            // Friday 18:00 until 00:30 on Saturday: closed by 00:35 in Kathmandu.
+            Self.restaurant("r-ktm", "Late Kitchen Kathmandu", city: "Kathmandu", timezone: "Asia/Kathmandu",
+                            hours: [OpeningHours(day: 5, open: "18:00", close: "00:30")]),
+            // Saturday 00:30 until 02:00 in Kathmandu: open at 00:35.
+            Self.restaurant("r-ktm2", "Night Owl Kathmandu", city: "Kathmandu", timezone: "Asia/Kathmandu",
+                            hours: [OpeningHours(day: 6, open: "00:30", close: "02:00")]),
+            // Saturday 23:00 until 02:00: past Saturday midnight runs into Sunday; not open on Friday night.
+            Self.restaurant("r-lon", "Late Kitchen London", timezone: "Europe/London",
+                            hours: [OpeningHours(day: 6, open: "23:00", close: "02:00")]),
+        ])
+        let open = try await c.restaurants("", { $0.openNow = true; $0.at = at })
+        #expect(open.hits.map(\.id).sorted() == ["r-kol", "r-ktm2"])
+        #expect(open.hits.allSatisfy { $0.openNow })
+        let sundayEarly = ISO8601DateFormatter().date(from: "2026-11-22T01:30:00Z")!   // Sunday 01:30 in London (GMT)
+        #expect(try await c.restaurants("", { $0.openNow = true; $0.at = sundayEarly }).hits.map(\.id) == ["r-lon"])
+        let all = try await c.restaurants("", { $0.at = at })
+        #expect(all.hits.count == 4 && all.hits.filter { $0.openNow }.count == 2)
+    }
+
+    @Test func restaurantReadModel() async throws {
+        let c = try await Self.standardCatalog()
+        let r = try #require(try await c.index.restaurant(id: "r-2"))
+        #expect(r.name == "Delhi Darbar" && r.city == "Kolkata")
+        #expect(try await c.index.restaurant(id: "r-404") == nil)
+        let menu = try await c.index.menu(restaurantID: "r-2")
+        #expect(menu.map(\.name) == ["Chicken Tikka", "Paneer Tikka", "Vegetarian Thali"])
     }
 }

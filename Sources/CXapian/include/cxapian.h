@@ -78,14 +78,30 @@ void hx_query_free(hx_query *q);
 size_t hx_sortable(double value, char *out, size_t cap);
 double hx_unsortable(const char *value, size_t len);
 
+/* A latitude/longitude as a value for geo queries (Xapian::LatLongCoords::serialise). */
+size_t hx_latlong(double lat, double lng, char *out, size_t cap);
+/* Documents within `radius_m` metres of (lat, lng) by the coordinates in `slot`, weighted more
+ * the nearer they are (Xapian::LatLongDistancePostingSource with k1, k2). */
+hx_query *hx_query_near(unsigned slot, double lat, double lng, double radius_m, double k1, double k2, char **err);
+
 typedef struct {
     unsigned offset;
     unsigned limit;
     unsigned check_at_least;   /* count at least this many matches exactly */
     int sort_slot;             /* -1: by relevance; else by this value slot, then relevance */
     int sort_descending;
+    int sort_geo_slot;         /* >= 0: by distance from (sort_lat, sort_lng), nearest first */
+    double sort_lat, sort_lng;
     const unsigned *facet_slots;
     size_t facet_count;
+    /* Open-now filter (open_hours_slot >= 0): a document passes when the minute of the week in
+     * its zone (value of open_zone_slot, looked up in open_zones/open_minutes) falls in one of the
+     * [start, end) minute pairs (little-endian uint16) of its open_hours_slot value. */
+    int open_hours_slot;
+    int open_zone_slot;
+    const char *const *open_zones;
+    const int *open_minutes;
+    size_t open_zone_count;
 } hx_search_options;
 
 /* Runs `q`: `hit` for each result, `facet` for every value counted in each facet slot.
