@@ -92,6 +92,12 @@ long hx_wdb_doccount(hx_wdb *db, char **err) {
     return n;
 }
 
+long hx_wdb_termfreq(hx_wdb *db, const char *term, char **err) {
+    long n = -1;
+    guarded(err, [&] { n = static_cast<long>(db->db.get_termfreq(term)); });
+    return n;
+}
+
 hx_doc *hx_doc_new(void) {
     try {
         hx_doc *d = new hx_doc();

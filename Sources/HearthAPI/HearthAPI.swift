@@ -11,7 +11,7 @@ public enum HearthAPI {
         router.get("/") { _, _ in
             try JSONBody.response(Index(name: "hearth", endpoints: [
                 "GET /healthz", "GET /readyz", "GET /metrics", "GET /api/v1/pipelines", "GET /api/v1/pipelines/{name}",
-                "GET /api/v1/search/menu", "GET /api/v1/search/restaurants",
+                "GET /api/v1/search/menu", "GET /api/v1/search/restaurants", "GET /api/v1/search/suggestions",
                 "GET /api/v1/restaurants/{id}", "GET /api/v1/restaurants/{id}/menu",
             ]))
         }

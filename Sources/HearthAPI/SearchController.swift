@@ -48,6 +48,20 @@ struct SearchController<Context: RequestContext> {
             q.offset = try p.int("offset", range: 0...10_000) ?? 0
             return try JSONBody.response(try await index.searchRestaurants(q))
         }
+        router.get("/api/v1/search/suggestions") { request, _ in
+            guard let index else { throw APIError.unavailable("search_unavailable", "no pipeline writes a search index") }
+            let p = QueryParameters(request.uri.queryParameters)
+            try p.allow(["q", "location", "city", "limit"])
+            var q = SearchIndex.SuggestQuery()
+            guard let text = p.string("q"), !text.trimmingCharacters(in: .whitespaces).isEmpty else {
+                throw APIError.badRequest("missing_parameter", "q is required: the text typed so far")
+            }
+            q.text = text
+            q.location = try p.location("location")
+            q.city = try p.text("city")
+            q.limit = try p.int("limit", range: 1...20) ?? 8
+            return try JSONBody.response(try await index.suggest(q))
+        }
         router.get("/api/v1/restaurants/{id}") { _, context in
             guard let index else { throw APIError.unavailable("search_unavailable", "no pipeline writes a search index") }
             let id = try Self.restaurantID(context)

@@ -24,6 +24,20 @@ public struct RestaurantSummary: Codable, Sendable, Equatable {
     }
 }
 
+/// One completion offered while typing: a dish name, a restaurant name or a cuisine, with how
+/// many dishes or ACTIVE restaurants carry it.
+public struct Suggestion: Codable, Sendable, Equatable {
+    public enum Kind: String, Codable, Sendable, CaseIterable { case dish, restaurant, cuisine }
+    public var text: String
+    public var kind: Kind
+    /// The city it is counted in (nil: dishes of restaurants not yet known).
+    public var city: String?
+    public var count: Int
+
+    /// The identity of a suggestion: its words, lower-case, accents folded.
+    static func key(_ kind: Kind, _ text: String) -> String { QueryPlanner.words(text).joined(separator: " ") }
+}
+
 /// Terms and value slots of the index. Boolean filter terms carry an upper-case prefix;
 /// free-text terms are lower-case words (and `Z` stems), as Xapian's term generator makes them.
 enum SearchSchema {
@@ -41,6 +55,9 @@ enum SearchSchema {
     static func cuisine(_ v: String) -> String { "XCUIS" + normal(v) }
     static func itemID(_ id: String) -> String { "Qm:" + id }
     static func restaurantID(_ id: String) -> String { "Qr:" + id }
+    static func suggestionID(_ kind: String, _ city: String, _ key: String) -> String { "Qs:\(kind):\(city):" + key }
+    static let suggestionType = "XTsuggest"
+    static let suggestionPopularity: UInt32 = 9
     static func normal(_ v: String) -> String { v.lowercased().trimmingCharacters(in: .whitespaces) }
 
     // Value slots of items.
@@ -120,6 +137,16 @@ extension SearchSink {
         for (field, weight) in definition.fields.sorted(by: { $0.key < $1.key }) {
             if let text = texts[field], !text.isEmpty { try doc.indexText(text, weight: UInt32(weight)) }
         }
+        return doc
+    }
+
+    static func suggestionDocument(_ s: Suggestion) throws -> XapianDocument {
+        let doc = XapianDocument()
+        try doc.setData(Array(try JSONEncoder().encode(s)))
+        try doc.addBooleanTerm(SearchSchema.suggestionType)
+        if let city = s.city { try doc.addBooleanTerm(SearchSchema.city(city)) }
+        try doc.addValue(SearchSchema.suggestionPopularity, number: log1p(Double(s.count)))
+        try doc.indexText(s.text)
         return doc
     }
 

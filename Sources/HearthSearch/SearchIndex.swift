@@ -178,6 +178,80 @@ public final class SearchIndex: Sendable {
         }
     }
 
+    // MARK: Suggestions
+
+    public struct SuggestQuery: Sendable {
+        public var text = ""
+        public var location: GeoPoint?
+        public var city: String?
+        public var limit = 8
+        public init() {}
+    }
+
+    public struct SuggestionHit: Sendable, Encodable {
+        public var text: String
+        public var kind: Suggestion.Kind
+        /// Dishes or restaurants carrying it (in the city, when one applies).
+        public var count: Int
+        public var typos: Int
+        public var highlighted: String
+    }
+
+    public struct SuggestResult: Sendable, Encodable {
+        public var suggestions: [SuggestionHit]
+        /// The city suggestions were ranked for (given, or the nearest restaurant's to `location`).
+        public var city: String?
+        public var correctedQuery: String?
+        public var warnings: [String]
+        public var tookMs: Double
+    }
+
+    /// Completions of dish names, restaurant names and cuisines: typo-tolerant, deduplicated, the
+    /// most common first; in a city when one is given or a restaurant lies within 50 km of `location`.
+    public func suggest(_ query: SuggestQuery) async throws -> SuggestResult {
+        let started = ContinuousClock.now
+        return try await withReader { db, vocabulary in
+            var city = query.city
+            if city == nil, let at = query.location {
+                let near = try XapianQuery.combine(.filter, [
+                    try .near(slot: SearchSchema.restaurantLocation, lat: at.lat, lng: at.lng, radiusMeters: 50_000),
+                    try .combine(.and, [try .term(SearchSchema.restaurantType), try .term(SearchSchema.live)]),
+                ])
+                let nearest = try db.run(near, offset: 0, limit: 1, sort: .distance(slot: SearchSchema.restaurantLocation, lat: at.lat, lng: at.lng))
+                city = try nearest.hits.first.map { try JSONDecoder().decode(RestaurantUpserted.self, from: Data($0.data)).city }
+            }
+            var parts = [try XapianQuery.term(SearchSchema.suggestionType)]
+            if let city { parts.append(try .term(SearchSchema.city(city))) }
+            let boost = try XapianQuery.valueWeight(slot: SearchSchema.suggestionPopularity, scale: 0.5)
+            // Without a city the same text comes once per city: read enough to fill the page after merging.
+            let fetch = city == nil ? query.limit * 8 : query.limit
+            let t = try self.tiered(db, self.itemPlanner, vocabulary, text: query.text, filter: try .combine(.and, parts),
+                                    boost: boost, offset: 0, limit: fetch, facetSlots: [])
+            var order: [String] = []
+            var merged: [String: SuggestionHit] = [:]
+            for entry in t.hits {
+                let s = try JSONDecoder().decode(Suggestion.self, from: Data(entry.hit.data))
+                let key = Suggestion.key(s.kind, s.text)
+                if merged[key] == nil {
+                    order.append(key)
+                    let typos = entry.typos == 0 ? 0 : Self.typos(of: [s.text], plans: t.plans)
+                    merged[key] = SuggestionHit(text: s.text, kind: s.kind, count: s.count, typos: typos,
+                                                highlighted: Self.highlight(s.text, t.matched))
+                } else {
+                    merged[key]!.count += s.count
+                }
+            }
+            // Exact before typo matches; within each, the most common first (across cities once merged).
+            let rank = Dictionary(uniqueKeysWithValues: order.enumerated().map { ($1, $0) })
+            let out = order.sorted { a, b in
+                let x = merged[a]!, y = merged[b]!
+                return (x.typos > 0 ? 1 : 0, -x.count, rank[a]!) < (y.typos > 0 ? 1 : 0, -y.count, rank[b]!)
+            }.prefix(query.limit).map { merged[$0]! }
+            return SuggestResult(suggestions: out, city: city, correctedQuery: t.corrected, warnings: t.warnings,
+                                 tookMs: Self.millis(since: started))
+        }
+    }
+
     // MARK: Read model
 
     /// One restaurant as indexed (nil when unknown or removed).
@@ -218,13 +292,15 @@ public final class SearchIndex: Sendable {
         let plans = planner.plan(normalised.words, lastWordOpen: normalised.lastWordOpen, vocabulary: vocabulary)
         let joins = QueryPlanner.joins(normalised.words, vocabulary)
         let want = offset + limit
+        // Facet counts need the matches counted; otherwise only the page matters.
+        let checkAtLeast = facetSlots.isEmpty ? want : max(want, 10_000)
         func finish(_ q: XapianQuery?) throws -> XapianQuery {
             let base = try Self.filtered(q, filter)
             guard let boost else { return base }
             return try .combine(.andMaybe, [base, boost])
         }
         let exact = try Self.textQuery(plans, joins: joins, maxCost: 0)
-        let r0 = try db.run(try finish(exact), offset: offset, limit: limit, checkAtLeast: max(want, 10_000), sort: sort,
+        let r0 = try db.run(try finish(exact), offset: offset, limit: limit, checkAtLeast: checkAtLeast, sort: sort,
                             facetSlots: facetSlots, openNow: openNow)
         var out = Tiered(hits: r0.hits.map { ($0, 0) }, estimated: r0.estimated, facets: r0.facets, corrected: nil,
                          warnings: normalised.warnings, plans: plans, matched: Self.matchedWords(plans))
@@ -234,7 +310,7 @@ public final class SearchIndex: Sendable {
             let typoOnly = try XapianQuery.combine(.andNot, [all, exact])
             let limit1 = max(0, limit - out.hits.count)
             let r1 = try db.run(try finish(typoOnly), offset: max(0, offset - r0.estimated), limit: limit1,
-                                checkAtLeast: max(want, 10_000), sort: sort, facetSlots: facetSlots, openNow: openNow)
+                                checkAtLeast: checkAtLeast, sort: sort, facetSlots: facetSlots, openNow: openNow)
             out.hits += r1.hits.prefix(limit1).map { ($0, 1) }
             out.estimated += r1.estimated
             for (slot, counts) in r1.facets { out.facets[slot, default: [:]].merge(counts, uniquingKeysWith: +) }

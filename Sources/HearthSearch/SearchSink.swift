@@ -58,33 +58,79 @@ public final class SearchSink: Sink {
 
     public func isReachable() async -> Bool { true }
 
-    /// The number of documents (restaurants and menu items) in the index.
+    /// The number of restaurants and menu items in the index.
     public func documentCount() async throws -> Int {
         let index = index
-        return try await Blocking.run(on: queue) { try index.db.documentCount() }
+        return try await Blocking.run(on: queue) {
+            try index.db.documentCount(withTerm: SearchSchema.itemType) + index.db.documentCount(withTerm: SearchSchema.restaurantType)
+        }
     }
 
     func apply(_ event: Event, to db: XapianWritableDatabase) throws {
         switch event.payload {
         case .restaurantUpserted(let r):
             guard try Self.isNewer("r", r.restaurant_id, r.revision, db) else { return }
+            try suggestions(removing: try previousRestaurant(r.restaurant_id, db), adding: r, db)
             try db.replace(idTerm: SearchSchema.restaurantID(r.restaurant_id), document: Self.restaurantDocument(r, definition: restaurants))
             try reindexItems(of: r.restaurant_id, restaurant: RestaurantSummary(r), db)
         case .restaurantRemoved(let r):
             guard try Self.isNewer("r", r.restaurant_id, r.revision, db) else { return }
+            try suggestions(removing: try previousRestaurant(r.restaurant_id, db), adding: nil, db)
             try db.delete(idTerm: SearchSchema.restaurantID(r.restaurant_id))
             try reindexItems(of: r.restaurant_id, restaurant: nil, db)
         case .menuItemUpserted(let m):
             guard try Self.isNewer("m", m.item_id, m.revision, db) else { return }
             let restaurant = try db.data(idTerm: SearchSchema.restaurantID(m.restaurant_id))
                 .map { RestaurantSummary(try JSONDecoder().decode(RestaurantUpserted.self, from: Data($0))) }
+            let previous = try previousStoredItem(m.item_id, db)
+            if previous?.item.name != m.name || previous?.restaurant?.city != restaurant?.city {
+                try previous.map { try adjustSuggestion(.dish, $0.item.name, city: $0.restaurant?.city, by: -1, db) }
+                try adjustSuggestion(.dish, m.name, city: restaurant?.city, by: 1, db)
+            }
             try db.replace(idTerm: SearchSchema.itemID(m.item_id),
                            document: Self.itemDocument(StoredMenuItem(item: m, restaurant: restaurant), definition: items))
         case .menuItemRemoved(let m):
             guard try Self.isNewer("m", m.item_id, m.revision, db) else { return }
+            try previousStoredItem(m.item_id, db).map { try adjustSuggestion(.dish, $0.item.name, city: $0.restaurant?.city, by: -1, db) }
             try db.delete(idTerm: SearchSchema.itemID(m.item_id))
         default:
             return
+        }
+    }
+
+    private func previousStoredItem(_ id: String, _ db: XapianWritableDatabase) throws -> StoredMenuItem? {
+        try db.data(idTerm: SearchSchema.itemID(id)).map { try JSONDecoder().decode(StoredMenuItem.self, from: Data($0)) }
+    }
+
+    private func previousRestaurant(_ id: String, _ db: XapianWritableDatabase) throws -> RestaurantUpserted? {
+        try db.data(idTerm: SearchSchema.restaurantID(id)).map { try JSONDecoder().decode(RestaurantUpserted.self, from: Data($0)) }
+    }
+
+    /// Suggestions count ACTIVE restaurants by name and by cuisine, per city.
+    private func suggestions(removing old: RestaurantUpserted?, adding new: RestaurantUpserted?, _ db: XapianWritableDatabase) throws {
+        if let old, old.status == "ACTIVE" {
+            try adjustSuggestion(.restaurant, old.name, city: old.city, by: -1, db)
+            for c in old.cuisines { try adjustSuggestion(.cuisine, c, city: old.city, by: -1, db) }
+        }
+        if let new, new.status == "ACTIVE" {
+            try adjustSuggestion(.restaurant, new.name, city: new.city, by: 1, db)
+            for c in new.cuisines { try adjustSuggestion(.cuisine, c, city: new.city, by: 1, db) }
+        }
+    }
+
+    /// Adds `delta` to how many dishes, restaurants or cuisines of `city` carry `text`; the
+    /// suggestion is removed when none is left.
+    private func adjustSuggestion(_ kind: Suggestion.Kind, _ text: String, city: String?, by delta: Int, _ db: XapianWritableDatabase) throws {
+        let key = Suggestion.key(kind, text)
+        guard !key.isEmpty else { return }
+        let idTerm = SearchSchema.suggestionID(kind.rawValue, SearchSchema.normal(city ?? ""), key)
+        var s = try db.data(idTerm: idTerm).map { try JSONDecoder().decode(Suggestion.self, from: Data($0)) }
+            ?? Suggestion(text: text, kind: kind, city: city, count: 0)
+        s.count += delta
+        if s.count <= 0 {
+            try db.delete(idTerm: idTerm)
+        } else {
+            try db.replace(idTerm: idTerm, document: Self.suggestionDocument(s))
         }
     }
 
@@ -94,6 +140,10 @@ public final class SearchSink: Sink {
         for data in try db.documents(withTerm: SearchSchema.restaurantTerm(restaurantID)) {
             var stored = try JSONDecoder().decode(StoredMenuItem.self, from: Data(data))
             guard stored.restaurant != restaurant else { continue }
+            if stored.restaurant?.city != restaurant?.city {
+                try adjustSuggestion(.dish, stored.item.name, city: stored.restaurant?.city, by: -1, db)
+                try adjustSuggestion(.dish, stored.item.name, city: restaurant?.city, by: 1, db)
+            }
             stored.restaurant = restaurant
             try db.replace(idTerm: SearchSchema.itemID(stored.item.item_id), document: Self.itemDocument(stored, definition: items))
         }

@@ -65,6 +65,13 @@ final class XapianWritableDatabase {
         try check { hx_wdb_commit(db, $0) }
     }
 
+    func documentCount(withTerm term: String) throws(XapianError) -> Int {
+        var err: UnsafeMutablePointer<CChar>?
+        let n = hx_wdb_termfreq(db, term, &err)
+        if n < 0 { throw XapianError.take(err) }
+        return n
+    }
+
     func documentCount() throws(XapianError) -> Int {
         var err: UnsafeMutablePointer<CChar>?
         let n = hx_wdb_doccount(db, &err)

@@ -203,6 +203,32 @@ import Testing
                     #expect((body?["error"] as? [String: Any])?["code"] as? String == code, "\(query)")
                 }
             }
+            for (path, status, code) in [
+                ("/api/v1/search/restaurants?sort=distance", 400, "location_required"),
+                ("/api/v1/search/restaurants?location=91,0", 400, "invalid_parameter"),
+                ("/api/v1/search/restaurants?location=22.5,88.3&radius_km=0", 400, "parameter_out_of_range"),
+                ("/api/v1/search/restaurants?sort=cheapest", 400, "invalid_parameter"),
+                ("/api/v1/search/suggestions", 400, "missing_parameter"),
+                ("/api/v1/search/suggestions?q=piz&limit=21", 400, "parameter_out_of_range"),
+                ("/api/v1/restaurants/r-404", 404, "not_found"),
+                ("/api/v1/restaurants/r%20x", 400, "invalid_parameter"),
+            ] {
+                try await client.execute(uri: path, method: .get) { response in
+                    #expect(Int(response.status.code) == status, "\(path)")
+                    let body = try JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [String: Any]
+                    #expect((body?["error"] as? [String: Any])?["code"] as? String == code, "\(path)")
+                }
+            }
+            for path in ["/api/v1/search/restaurants?q=delhi&location=51.5,-0.12&radius_km=10&sort=distance&open_now=false",
+                         "/api/v1/search/suggestions?q=chic&city=Kolkata", "/api/v1/restaurants/r-2", "/api/v1/restaurants/r-2/menu"] {
+                try await client.execute(uri: path, method: .get) { response in
+                    #expect(response.status == .ok, "\(path)")
+                    let body = try JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [String: Any]
+                    let found = (body?["hits"] as? [Any])?.count ?? (body?["suggestions"] as? [Any])?.count
+                        ?? (body?["items"] as? [Any])?.count ?? (body?["name"] != nil ? 1 : 0)
+                    #expect(found > 0, "\(path)")
+                }
+            }
             let long = String(repeating: "pizza ", count: 100)
             try await client.execute(uri: "/api/v1/search/menu?q=" + long.replacingOccurrences(of: " ", with: "%20"), method: .get) { response in
                 #expect(response.status == .ok)
@@ -268,5 +294,43 @@ import Testing
         #expect(try await c.index.restaurant(id: "r-404") == nil)
         let menu = try await c.index.menu(restaurantID: "r-2")
         #expect(menu.map(\.name) == ["Chicken Tikka", "Paneer Tikka", "Vegetarian Thali"])
+    }
+
+    @Test func suggestionsCompleteDishesRestaurantsAndCuisinesOncePerText() async throws {
+        var c = try Catalog()
+        try await c.apply([
+            Self.restaurant("r-1", "Pizza Planet", cuisines: ["italian", "pizza"]),
+            Self.restaurant("r-2", "Pizzeria Roma", cuisines: ["italian"]),
+            Self.restaurant("r-3", "Mumbai Pizza Co", city: "Mumbai", cuisines: ["pizza"], at: GeoPoint(lat: 19.07, lng: 72.87)),
+            Self.item("m-1", "Pepperoni Pizza", restaurant: "r-1"),
+            Self.item("m-2", "Pepperoni Pizza", restaurant: "r-2"),
+            Self.item("m-3", "Pepperoni Pizza", restaurant: "r-3"),
+            Self.item("m-4", "Peppered Steak", restaurant: "r-2", category: "mains"),
+            Self.item("m-5", "Paneer Pizza", restaurant: "r-3"),
+        ])
+        func suggest(_ text: String, _ configure: (inout SearchIndex.SuggestQuery) -> Void = { _ in }) async throws -> SearchIndex.SuggestResult {
+            var q = SearchIndex.SuggestQuery()
+            q.text = text
+            configure(&q)
+            return try await c.index.suggest(q)
+        }
+        let pep = try await suggest("pep")
+        #expect(pep.suggestions.map(\.text) == ["Pepperoni Pizza", "Peppered Steak"], "deduplicated, the most common first")
+        #expect(pep.suggestions.first?.count == 3 && pep.suggestions.first?.highlighted == "<mark>Pepperoni</mark> Pizza")
+        let piz = try await suggest("piz")
+        #expect(Set(piz.suggestions.map(\.kind)) == [.dish, .restaurant, .cuisine])
+        #expect(piz.suggestions.filter { $0.text.lowercased() == "pizza" }.count == 1, "the cuisine once, though two cities have it")
+        #expect(try await suggest("peperoni").suggestions.first?.text == "Pepperoni Pizza", "typos")
+        let mumbai = try await suggest("p", { $0.location = GeoPoint(lat: 19.08, lng: 72.88) })
+        #expect(mumbai.city == "Mumbai")
+        #expect(Set(mumbai.suggestions.map(\.text)) == ["Mumbai Pizza Co", "Pepperoni Pizza", "Paneer Pizza", "pizza"])
+        // Renaming and removing keep the counts true.
+        try await c.apply([Self.item("m-2", "Pepperoni Feast", restaurant: "r-2", revision: 2),
+                           .menuItemRemoved(MenuItemRemoved(item_id: "m-1", restaurant_id: "r-1", revision: 2))])
+        let after = try await suggest("pepperoni")
+        #expect(after.suggestions.map(\.text).sorted() == ["Pepperoni Feast", "Pepperoni Pizza"])
+        #expect(after.suggestions.first { $0.text == "Pepperoni Pizza" }?.count == 1)
+        try await c.apply([Self.restaurant("r-2", "Pizzeria Roma", status: "CLOSED", revision: 2, cuisines: ["italian"])])
+        #expect(try await suggest("pizzeria").suggestions.isEmpty, "a closed restaurant is not suggested")
     }
 }

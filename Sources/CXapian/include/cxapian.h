@@ -28,6 +28,8 @@ char *hx_wdb_get_metadata(hx_wdb *db, const char *key, char **err);
 char *hx_wdb_get_value(hx_wdb *db, const char *idterm, unsigned slot, char **err);
 int hx_wdb_commit(hx_wdb *db, char **err);
 long hx_wdb_doccount(hx_wdb *db, char **err);
+/* Documents holding `term`, or -1 on error. */
+long hx_wdb_termfreq(hx_wdb *db, const char *term, char **err);
 
 hx_doc *hx_doc_new(void);
 void hx_doc_free(hx_doc *doc);
