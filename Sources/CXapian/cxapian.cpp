@@ -86,6 +86,18 @@ int hx_wdb_commit(hx_wdb *db, char **err) {
     return guarded(err, [&] { db->db.commit(); });
 }
 
+int hx_wdb_begin(hx_wdb *db, char **err) {
+    return guarded(err, [&] { db->db.begin_transaction(true); });
+}
+
+int hx_wdb_commit_transaction(hx_wdb *db, char **err) {
+    return guarded(err, [&] { db->db.commit_transaction(); });
+}
+
+int hx_wdb_cancel(hx_wdb *db, char **err) {
+    return guarded(err, [&] { db->db.cancel_transaction(); });
+}
+
 long hx_wdb_doccount(hx_wdb *db, char **err) {
     long n = -1;
     guarded(err, [&] { n = static_cast<long>(db->db.get_doccount()); });

@@ -50,9 +50,13 @@ public final class SearchSink: Sink {
             guard stored == batch.expectedPosition else {
                 throw SinkPositionConflict(partition: batch.partition, stored: stored)
             }
-            for event in batch.events { try self.apply(event, to: index.db) }
-            try index.db.setMetadata(key, String(batch.nextOffset))
-            try index.db.commit()
+            // Documents, suggestion counts, revisions and the position commit together or not at all.
+            try index.db.transaction {
+                var context = BatchContext()
+                for event in batch.events { try self.apply(event, to: index.db, &context) }
+                try self.flushSuggestions(context.suggestionDeltas, index.db)
+                try index.db.setMetadata(key, String(batch.nextOffset))
+            }
         }
     }
 
@@ -66,32 +70,49 @@ public final class SearchSink: Sink {
         }
     }
 
-    func apply(_ event: Event, to db: XapianWritableDatabase) throws {
+    /// What one batch accumulates: suggestion count changes (written once per batch) and the
+    /// restaurants already read.
+    struct BatchContext {
+        var suggestionDeltas: [String: (suggestion: Suggestion, delta: Int)] = [:]
+        var restaurants: [String: RestaurantSummary?] = [:]
+    }
+
+    func apply(_ event: Event, to db: XapianWritableDatabase, _ context: inout BatchContext) throws {
         switch event.payload {
         case .restaurantUpserted(let r):
             guard try Self.isNewer("r", r.restaurant_id, r.revision, db) else { return }
-            try suggestions(removing: try previousRestaurant(r.restaurant_id, db), adding: r, db)
+            try suggestions(removing: try previousRestaurant(r.restaurant_id, db), adding: r, &context)
+            context.restaurants[r.restaurant_id] = RestaurantSummary(r)
             try db.replace(idTerm: SearchSchema.restaurantID(r.restaurant_id), document: Self.restaurantDocument(r, definition: restaurants))
-            try reindexItems(of: r.restaurant_id, restaurant: RestaurantSummary(r), db)
+            try reindexItems(of: r.restaurant_id, restaurant: RestaurantSummary(r), db, &context)
         case .restaurantRemoved(let r):
             guard try Self.isNewer("r", r.restaurant_id, r.revision, db) else { return }
-            try suggestions(removing: try previousRestaurant(r.restaurant_id, db), adding: nil, db)
+            try suggestions(removing: try previousRestaurant(r.restaurant_id, db), adding: nil, &context)
+            context.restaurants[r.restaurant_id] = .some(nil)
             try db.delete(idTerm: SearchSchema.restaurantID(r.restaurant_id))
-            try reindexItems(of: r.restaurant_id, restaurant: nil, db)
+            try reindexItems(of: r.restaurant_id, restaurant: nil, db, &context)
         case .menuItemUpserted(let m):
             guard try Self.isNewer("m", m.item_id, m.revision, db) else { return }
-            let restaurant = try db.data(idTerm: SearchSchema.restaurantID(m.restaurant_id))
-                .map { RestaurantSummary(try JSONDecoder().decode(RestaurantUpserted.self, from: Data($0))) }
+            let restaurant: RestaurantSummary?
+            if let known = context.restaurants[m.restaurant_id] {
+                restaurant = known
+            } else {
+                restaurant = try db.data(idTerm: SearchSchema.restaurantID(m.restaurant_id))
+                    .map { RestaurantSummary(try JSONDecoder().decode(RestaurantUpserted.self, from: Data($0))) }
+                context.restaurants[m.restaurant_id] = .some(restaurant)
+            }
             let previous = try previousStoredItem(m.item_id, db)
             if previous?.item.name != m.name || previous?.restaurant?.city != restaurant?.city {
-                try previous.map { try adjustSuggestion(.dish, $0.item.name, city: $0.restaurant?.city, by: -1, db) }
-                try adjustSuggestion(.dish, m.name, city: restaurant?.city, by: 1, db)
+                if let previous { Self.adjust(.dish, previous.item.name, city: previous.restaurant?.city, by: -1, &context) }
+                Self.adjust(.dish, m.name, city: restaurant?.city, by: 1, &context)
             }
             try db.replace(idTerm: SearchSchema.itemID(m.item_id),
                            document: Self.itemDocument(StoredMenuItem(item: m, restaurant: restaurant), definition: items))
         case .menuItemRemoved(let m):
             guard try Self.isNewer("m", m.item_id, m.revision, db) else { return }
-            try previousStoredItem(m.item_id, db).map { try adjustSuggestion(.dish, $0.item.name, city: $0.restaurant?.city, by: -1, db) }
+            if let previous = try previousStoredItem(m.item_id, db) {
+                Self.adjust(.dish, previous.item.name, city: previous.restaurant?.city, by: -1, &context)
+            }
             try db.delete(idTerm: SearchSchema.itemID(m.item_id))
         default:
             return
@@ -107,42 +128,49 @@ public final class SearchSink: Sink {
     }
 
     /// Suggestions count ACTIVE restaurants by name and by cuisine, per city.
-    private func suggestions(removing old: RestaurantUpserted?, adding new: RestaurantUpserted?, _ db: XapianWritableDatabase) throws {
+    private func suggestions(removing old: RestaurantUpserted?, adding new: RestaurantUpserted?, _ context: inout BatchContext) throws {
         if let old, old.status == "ACTIVE" {
-            try adjustSuggestion(.restaurant, old.name, city: old.city, by: -1, db)
-            for c in old.cuisines { try adjustSuggestion(.cuisine, c, city: old.city, by: -1, db) }
+            Self.adjust(.restaurant, old.name, city: old.city, by: -1, &context)
+            for c in old.cuisines { Self.adjust(.cuisine, c, city: old.city, by: -1, &context) }
         }
         if let new, new.status == "ACTIVE" {
-            try adjustSuggestion(.restaurant, new.name, city: new.city, by: 1, db)
-            for c in new.cuisines { try adjustSuggestion(.cuisine, c, city: new.city, by: 1, db) }
+            Self.adjust(.restaurant, new.name, city: new.city, by: 1, &context)
+            for c in new.cuisines { Self.adjust(.cuisine, c, city: new.city, by: 1, &context) }
         }
     }
 
-    /// Adds `delta` to how many dishes, restaurants or cuisines of `city` carry `text`; the
-    /// suggestion is removed when none is left.
-    private func adjustSuggestion(_ kind: Suggestion.Kind, _ text: String, city: String?, by delta: Int, _ db: XapianWritableDatabase) throws {
+    /// Notes that `delta` more dishes, restaurants or cuisines of `city` carry `text`.
+    private static func adjust(_ kind: Suggestion.Kind, _ text: String, city: String?, by delta: Int, _ context: inout BatchContext) {
         let key = Suggestion.key(kind, text)
         guard !key.isEmpty else { return }
         let idTerm = SearchSchema.suggestionID(kind.rawValue, SearchSchema.normal(city ?? ""), key)
-        var s = try db.data(idTerm: idTerm).map { try JSONDecoder().decode(Suggestion.self, from: Data($0)) }
-            ?? Suggestion(text: text, kind: kind, city: city, count: 0)
-        s.count += delta
-        if s.count <= 0 {
-            try db.delete(idTerm: idTerm)
-        } else {
-            try db.replace(idTerm: idTerm, document: Self.suggestionDocument(s))
+        let suggestion = Suggestion(text: text, kind: kind, city: city, count: 0)
+        context.suggestionDeltas[idTerm, default: (suggestion, 0)].delta += delta
+    }
+
+    /// Writes the batch's suggestion count changes; a suggestion nothing carries any more is removed.
+    private func flushSuggestions(_ deltas: [String: (suggestion: Suggestion, delta: Int)], _ db: XapianWritableDatabase) throws {
+        for (idTerm, change) in deltas where change.delta != 0 {
+            var s = try db.data(idTerm: idTerm).map { try JSONDecoder().decode(Suggestion.self, from: Data($0)) } ?? change.suggestion
+            s.count += change.delta
+            if s.count <= 0 {
+                try db.delete(idTerm: idTerm)
+            } else {
+                try db.replace(idTerm: idTerm, document: Self.suggestionDocument(s))
+            }
         }
     }
 
     /// Rewrites the restaurant's items with its new state (nil: removed), so that their city,
     /// name and visibility follow the restaurant.
-    private func reindexItems(of restaurantID: String, restaurant: RestaurantSummary?, _ db: XapianWritableDatabase) throws {
+    private func reindexItems(of restaurantID: String, restaurant: RestaurantSummary?, _ db: XapianWritableDatabase,
+                              _ context: inout BatchContext) throws {
         for data in try db.documents(withTerm: SearchSchema.restaurantTerm(restaurantID)) {
             var stored = try JSONDecoder().decode(StoredMenuItem.self, from: Data(data))
             guard stored.restaurant != restaurant else { continue }
             if stored.restaurant?.city != restaurant?.city {
-                try adjustSuggestion(.dish, stored.item.name, city: stored.restaurant?.city, by: -1, db)
-                try adjustSuggestion(.dish, stored.item.name, city: restaurant?.city, by: 1, db)
+                Self.adjust(.dish, stored.item.name, city: stored.restaurant?.city, by: -1, &context)
+                Self.adjust(.dish, stored.item.name, city: restaurant?.city, by: 1, &context)
             }
             stored.restaurant = restaurant
             try db.replace(idTerm: SearchSchema.itemID(stored.item.item_id), document: Self.itemDocument(stored, definition: items))

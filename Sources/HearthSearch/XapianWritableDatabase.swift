@@ -61,6 +61,20 @@ final class XapianWritableDatabase {
         return out
     }
 
+    /// Applies `body`'s changes in one flushed transaction, or none of them when it throws.
+    func transaction<T>(_ body: () throws -> T) throws -> T {
+        try check { hx_wdb_begin(db, $0) }
+        do {
+            let result = try body()
+            try check { hx_wdb_commit_transaction(db, $0) }
+            return result
+        } catch {
+            var err: UnsafeMutablePointer<CChar>?
+            if hx_wdb_cancel(db, &err) != 0 { hx_free(err) }
+            throw error
+        }
+    }
+
     func commit() throws(XapianError) {
         try check { hx_wdb_commit(db, $0) }
     }

@@ -27,6 +27,11 @@ char *hx_wdb_get_metadata(hx_wdb *db, const char *key, char **err);
 /* The value in `slot` of the document indexed by `idterm`; NULL with *err unset when absent. */
 char *hx_wdb_get_value(hx_wdb *db, const char *idterm, unsigned slot, char **err);
 int hx_wdb_commit(hx_wdb *db, char **err);
+/* A flushed transaction: every change between begin and commit is written together, and
+ * cancel discards them all. */
+int hx_wdb_begin(hx_wdb *db, char **err);
+int hx_wdb_commit_transaction(hx_wdb *db, char **err);
+int hx_wdb_cancel(hx_wdb *db, char **err);
 long hx_wdb_doccount(hx_wdb *db, char **err);
 /* Documents holding `term`, or -1 on error. */
 long hx_wdb_termfreq(hx_wdb *db, const char *term, char **err);
