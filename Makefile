@@ -1,7 +1,7 @@
 # Hearth — `make demo` and `make test` install what is missing, build, and run.
 
 APT_PACKAGES := pkg-config libxapian-dev librdkafka-dev libpq-dev libzstd-dev zstd \
-                postgresql postgresql-15-hll kcat util-linux
+                postgresql postgresql-15-hll kcat util-linux wrk
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SWIFT_BUILD_FLAGS ?=
 

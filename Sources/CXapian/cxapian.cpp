@@ -131,7 +131,8 @@ int hx_doc_add_boolean_term(hx_doc *doc, const char *term, char **err) {
 
 int hx_doc_index_text(hx_doc *doc, const char *text, unsigned weight, const char *prefix, char **err) {
     return guarded(err, [&] {
-        doc->gen.index_text(text, weight, prefix ? prefix : "");
+        // No positions: queries never ask for phrases, and positions were the largest table to write.
+        doc->gen.index_text_without_positions(text, weight, prefix ? prefix : "");
         doc->gen.increase_termpos();
     });
 }

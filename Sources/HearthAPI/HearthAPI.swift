@@ -1,4 +1,5 @@
 import HearthCore
+import HearthSearch
 import Hummingbird
 import Logging
 import Prometheus
@@ -27,6 +28,17 @@ public enum HearthAPI {
                     configuration: .init(address: .hostname(host, port: port), serverName: "hearth"),
                     onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
                     logger: logger)
+    }
+
+    /// Only the search endpoints over `index` (for `hearth bench search`).
+    public static func searchApplication(index: SearchIndex, host: String, port: Int, logger: Logger,
+                                         onServerRunning: @escaping @Sendable (Int) async -> Void) -> some ApplicationProtocol {
+        let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: ErrorMiddleware())
+        SearchController(index: index).add(to: router)
+        return Application(router: router, configuration: .init(address: .hostname(host, port: port), serverName: "hearth"),
+                           onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
+                           logger: logger)
     }
 
     struct Index: Encodable {

@@ -38,7 +38,7 @@ struct SearchController<Context: RequestContext> {
             q.cuisine = try p.text("cuisine")
             q.openNow = try p.bool("open_now") ?? false
             q.minRating = try p.double("min_rating", range: 0...5)
-            if let sort = try p.oneOf("sort", SearchIndex.RestaurantSort.allCases.map(\.rawValue)) {
+            if let sort = try p.oneOf("sort", index.restaurants.sorts) {
                 q.sort = SearchIndex.RestaurantSort(rawValue: sort)!
             }
             if q.location == nil, q.sort == .distance || q.radiusKm != nil {

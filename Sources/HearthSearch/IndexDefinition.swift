@@ -39,8 +39,8 @@ public struct IndexDefinition: Sendable, Equatable {
         .item: ["restaurant_id", "city", "category", "diet", "tags", "price_minor", "available", "location"],
     ]
     public static let sortable: [Entity: Set<String>] = [
-        .restaurant: ["relevance", "distance", "rating", "popularity"],
-        .item: ["relevance", "distance", "price", "popularity"],
+        .restaurant: ["relevance", "distance", "rating"],
+        .item: ["relevance"],
     ]
     public static let facetable: [Entity: Set<String>] = [
         .restaurant: ["cuisine", "city", "price_level"],

@@ -195,3 +195,8 @@ struct QueryPlanner: Sendable {
         return best?.0
     }
 }
+
+/// How search splits text into words (lower-case, accents folded), for tools that must match it.
+public enum QueryWords {
+    public static func words(_ text: String) -> [String] { QueryPlanner.words(text) }
+}

@@ -36,15 +36,33 @@ public struct Suggestion: Codable, Sendable, Equatable {
 
     /// The identity of a suggestion: its words, lower-case, accents folded.
     static func key(_ kind: Kind, _ text: String) -> String { QueryPlanner.words(text).joined(separator: " ") }
+
+    /// Stored as `kind TAB count TAB city TAB text` (read on every keystroke: cheaper than JSON).
+    var stored: [UInt8] {
+        Array("\(kind.rawValue)\t\(count)\t\(city ?? "")\t\(text.replacingOccurrences(of: "\t", with: " "))".utf8)
+    }
+
+    init(text: String, kind: Kind, city: String?, count: Int) {
+        self.text = text; self.kind = kind; self.city = city; self.count = count
+    }
+
+    init?(stored bytes: [UInt8]) {
+        let parts = bytes.split(separator: UInt8(ascii: "\t"), maxSplits: 3, omittingEmptySubsequences: false)
+        guard parts.count == 4, let kind = Kind(rawValue: String(decoding: parts[0], as: UTF8.self)),
+              let count = Int(String(decoding: parts[1], as: UTF8.self)) else { return nil }
+        let city = String(decoding: parts[2], as: UTF8.self)
+        self.init(text: String(decoding: parts[3], as: UTF8.self), kind: kind, city: city.isEmpty ? nil : city, count: count)
+    }
 }
 
 /// Terms and value slots of the index. Boolean filter terms carry an upper-case prefix;
 /// free-text terms are lower-case words (and `Z` stems), as Xapian's term generator makes them.
 enum SearchSchema {
     static let itemType = "XTitem", restaurantType = "XTrestaurant"
-    /// Present on items whose restaurant is known and ACTIVE, and on ACTIVE restaurants.
-    static let live = "XLIVE"
-    static let available = "XAVAIL"
+    /// On restaurants that are not ACTIVE and on items whose restaurant is unknown or not ACTIVE;
+    /// queries exclude these small sets rather than intersect with everything that is live.
+    static let hidden = "XDEAD"
+    static let unavailable = "XUNAVAIL"
     /// Restaurants' time zones (IANA names as given), for the open-now filter.
     static let zonePrefix = "XZONE"
     static func restaurantTerm(_ id: String) -> String { "XR" + id }
@@ -117,7 +135,8 @@ extension SearchSink {
         try doc.addBooleanTerm(SearchSchema.category(m.category))
         try doc.addBooleanTerm(SearchSchema.diet(m.diet))
         for tag in m.tags { try doc.addBooleanTerm(SearchSchema.tag(tag)) }
-        if m.available { try doc.addBooleanTerm(SearchSchema.available) }
+        if !m.available { try doc.addBooleanTerm(SearchSchema.unavailable) }
+        if stored.restaurant?.status != "ACTIVE" { try doc.addBooleanTerm(SearchSchema.hidden) }
         try doc.addValue(SearchSchema.itemPrice, number: Double(m.price_minor))
         try doc.addValue(SearchSchema.itemCategory, SearchSchema.normal(m.category))
         try doc.addValue(SearchSchema.itemDiet, m.diet)
@@ -126,7 +145,6 @@ extension SearchSink {
             try doc.addBooleanTerm(SearchSchema.city(r.city))
             try doc.addValue(SearchSchema.itemCity, r.city)
             if let c = r.cuisines.first { try doc.addValue(SearchSchema.itemCuisine, SearchSchema.normal(c)) }
-            if r.status == "ACTIVE" { try doc.addBooleanTerm(SearchSchema.live) }
             try doc.addValue(SearchSchema.itemLocation, bytes: GeoValue.encode(lat: r.location.lat, lng: r.location.lng))
         }
         let texts: [String: String] = [
@@ -142,7 +160,7 @@ extension SearchSink {
 
     static func suggestionDocument(_ s: Suggestion) throws -> XapianDocument {
         let doc = XapianDocument()
-        try doc.setData(Array(try JSONEncoder().encode(s)))
+        try doc.setData(s.stored)
         try doc.addBooleanTerm(SearchSchema.suggestionType)
         if let city = s.city { try doc.addBooleanTerm(SearchSchema.city(city)) }
         try doc.addValue(SearchSchema.suggestionPopularity, number: log1p(Double(s.count)))
@@ -156,7 +174,7 @@ extension SearchSink {
         try doc.addBooleanTerm(SearchSchema.restaurantType)
         try doc.addBooleanTerm(SearchSchema.city(r.city))
         for c in r.cuisines { try doc.addBooleanTerm(SearchSchema.cuisine(c)) }
-        if r.status == "ACTIVE" { try doc.addBooleanTerm(SearchSchema.live) }
+        if r.status != "ACTIVE" { try doc.addBooleanTerm(SearchSchema.hidden) }
         try doc.addValue(SearchSchema.restaurantRating, number: r.rating)
         try doc.addValue(SearchSchema.restaurantCity, r.city)
         try doc.addValue(SearchSchema.restaurantPriceLevel, String(r.price_level))

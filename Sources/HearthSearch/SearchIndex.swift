@@ -99,7 +99,7 @@ public final class SearchIndex: Sendable {
 
     // MARK: Restaurant search
 
-    public enum RestaurantSort: String, Sendable, CaseIterable { case relevance, distance, rating, popularity }
+    public enum RestaurantSort: String, Sendable, CaseIterable { case relevance, distance, rating }
 
     public struct RestaurantQuery: Sendable {
         public var text = ""
@@ -139,7 +139,7 @@ public final class SearchIndex: Sendable {
     public func searchRestaurants(_ query: RestaurantQuery) async throws -> RestaurantResult {
         let started = ContinuousClock.now
         return try await withReader { db, vocabulary in
-            var parts = [try XapianQuery.term(SearchSchema.restaurantType), try XapianQuery.term(SearchSchema.live)]
+            var parts = [try XapianQuery.term(SearchSchema.restaurantType)]
             if let c = query.city { parts.append(try .term(SearchSchema.city(c))) }
             if let c = query.cuisine { parts.append(try .term(SearchSchema.cuisine(c))) }
             if let r = query.minRating { parts.append(try .range(slot: SearchSchema.restaurantRating, lower: r, upper: nil)) }
@@ -156,13 +156,13 @@ public final class SearchIndex: Sendable {
             case .relevance: sort = .relevance
             case .distance: sort = .distance(slot: SearchSchema.restaurantLocation, lat: query.location!.lat, lng: query.location!.lng)
             case .rating: sort = .value(slot: SearchSchema.restaurantRating, descending: true)
-            case .popularity: sort = .value(slot: SearchSchema.restaurantPopularity, descending: true)
             }
             let openNow = query.openNow ? XapianDatabase.OpenNow(hoursSlot: SearchSchema.restaurantHours, zoneSlot: SearchSchema.restaurantZone,
                                                                  minuteByZone: Self.minuteOfWeek(in: self.state.withLock { $0.zones }, at: query.at)) : nil
             let facetNames: [UInt32: String] = [SearchSchema.restaurantCuisine: "cuisine", SearchSchema.restaurantCity: "city",
                                                 SearchSchema.restaurantPriceLevel: "price_level"]
-            let t = try self.tiered(db, self.restaurantPlanner, vocabulary, text: query.text, filter: try .combine(.and, parts),
+            let t = try self.tiered(db, self.restaurantPlanner, vocabulary, text: query.text,
+                                    filter: Restriction(require: parts, exclude: [try .term(SearchSchema.hidden)]),
                                     boost: boost, offset: query.offset, limit: query.limit, sort: sort,
                                     facetSlots: Array(facetNames.keys), openNow: openNow)
             let out = try t.hits.map { entry -> RestaurantHit in
@@ -213,9 +213,10 @@ public final class SearchIndex: Sendable {
         return try await withReader { db, vocabulary in
             var city = query.city
             if city == nil, let at = query.location {
-                let near = try XapianQuery.combine(.filter, [
-                    try .near(slot: SearchSchema.restaurantLocation, lat: at.lat, lng: at.lng, radiusMeters: 50_000),
-                    try .combine(.and, [try .term(SearchSchema.restaurantType), try .term(SearchSchema.live)]),
+                let near = try XapianQuery.combine(.andNot, [
+                    try .combine(.filter, [try .near(slot: SearchSchema.restaurantLocation, lat: at.lat, lng: at.lng, radiusMeters: 50_000),
+                                           try .term(SearchSchema.restaurantType)]),
+                    try .term(SearchSchema.hidden),
                 ])
                 let nearest = try db.run(near, offset: 0, limit: 1, sort: .distance(slot: SearchSchema.restaurantLocation, lat: at.lat, lng: at.lng))
                 city = try nearest.hits.first.map { try JSONDecoder().decode(RestaurantUpserted.self, from: Data($0.data)).city }
@@ -225,12 +226,12 @@ public final class SearchIndex: Sendable {
             let boost = try XapianQuery.valueWeight(slot: SearchSchema.suggestionPopularity, scale: 0.5)
             // Without a city the same text comes once per city: read enough to fill the page after merging.
             let fetch = city == nil ? query.limit * 8 : query.limit
-            let t = try self.tiered(db, self.itemPlanner, vocabulary, text: query.text, filter: try .combine(.and, parts),
+            let t = try self.tiered(db, self.itemPlanner, vocabulary, text: query.text, filter: Restriction(require: parts),
                                     boost: boost, offset: 0, limit: fetch, facetSlots: [])
             var order: [String] = []
             var merged: [String: SuggestionHit] = [:]
             for entry in t.hits {
-                let s = try JSONDecoder().decode(Suggestion.self, from: Data(entry.hit.data))
+                guard let s = Suggestion(stored: entry.hit.data) else { continue }
                 let key = Suggestion.key(s.kind, s.text)
                 if merged[key] == nil {
                     order.append(key)
@@ -285,15 +286,15 @@ public final class SearchIndex: Sendable {
     }
 
     /// Exact matches always rank above typo matches: the typo tier only fills what the exact tier leaves.
-    private func tiered(_ db: XapianDatabase, _ planner: QueryPlanner, _ vocabulary: Vocabulary, text: String, filter: XapianQuery,
+    private func tiered(_ db: XapianDatabase, _ planner: QueryPlanner, _ vocabulary: Vocabulary, text: String, filter: Restriction,
                         boost: XapianQuery? = nil, offset: Int, limit: Int, sort: XapianDatabase.Sort = .relevance,
                         facetSlots: [UInt32], openNow: XapianDatabase.OpenNow? = nil) throws -> Tiered {
         let normalised = planner.normalise(text)
         let plans = planner.plan(normalised.words, lastWordOpen: normalised.lastWordOpen, vocabulary: vocabulary)
         let joins = QueryPlanner.joins(normalised.words, vocabulary)
         let want = offset + limit
-        // Facet counts need the matches counted; otherwise only the page matters.
-        let checkAtLeast = facetSlots.isEmpty ? want : max(want, 10_000)
+        // Facets count the matches Xapian examines: at least the first `facetSample` of them.
+        let checkAtLeast = facetSlots.isEmpty ? want : max(want, Self.facetSample)
         func finish(_ q: XapianQuery?) throws -> XapianQuery {
             let base = try Self.filtered(q, filter)
             guard let boost else { return base }
@@ -330,6 +331,10 @@ public final class SearchIndex: Sendable {
             return try body(db, self.state.withLock { $0.vocabulary })
         }
     }
+
+    /// How many matches facet counts look at, at least (bounded work per query; counts of larger
+    /// result sets are over the best-ranked matches).
+    static let facetSample = 1000
 
     private static func named(_ facets: [UInt32: [String: Int]], _ names: [UInt32: String]) -> [String: [String: Int]] {
         var out: [String: [String: Int]] = [:]
@@ -376,22 +381,36 @@ public final class SearchIndex: Sendable {
         return false
     }
 
-    private func menuFilter(_ q: MenuQuery) throws -> XapianQuery {
-        var parts = [try XapianQuery.term(SearchSchema.itemType), try XapianQuery.term(SearchSchema.live)]
-        if !q.includeUnavailable { parts.append(try .term(SearchSchema.available)) }
+    private func menuFilter(_ q: MenuQuery) throws -> Restriction {
+        var parts: [XapianQuery] = []
+        var exclude = [try XapianQuery.term(SearchSchema.restaurantType), try .term(SearchSchema.suggestionType), try .term(SearchSchema.hidden)]
+        if !q.includeUnavailable { exclude.append(try .term(SearchSchema.unavailable)) }
         if let r = q.restaurantID { parts.append(try .term(SearchSchema.restaurantTerm(r))) }
         if let c = q.city { parts.append(try .term(SearchSchema.city(c))) }
         if let c = q.category { parts.append(try .term(SearchSchema.category(c))) }
         if let d = q.diet { parts.append(try .term(SearchSchema.diet(d))) }
         for t in q.tags { parts.append(try .term(SearchSchema.tag(t))) }
         if let p = q.maxPriceMinor { parts.append(try .range(slot: SearchSchema.itemPrice, lower: nil, upper: Double(p))) }
-        return try .combine(.and, parts)
+        return Restriction(require: parts, exclude: exclude)
     }
 
-    /// Text matches restricted by `filter` (which adds no weight); everything filtered when there is no text.
-    private static func filtered(_ text: XapianQuery?, _ filter: XapianQuery) throws -> XapianQuery {
-        guard let text else { return filter }
-        return try .combine(.filter, [text, filter])
+    /// What results must have (adding no weight) and must not have.
+    struct Restriction {
+        var require: [XapianQuery] = []
+        var exclude: [XapianQuery] = []
+    }
+
+    /// Text matches restricted by `filter`; with no text, everything the filter lets through.
+    private static func filtered(_ text: XapianQuery?, _ filter: Restriction) throws -> XapianQuery {
+        var base: XapianQuery
+        switch (text, filter.require.isEmpty) {
+        case (let text?, true): base = text
+        case (let text?, false): base = try .combine(.filter, [text, try .combine(.and, filter.require)])
+        case (nil, true): base = try .all()
+        case (nil, false): base = try .combine(.and, filter.require)
+        }
+        if !filter.exclude.isEmpty { base = try .combine(.andNot, [base, try .combine(.or, filter.exclude)]) }
+        return base
     }
 
     /// Every word must match one of its alternatives costing at most `maxCost` typos.
@@ -402,9 +421,11 @@ public final class SearchIndex: Sendable {
             var alternatives: [XapianQuery] = []
             for alt in plan.alternatives where alt.cost <= maxCost {
                 let terms = try alt.terms.map { try XapianQuery.term($0) }
-                alternatives.append(try XapianQuery.combine(.and, terms).scaled(weight(alt)))
+                alternatives.append(try XapianQuery.combine(.and, terms))
             }
-            parts.append(try .combine(.or, alternatives))
+            // The alternatives of a word weigh as one term (Xapian's OP_SYNONYM): a word that
+            // expands to fifty prefixes costs about what one term costs, and ranks like one.
+            parts.append(try .combine(.synonym, alternatives))
         }
         // "garlic bread" also finds "garlicbread": the pair may match the joined word instead.
         for (i, joined) in joins.reversed() where i + 1 < parts.count {
@@ -412,16 +433,6 @@ public final class SearchIndex: Sendable {
             parts.replaceSubrange(i...(i + 1), with: [pair])
         }
         return try .combine(.and, parts)
-    }
-
-    private static func weight(_ alt: WordPlan.Alternative) -> Double {
-        switch alt.kind {
-        case .exact, .join: 1
-        case .stem, .split: 0.9
-        case .synonym: 0.8
-        case .prefix: alt.cost == 0 ? 0.7 : 0.35
-        case .typo: 0.5 / Double(alt.cost)
-        }
     }
 
     /// Words to highlight: every alternative's words (stems excluded; they are matched by stem below).

@@ -151,7 +151,7 @@ public final class SearchSink: Sink {
     /// Writes the batch's suggestion count changes; a suggestion nothing carries any more is removed.
     private func flushSuggestions(_ deltas: [String: (suggestion: Suggestion, delta: Int)], _ db: XapianWritableDatabase) throws {
         for (idTerm, change) in deltas where change.delta != 0 {
-            var s = try db.data(idTerm: idTerm).map { try JSONDecoder().decode(Suggestion.self, from: Data($0)) } ?? change.suggestion
+            var s = try db.data(idTerm: idTerm).flatMap(Suggestion.init(stored:)) ?? change.suggestion
             s.count += change.delta
             if s.count <= 0 {
                 try db.delete(idTerm: idTerm)

@@ -63,29 +63,8 @@ public struct EventGenerator: Sendable {
     // MARK: Catalog
 
     private mutating func buildCatalog() {
-        let cityWeights = Vocabulary.cities.map(\.weight)
-        let totalWeight = cityWeights.reduce(0, +)
         for i in 0..<config.restaurants {
-            var u = rng.unit() * totalWeight
-            var city = Vocabulary.cities[0]
-            for c in Vocabulary.cities { u -= c.weight; if u <= 0 { city = c; break } }
-            let cuisine = rng.pick(Vocabulary.cuisines)
-            let id = String(format: "r-%06d", i + 1)
-            let name = "\(rng.pick(cuisine.nameParts.0)) \(rng.pick(cuisine.nameParts.1))"
-            var hours: [OpeningHours] = []
-            let lateNight = rng.chance(0.2)
-            for day in 0...6 {
-                hours.append(OpeningHours(day: day, open: rng.chance(0.5) ? "11:00" : "10:30",
-                                          close: lateNight ? "02:00" : (rng.chance(0.5) ? "23:00" : "22:30")))
-            }
-            let state = RestaurantUpserted(
-                restaurant_id: id, revision: 1, name: name, cuisines: [cuisine.name] + [rng.pick(cuisine.related)],
-                city: city.name, country: city.country, timezone: city.timezone,
-                address: "\(rng.int(1...220)) \(rng.pick(Vocabulary.streets))",
-                location: GeoPoint(lat: (city.lat + (rng.unit() - 0.5) * 0.2 ) .rounded(places: 5),
-                                   lng: (city.lng + (rng.unit() - 0.5) * 0.2).rounded(places: 5)),
-                rating: (3.2 + rng.unit() * 1.7).rounded(places: 1), rating_count: rng.int(5...5000),
-                price_level: rng.int(1...4), status: "ACTIVE", opening_hours: hours)
+            let (state, city, cuisine) = Self.makeRestaurant(index: i, rng: &rng)
             var items: [MenuItemUpserted] = []
             var dishes = cuisine.dishes + Vocabulary.drinks.prefix(2)
             dishes.shuffle(using: &rng)
@@ -93,7 +72,7 @@ public struct EventGenerator: Sendable {
                 let raw = Double(dish.cents) * (0.8 + rng.unit() * 0.5) * city.minorPerCent
                 let price = max(city.priceStep, Int64((raw / Double(city.priceStep)).rounded()) * city.priceStep)
                 items.append(MenuItemUpserted(
-                    item_id: String(format: "m-%07d", i * 100 + j + 1), restaurant_id: id, revision: 1, name: dish.name,
+                    item_id: String(format: "m-%07d", i * 100 + j + 1), restaurant_id: state.restaurant_id, revision: 1, name: dish.name,
                     description: dish.description, category: dish.category, tags: dish.tags, diet: dish.diet,
                     price_minor: price, currency: city.currency, available: true))
             }
@@ -107,6 +86,33 @@ public struct EventGenerator: Sendable {
             }
         }
         catalogQueue.reverse()
+    }
+
+    /// Restaurant number `index` (0-based): a city by weight, a cuisine, a name, hours (one in five
+    /// open past midnight), a location near the city centre, rating and price level.
+    static func makeRestaurant(index i: Int, rng: inout SplitMix) -> (RestaurantUpserted, Vocabulary.City, Vocabulary.Cuisine) {
+        let totalWeight = Vocabulary.cities.reduce(0) { $0 + $1.weight }
+        var u = rng.unit() * totalWeight
+        var city = Vocabulary.cities[0]
+        for c in Vocabulary.cities { u -= c.weight; if u <= 0 { city = c; break } }
+        let cuisine = rng.pick(Vocabulary.cuisines)
+        let id = String(format: "r-%06d", i + 1)
+        let name = "\(rng.pick(cuisine.nameParts.0)) \(rng.pick(cuisine.nameParts.1))"
+        var hours: [OpeningHours] = []
+        let lateNight = rng.chance(0.2)
+        for day in 0...6 {
+            hours.append(OpeningHours(day: day, open: rng.chance(0.5) ? "11:00" : "10:30",
+                                      close: lateNight ? "02:00" : (rng.chance(0.5) ? "23:00" : "22:30")))
+        }
+        let state = RestaurantUpserted(
+            restaurant_id: id, revision: 1, name: name, cuisines: [cuisine.name] + [rng.pick(cuisine.related)],
+            city: city.name, country: city.country, timezone: city.timezone,
+            address: "\(rng.int(1...220)) \(rng.pick(Vocabulary.streets))",
+            location: GeoPoint(lat: (city.lat + (rng.unit() - 0.5) * 0.2 ) .rounded(places: 5),
+                               lng: (city.lng + (rng.unit() - 0.5) * 0.2).rounded(places: 5)),
+            rating: (3.2 + rng.unit() * 1.7).rounded(places: 1), rating_count: rng.int(5...5000),
+            price_level: rng.int(1...4), status: "ACTIVE", opening_hours: hours)
+        return (state, city, cuisine)
     }
 
     // MARK: Stream
