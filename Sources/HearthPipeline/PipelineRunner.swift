@@ -111,14 +111,24 @@ public final class PipelineRunner: Service, Sendable {
         state.withLock { _ = $0.inFlight.insert(tp) }
         defer { state.withLock { _ = $0.inFlight.remove(tp) } }
         let started = ContinuousClock.now
-        guard let last = batch.records.last else { return }
+        let names = sinks.map(\.name)
+        let (expected, accepted) = state.withLock { ($0.position(tp, sinks: names), $0.acceptedGaps[tp]) }
+        let fresh = expected.map { e in batch.records.filter { $0.offset >= e } } ?? batch.records
+        let verdict = Contiguity.check(fresh.map(\.offset), expected: expected, accepted: accepted)
+        if let from = verdict.refetchFrom {
+            logger.warning("Offsets skipped a record; fetching again.", metadata: ["partition": "\(tp)", "from": "\(from)"])
+            state.withLock { $0.acceptedGaps[tp] = from }
+            consumer.seek(tp, to: from)
+        }
+        let kept = verdict.keep == fresh.count ? fresh : Array(fresh.prefix(verdict.keep))
+        guard let last = kept.last else { return }
         let nextOffset = last.offset + 1
 
         var records: [SinkRecord] = []
-        records.reserveCapacity(batch.records.count)
+        records.reserveCapacity(kept.count)
         var deadLetters: [KafkaRecord] = []
         var codes: [String: Int] = [:]
-        for record in batch.records {
+        for record in kept {
             let result: Result<Event, EventError>
             do { result = .success(try codec.decode(record.value, topic: record.topic)) } catch { result = .failure(error) }
             if case .failure(let error) = result {
@@ -130,7 +140,7 @@ public final class PipelineRunner: Service, Sendable {
             }
             records.append(SinkRecord(record: record, event: result))
         }
-        metrics.consumed(tp, batch.records.count)
+        metrics.consumed(tp, kept.count)
 
         // Dead letters first: the invalid records' offsets count as processed only once they are safely elsewhere.
         if !deadLetters.isEmpty {
@@ -159,8 +169,8 @@ public final class PipelineRunner: Service, Sendable {
 
         let invalid = codes.values.reduce(0, +)
         state.withLock { s in
-            s.partitions[tp, default: .init()].consumed += Int64(batch.records.count)
-            s.partitions[tp, default: .init()].applied += Int64(batch.records.count - invalid)
+            s.partitions[tp, default: .init()].consumed += Int64(kept.count)
+            s.partitions[tp, default: .init()].applied += Int64(kept.count - invalid)
             s.partitions[tp, default: .init()].deadLettered += Int64(invalid)
         }
         for (code, n) in codes { metrics.deadLettered(tp, code: code, n) }

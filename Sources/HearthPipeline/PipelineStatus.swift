@@ -59,6 +59,8 @@ struct RunnerState: Sendable {
     var positions: [String: [TopicPartition: Int64]] = [:]
     var partitions: [TopicPartition: Partition] = [:]
     var inFlight: Set<TopicPartition> = []
+    /// Per partition, the offset of a gap already re-fetched once (so it is a real gap: accept it).
+    var acceptedGaps: [TopicPartition: Int64] = [:]
 
     func position(_ tp: TopicPartition, sinks: [String]) -> Int64? {
         var lowest: Int64?
@@ -67,5 +69,31 @@ struct RunnerState: Sendable {
             lowest = min(lowest ?? p, p)
         }
         return lowest
+    }
+}
+
+/// Offsets must follow on from the stored position without a hole: librdkafka 2.0's batch consume
+/// can skip offsets around pause and resume (fixed in librdkafka 2.1), and a skipped record would
+/// pass the position fence unapplied. A gap is re-fetched once; seen again at the same offset, it
+/// is real (transaction markers, compaction) and accepted.
+public enum Contiguity {
+    public struct Verdict: Equatable, Sendable {
+        /// How many of the records (from the first) to apply now.
+        public var keep: Int
+        /// Where to re-fetch from, when records were held back.
+        public var refetchFrom: Int64?
+        public init(keep: Int, refetchFrom: Int64?) { self.keep = keep; self.refetchFrom = refetchFrom }
+    }
+
+    /// `offsets` are the batch's records at or after `expected` (the stored position, when known).
+    public static func check(_ offsets: [Int64], expected: Int64?, accepted: Int64?) -> Verdict {
+        guard let first = offsets.first else { return Verdict(keep: 0, refetchFrom: nil) }
+        if let expected, first > expected, accepted != expected { return Verdict(keep: 0, refetchFrom: expected) }
+        for i in 1..<max(1, offsets.count) where offsets[i] != offsets[i - 1] + 1 {
+            let gap = offsets[i - 1] + 1
+            if accepted == gap { continue }
+            return Verdict(keep: i, refetchFrom: gap)
+        }
+        return Verdict(keep: offsets.count, refetchFrom: nil)
     }
 }

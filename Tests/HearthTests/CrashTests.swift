@@ -8,7 +8,7 @@ import Testing
 /// the aggregates still equal the generator's expected totals.
 @Suite(.serialized) struct CrashTests {
     @Test func killedDuringIngestManyTimesNothingLostNothingCountedTwice() async throws {
-        let cluster = try DevelopmentCluster(brokers: 1, partitions: 4)
+        let cluster = try DevelopmentCluster(brokers: 1, partitions: 8)
         let url = try await SharedPostgres.shared.freshDatabase()
         // Small batches and a short session so every run applies many batches and rejoins quickly.
         let pipelines = try IngestHarness.pipelines(["orders"], maxRecords: 200, lingerMillis: 10,
@@ -18,10 +18,11 @@ import Testing
                     "--data-dir", data.path, "--port", "0"]
         let positions = PostgresConnection(url: url)
 
-        // More records than a few runs can apply, so every kill lands mid-ingest.
+        // More records than ten short runs can apply, so every kill lands mid-ingest (the development
+        // cluster keeps about 5 MiB per partition: eight partitions hold them all).
         var generator = EventGenerator(config: IngestHarness.config(seed: 7))
         var catalog = Set<String>()
-        try await IngestHarness.produce(&generator, count: 120_000, brokers: cluster.bootstrapServers, catalog: &catalog)
+        try await IngestHarness.produce(&generator, count: 240_000, brokers: cluster.bootstrapServers, catalog: &catalog)
         let expected = generator.expected
         let produced = Int64(expected.recordsPerTopic["orders"]!)
 
