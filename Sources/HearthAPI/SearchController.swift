@@ -10,7 +10,7 @@ struct SearchController<Context: RequestContext> {
 
     func add(to router: Router<Context>) {
         router.get("/api/v1/search/menu") { request, _ in
-            guard let index else { throw APIError.unavailable("search_unavailable", "no pipeline writes a search index") }
+            let index = try requireIndex()
             let p = QueryParameters(request.uri.queryParameters)
             try p.allow(["q", "restaurant_id", "city", "category", "diet", "tags", "max_price", "include_unavailable", "limit", "offset"])
             var q = SearchIndex.MenuQuery()
@@ -27,7 +27,7 @@ struct SearchController<Context: RequestContext> {
             return try JSONBody.response(try await index.searchMenu(q))
         }
         router.get("/api/v1/search/restaurants") { request, _ in
-            guard let index else { throw APIError.unavailable("search_unavailable", "no pipeline writes a search index") }
+            let index = try requireIndex()
             let p = QueryParameters(request.uri.queryParameters)
             try p.allow(["q", "location", "radius_km", "city", "cuisine", "open_now", "min_rating", "sort", "limit", "offset"])
             var q = SearchIndex.RestaurantQuery()
@@ -49,7 +49,7 @@ struct SearchController<Context: RequestContext> {
             return try JSONBody.response(try await index.searchRestaurants(q))
         }
         router.get("/api/v1/search/suggestions") { request, _ in
-            guard let index else { throw APIError.unavailable("search_unavailable", "no pipeline writes a search index") }
+            let index = try requireIndex()
             let p = QueryParameters(request.uri.queryParameters)
             try p.allow(["q", "location", "city", "limit"])
             var q = SearchIndex.SuggestQuery()
@@ -63,17 +63,22 @@ struct SearchController<Context: RequestContext> {
             return try JSONBody.response(try await index.suggest(q))
         }
         router.get("/api/v1/restaurants/{id}") { _, context in
-            guard let index else { throw APIError.unavailable("search_unavailable", "no pipeline writes a search index") }
+            let index = try requireIndex()
             let id = try Self.restaurantID(context)
             guard let restaurant = try await index.restaurant(id: id) else { throw APIError.notFound("no restaurant \(id)") }
             return try JSONBody.response(restaurant)
         }
         router.get("/api/v1/restaurants/{id}/menu") { _, context in
-            guard let index else { throw APIError.unavailable("search_unavailable", "no pipeline writes a search index") }
+            let index = try requireIndex()
             let id = try Self.restaurantID(context)
             guard try await index.restaurant(id: id) != nil else { throw APIError.notFound("no restaurant \(id)") }
             return try JSONBody.response(RestaurantMenu(restaurantId: id, items: try await index.menu(restaurantID: id)))
         }
+    }
+
+    private func requireIndex() throws -> SearchIndex {
+        guard let index else { throw APIError.unavailable("search_unavailable", "no pipeline writes a search index") }
+        return index
     }
 
     private static func restaurantID(_ context: Context) throws -> String {

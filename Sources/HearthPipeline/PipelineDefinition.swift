@@ -64,25 +64,8 @@ public struct PipelineDefinition: Sendable, Equatable {
 
     /// Loads every `*.yaml` in `directory`, sorted by file name; pipeline names must be unique.
     public static func loadAll(from directory: URL) throws(ConfigError) -> [PipelineDefinition] {
-        let files = ((try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? [])
-            .filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }.sorted()
-        guard !files.isEmpty else {
-            throw ConfigError(file: directory.path, line: nil, key: "", message: "holds no pipeline definitions (*.yaml)")
-        }
-        var seen: [String: String] = [:]
-        var out: [PipelineDefinition] = []
-        for file in files {
-            let url = directory.appendingPathComponent(file)
-            guard let text = try? String(contentsOf: url, encoding: .utf8) else {
-                throw ConfigError(file: file, line: nil, key: "", message: "cannot be read")
-            }
-            let def = try PipelineDefinition(file: file, yaml: text)
-            if let other = seen[def.name] {
-                throw ConfigError(file: file, line: nil, key: "name", message: "\"\(def.name)\" is also the name in \(other)")
-            }
-            seen[def.name] = file
-            out.append(def)
-        }
-        return out
+        try DefinitionDirectory.load(directory, kind: "pipeline definitions", parse: { (file, yaml) throws(ConfigError) in
+            try PipelineDefinition(file: file, yaml: yaml)
+        }, name: \.name)
     }
 }

@@ -135,24 +135,8 @@ public struct IndexDefinition: Sendable, Equatable {
 
     /// Loads every `*.yaml` in `directory`; names must be unique.
     public static func loadAll(from directory: URL) throws(ConfigError) -> [IndexDefinition] {
-        let files = ((try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? [])
-            .filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }.sorted()
-        guard !files.isEmpty else {
-            throw ConfigError(file: directory.path, line: nil, key: "", message: "holds no index definitions (*.yaml)")
-        }
-        var seen: [String: String] = [:]
-        var out: [IndexDefinition] = []
-        for file in files {
-            guard let text = try? String(contentsOf: directory.appendingPathComponent(file), encoding: .utf8) else {
-                throw ConfigError(file: file, line: nil, key: "", message: "cannot be read")
-            }
-            let def = try IndexDefinition(file: file, yaml: text)
-            if let other = seen[def.name] {
-                throw ConfigError(file: file, line: nil, key: "name", message: "\"\(def.name)\" is also the name in \(other)")
-            }
-            seen[def.name] = file
-            out.append(def)
-        }
-        return out
+        try DefinitionDirectory.load(directory, kind: "index definitions", parse: { (file, yaml) throws(ConfigError) in
+            try IndexDefinition(file: file, yaml: yaml)
+        }, name: \.name)
     }
 }

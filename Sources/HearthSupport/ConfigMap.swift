@@ -192,3 +192,29 @@ public final class ConfigMap {
         }
     }
 }
+
+/// Definitions read from every `*.yaml` of a directory, sorted by file name, with unique names.
+public enum DefinitionDirectory {
+    public static func load<T>(_ directory: URL, kind: String, parse: (_ file: String, _ yaml: String) throws(ConfigError) -> T,
+                               name: (T) -> String) throws(ConfigError) -> [T] {
+        let files = ((try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? [])
+            .filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }.sorted()
+        guard !files.isEmpty else {
+            throw ConfigError(file: directory.path, line: nil, key: "", message: "holds no \(kind) (*.yaml)")
+        }
+        var seen: [String: String] = [:]
+        var out: [T] = []
+        for file in files {
+            guard let text = try? String(contentsOf: directory.appendingPathComponent(file), encoding: .utf8) else {
+                throw ConfigError(file: file, line: nil, key: "", message: "cannot be read")
+            }
+            let definition = try parse(file, text)
+            if let other = seen[name(definition)] {
+                throw ConfigError(file: file, line: nil, key: "name", message: "\"\(name(definition))\" is also the name in \(other)")
+            }
+            seen[name(definition)] = file
+            out.append(definition)
+        }
+        return out
+    }
+}
