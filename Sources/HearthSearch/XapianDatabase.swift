@@ -17,6 +17,15 @@ final class XapianDatabase {
     /// Moves to the latest commit.
     func reopen() throws(XapianError) { try check { hx_rdb_reopen(db, $0) } }
 
+    /// The metadata value, or nil when unset.
+    func metadata(_ key: String) throws(XapianError) -> String? {
+        var err: UnsafeMutablePointer<CChar>?
+        guard let p = hx_rdb_get_metadata(db, key, &err) else { throw XapianError.take(err) }
+        defer { hx_free(p) }
+        let s = String(cString: p)
+        return s.isEmpty ? nil : s
+    }
+
     func documentCount() throws(XapianError) -> Int {
         var err: UnsafeMutablePointer<CChar>?
         let n = hx_rdb_doccount(db, &err)
