@@ -373,13 +373,20 @@ long hx_rdb_run(hx_rdb *db, const hx_query *q, const hx_search_options *o,
     return estimate;
 }
 
-int hx_rdb_terms(hx_rdb *db, const char *prefix,
+int hx_rdb_terms(hx_rdb *db, const char *prefix, int words_only,
                  void (*each)(void *, const char *, size_t, unsigned), void *ctx, char **err) {
     return guarded(err, [&] {
         std::string p = prefix ? prefix : "";
-        for (Xapian::TermIterator t = db->db.allterms_begin(p); t != db->db.allterms_end(p); ++t) {
+        Xapian::TermIterator end = db->db.allterms_end(p);
+        for (Xapian::TermIterator t = db->db.allterms_begin(p); t != end;) {
             std::string term = *t;
+            if (words_only && !term.empty() && term[0] >= 'A' && term[0] <= 'Z') {
+                /* Jump over the whole prefixed block, e.g. from "Qm:…" to "R". */
+                t.skip_to(std::string(1, static_cast<char>(term[0] + 1)));
+                continue;
+            }
             each(ctx, term.data(), term.size(), t.get_termfreq());
+            ++t;
         }
     });
 }

@@ -157,8 +157,9 @@ public final class SearchIndex: Sendable {
             case .distance: sort = .distance(slot: SearchSchema.restaurantLocation, lat: query.location!.lat, lng: query.location!.lng)
             case .rating: sort = .value(slot: SearchSchema.restaurantRating, descending: true)
             }
+            let minutes = Self.minuteOfWeek(in: self.state.withLock { $0.zones }, at: query.at)
             let openNow = query.openNow ? XapianDatabase.OpenNow(hoursSlot: SearchSchema.restaurantHours, zoneSlot: SearchSchema.restaurantZone,
-                                                                 minuteByZone: Self.minuteOfWeek(in: self.state.withLock { $0.zones }, at: query.at)) : nil
+                                                                 minuteByZone: minutes) : nil
             let facetNames: [UInt32: String] = [SearchSchema.restaurantCuisine: "cuisine", SearchSchema.restaurantCity: "city",
                                                 SearchSchema.restaurantPriceLevel: "price_level"]
             let t = try self.tiered(db, self.restaurantPlanner, vocabulary, text: query.text,
@@ -170,7 +171,8 @@ public final class SearchIndex: Sendable {
                 let typos = entry.typos == 0 ? 0 : Self.typos(of: [r.name, r.cuisines.joined(separator: " "), r.city, r.address], plans: t.plans)
                 return RestaurantHit(id: r.restaurant_id, score: Self.round(entry.hit.weight), typos: typos,
                                      distanceKm: query.location.map { Self.round(Self.distanceKm($0, r.location)) },
-                                     openNow: Self.isOpen(r.opening_hours, minute: Self.minuteOfWeek(in: [r.timezone], at: query.at)[r.timezone]),
+                                     openNow: Self.isOpen(r.opening_hours, minute: minutes[r.timezone]
+                                                             ?? Self.minuteOfWeek(in: [r.timezone], at: query.at)[r.timezone]),
                                      restaurant: r, highlights: ["name": Self.highlight(r.name, t.matched)])
             }
             return RestaurantResult(hits: out, estimatedTotal: t.estimated, facets: Self.named(t.facets, facetNames),
@@ -515,7 +517,7 @@ public final class SearchIndex: Sendable {
             return ContinuousClock.now - built > refresh * 10
         }
         guard due else { return }
-        let vocabulary = Vocabulary(try db.terms(prefix: ""))
+        let vocabulary = Vocabulary(try db.terms(prefix: "", wordsOnly: true))
         let zones = try db.terms(prefix: SearchSchema.zonePrefix).map { String($0.term.dropFirst(SearchSchema.zonePrefix.count)) }
         state.withLock { s in
             s.vocabulary = vocabulary

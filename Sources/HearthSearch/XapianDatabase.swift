@@ -33,12 +33,13 @@ final class XapianDatabase {
         return n
     }
 
-    /// Every term starting with `prefix`, with the number of documents holding it.
-    func terms(prefix: String) throws(XapianError) -> [(term: String, frequency: Int)] {
+    /// Every term starting with `prefix`, with the number of documents holding it; `wordsOnly` skips
+    /// the prefixed terms (ids, filters, stems) without reading them.
+    func terms(prefix: String, wordsOnly: Bool = false) throws(XapianError) -> [(term: String, frequency: Int)] {
         var out: [(term: String, frequency: Int)] = []
         try withUnsafeMutablePointer(to: &out) { ctx throws(XapianError) in
             try check {
-                hx_rdb_terms(db, prefix, { ctx, term, len, freq in
+                hx_rdb_terms(db, prefix, wordsOnly ? 1 : 0, { ctx, term, len, freq in
                     let term = String(decoding: UnsafeRawBufferPointer(start: term, count: len), as: UTF8.self)
                     ctx!.assumingMemoryBound(to: [(term: String, frequency: Int)].self).pointee.append((term, Int(freq)))
                 }, ctx, $0)

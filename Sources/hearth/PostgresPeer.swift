@@ -80,15 +80,16 @@ enum PostgresPeer {
 
     static func menu(_ db: PostgresConnection, _ q: SearchIndex.MenuQuery) async throws -> [String] {
         let text = QueryWords.words(q.text).joined(separator: " ")
+        let ts = tsquery(q.text)
         let rows = try await db.query("""
             SELECT name FROM bench_items
             WHERE available
-              AND (\(tsquery(q.text))::text IS NULL OR search @@ to_tsquery('english', \(tsquery(q.text))) OR name % \(text))
+              AND (\(ts)::text IS NULL OR search @@ to_tsquery('english', \(ts)) OR name % \(text))
               AND (\(q.city)::text IS NULL OR city = \(q.city))
               AND (\(q.diet)::text IS NULL OR diet = \(q.diet))
               AND (\(q.category)::text IS NULL OR category = \(q.category))
               AND (\(q.maxPriceMinor)::bigint IS NULL OR price_minor <= \(q.maxPriceMinor))
-            ORDER BY ts_rank(search, to_tsquery('english', coalesce(\(tsquery(q.text)), ''))) DESC, similarity(name, \(text)) DESC
+            ORDER BY ts_rank(search, to_tsquery('english', coalesce(\(ts), ''))) DESC, similarity(name, \(text)) DESC
             LIMIT 10
             """)
         return rows.compactMap { $0[0] }

@@ -118,8 +118,9 @@ long hx_rdb_run(hx_rdb *db, const hx_query *q, const hx_search_options *options,
                 void (*facet)(void *ctx, unsigned slot, const char *value, size_t len, unsigned count),
                 void *ctx, char **err);
 
-/* Every term starting with `prefix` (all terms when empty) with its document frequency. */
-int hx_rdb_terms(hx_rdb *db, const char *prefix,
+/* Every term starting with `prefix` with its document frequency; with `words_only`, terms that
+ * start with an upper-case ASCII letter (Xapian's prefixed terms: ids, filters, stems) are skipped. */
+int hx_rdb_terms(hx_rdb *db, const char *prefix, int words_only,
                  void (*each)(void *ctx, const char *term, size_t len, unsigned freq),
                  void *ctx, char **err);
 
