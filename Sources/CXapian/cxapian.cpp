@@ -222,6 +222,34 @@ int hx_wdb_postings(hx_wdb *db, const char *term,
     });
 }
 
+long hx_wdb_docid(hx_wdb *db, const char *term, char **err) {
+    long out = -1;
+    guarded(err, [&] {
+        Xapian::PostingIterator it = db->db.postlist_begin(term);
+        out = it == db->db.postlist_end(term) ? 0 : long(*it);
+    });
+    return out;
+}
+
+int hx_wdb_values(hx_wdb *db, unsigned slot, void (*each)(void *, unsigned, const char *, size_t), void *ctx, char **err) {
+    return guarded(err, [&] {
+        for (Xapian::ValueIterator it = db->db.valuestream_begin(slot); it != db->db.valuestream_end(slot); ++it) {
+            std::string v = *it;
+            each(ctx, it.get_docid(), v.data(), v.size());
+        }
+    });
+}
+
+int hx_wdb_set_value(hx_wdb *db, unsigned docid, unsigned slot, const char *value, size_t len, char **err) {
+    return guarded(err, [&] {
+        // A document read from this database and changed only in its values is rewritten
+        // without touching its terms (Xapian tracks what was modified).
+        Xapian::Document doc = db->db.get_document(docid);
+        if (len == 0) doc.remove_value(slot); else doc.add_value(slot, std::string(value, len));
+        db->db.replace_document(docid, doc);
+    });
+}
+
 char *hx_stem(const char *word, char **err) {
     char *out = nullptr;
     guarded(err, [&] {

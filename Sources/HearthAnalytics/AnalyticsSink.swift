@@ -6,6 +6,19 @@ import HearthPostgres
 import Logging
 import Synchronization
 
+/// Orders per menu item, restaurant and dish name over a window of days.
+public struct OrderPopularity: Sendable, Equatable {
+    public struct Dish: Sendable, Equatable {
+        public var city: String
+        public var name: String
+        public var orders: Int64
+    }
+    public var items: [String: Int64] = [:]
+    public var restaurants: [String: Int64] = [:]
+    public var dishes: [Dish] = []
+    public init() {}
+}
+
 /// The analytics sink: aggregates each batch in memory and writes the deltas,
 /// the batch's event ids (for deduplication) and its position in one
 /// PostgreSQL transaction.
@@ -111,6 +124,50 @@ public final class AnalyticsSink: Sink {
                SET orders = orders_15m.orders + EXCLUDED.orders,
                    gross_revenue_minor = orders_15m.gross_revenue_minor + EXCLUDED.gross_revenue_minor
             """)
+        guard !buckets.items.isEmpty else { return }
+        let itemKeys = buckets.items.keys.sorted()
+        let lines = itemKeys.map { buckets.items[$0]! }
+        let days = itemKeys.map { Timestamp(epochMillis: $0.dayMillis).description }
+        try s.query("""
+            INSERT INTO item_orders_daily (day, item_id, currency, restaurant_id, city, name, orders, quantity, revenue_minor, shard)
+            SELECT (d AT TIME ZONE 'UTC')::date, i, c, r, ci, n, o, q, v, \(shard)::smallint
+              FROM unnest(\(days)::timestamptz[], \(itemKeys.map(\.itemID))::text[], \(itemKeys.map(\.currency))::text[],
+                          \(lines.map(\.restaurantID))::text[], \(lines.map(\.city))::text[], \(lines.map(\.name))::text[],
+                          \(lines.map(\.orders))::bigint[], \(lines.map(\.quantity))::bigint[], \(lines.map(\.revenueMinor))::bigint[])
+                   AS t(d, i, c, r, ci, n, o, q, v)
+            ON CONFLICT (day, item_id, currency, shard) DO UPDATE
+               SET orders = item_orders_daily.orders + EXCLUDED.orders,
+                   quantity = item_orders_daily.quantity + EXCLUDED.quantity,
+                   revenue_minor = item_orders_daily.revenue_minor + EXCLUDED.revenue_minor,
+                   name = EXCLUDED.name
+            """)
+    }
+
+    /// Orders of the last `days` days (by event time) per menu item, per restaurant, and per city
+    /// and dish name: what search ranks by.
+    public func popularity(days: Int) async throws -> OrderPopularity {
+        var out = OrderPopularity()
+        for row in try await reader.query("""
+            SELECT item_id, sum(orders)::bigint FROM item_orders_daily
+            WHERE day >= (now() AT TIME ZONE 'UTC')::date - \(days)::int GROUP BY item_id
+            """) {
+            if let id = row[0], let n = row[1].flatMap(Int64.init) { out.items[id] = n }
+        }
+        for row in try await reader.query("""
+            SELECT restaurant_id, sum(orders)::bigint FROM orders_15m
+            WHERE bucket >= now() - make_interval(days => \(days)::int) GROUP BY restaurant_id
+            """) {
+            if let id = row[0], let n = row[1].flatMap(Int64.init) { out.restaurants[id] = n }
+        }
+        for row in try await reader.query("""
+            SELECT city, name, sum(orders)::bigint FROM item_orders_daily
+            WHERE day >= (now() AT TIME ZONE 'UTC')::date - \(days)::int GROUP BY city, name
+            """) {
+            if let city = row[0], let name = row[1], let n = row[2].flatMap(Int64.init) {
+                out.dishes.append(OrderPopularity.Dish(city: city, name: name, orders: n))
+            }
+        }
+        return out
     }
 
     /// Forgets event ids older than the dedup horizon, at most every ten minutes.

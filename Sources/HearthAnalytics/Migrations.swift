@@ -46,6 +46,23 @@ public enum Migrations {
             DROP INDEX analytics_seen_events_seen_at;
             CREATE INDEX analytics_seen_events_seen_at ON analytics_seen_events USING brin (seen_at);
             """),
+        // Orders per menu item and UTC day: search ranks by the last 30 days of them, and the
+        // top-items report reads them. Sharded per writer like the order buckets.
+        Migration(version: 3, name: "menu item orders per day", sql: """
+            CREATE TABLE item_orders_daily (
+                day           date     NOT NULL,
+                item_id       text     NOT NULL,
+                currency      text     NOT NULL,
+                shard         smallint NOT NULL,
+                restaurant_id text     NOT NULL,
+                city          text     NOT NULL,
+                name          text     NOT NULL,
+                orders        bigint   NOT NULL DEFAULT 0,
+                quantity      bigint   NOT NULL DEFAULT 0,
+                revenue_minor bigint   NOT NULL DEFAULT 0,
+                PRIMARY KEY (day, item_id, currency, shard)
+            );
+            """),
     ]
 
     /// Applies every migration not yet applied, each in its own transaction, under an advisory lock

@@ -17,13 +17,15 @@ public final class HearthRuntime: Sendable {
     public let searchSink: SearchSink?
     /// The read side of the search index (nil when no pipeline writes one).
     public let searchIndex: SearchIndex?
+    /// Recounts recent orders for search ranking (nil unless pipelines feed both analytics and search).
+    public let popularity: PopularityRefresher?
     private let cluster: DevelopmentCluster?
     private let managedPostgres: ManagedPostgres?
     private let health: PostgresConnection
     private let logger: Logger
 
     private init(settings: Settings, brokers: String, postgresURL: String, runners: [PipelineRunner], producer: KafkaProducer,
-                 searchSink: SearchSink?, searchIndex: SearchIndex?, cluster: DevelopmentCluster?,
+                 searchSink: SearchSink?, searchIndex: SearchIndex?, popularity: PopularityRefresher?, cluster: DevelopmentCluster?,
                  managedPostgres: ManagedPostgres?, logger: Logger) {
         self.settings = settings
         self.brokers = brokers
@@ -32,6 +34,7 @@ public final class HearthRuntime: Sendable {
         self.producer = producer
         self.searchSink = searchSink
         self.searchIndex = searchIndex
+        self.popularity = popularity
         self.cluster = cluster
         self.managedPostgres = managedPostgres
         health = PostgresConnection(url: postgresURL, logger: logger)
@@ -70,13 +73,16 @@ public final class HearthRuntime: Sendable {
             let producer = try KafkaProducer(brokers: brokers, properties: ["compression.type": "zstd", "message.max.bytes": "4000000"])
             var search: SearchSink?
             var searchIndex: SearchIndex?
+            var analytics: AnalyticsSink?
             var runners: [PipelineRunner] = []
             for def in definitions {
                 var sinks: [any Sink] = []
                 for name in def.sinks {
                     switch name {
                     case "analytics":
-                        sinks.append(AnalyticsSink(url: url, dedupHorizonHours: def.dedupHorizonHours, logger: logger))
+                        let sink = AnalyticsSink(url: url, dedupHorizonHours: def.dedupHorizonHours, logger: logger)
+                        analytics = analytics ?? sink
+                        sinks.append(sink)
                     case "search":
                         if search == nil {
                             let indexes = try IndexDefinition.loadAll(from: URL(fileURLWithPath: settings.indexesDirectory))
@@ -93,8 +99,12 @@ public final class HearthRuntime: Sendable {
                 pipelineLogger[metadataKey: "pipeline"] = "\(def.name)"
                 runners.append(PipelineRunner(definition: def, brokers: brokers, sinks: sinks, producer: producer, logger: pipelineLogger))
             }
+            let popularity = analytics.flatMap { a in
+                search.map { PopularityRefresher(analytics: a, search: $0, days: settings.popularityDays,
+                                                 interval: .seconds(settings.popularityRefreshSeconds), logger: logger) }
+            }
             return HearthRuntime(settings: settings, brokers: brokers, postgresURL: url, runners: runners, producer: producer,
-                                 searchSink: search, searchIndex: searchIndex, cluster: cluster, managedPostgres: managed, logger: logger)
+                                 searchSink: search, searchIndex: searchIndex, popularity: popularity, cluster: cluster, managedPostgres: managed, logger: logger)
         } catch {
             await managed?.stop()
             throw error

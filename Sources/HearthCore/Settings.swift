@@ -16,6 +16,9 @@ public struct Settings: Sendable, Equatable {
     public var logLevel = "info"
     /// Partitions of each topic the development cluster creates.
     public var devPartitions = 12
+    /// Search ranks by orders of the last `popularityDays` days, recounted every `popularityRefreshSeconds`.
+    public var popularityDays = 30
+    public var popularityRefreshSeconds = 60
 
     public init() {}
 
@@ -27,8 +30,11 @@ public struct Settings: Sendable, Equatable {
         ("port", "HEARTH_PORT", "HTTP port (default 8080)"),
         ("data_dir", "HEARTH_DATA_DIR", "runtime data: search index, managed PostgreSQL, archive (default hearth-data)"),
         ("pipelines_dir", "HEARTH_PIPELINES_DIR", "folder of pipeline definitions (default Pipelines)"),
+        ("indexes_dir", "HEARTH_INDEXES_DIR", "folder of search index definitions (default Indexes)"),
         ("log_level", "HEARTH_LOG_LEVEL", "trace, debug, info, notice, warning, error or critical (default info)"),
         ("dev_partitions", "HEARTH_DEV_PARTITIONS", "partitions per topic in the development cluster (default 12)"),
+        ("popularity_days", "HEARTH_POPULARITY_DAYS", "search ranks by orders of this many recent days (default 30)"),
+        ("popularity_refresh_seconds", "HEARTH_POPULARITY_REFRESH_SECONDS", "how often search recounts orders (default 60)"),
     ]
 
     /// Layers a configuration file (if any) and the environment over the defaults.
@@ -48,28 +54,29 @@ public struct Settings: Sendable, Equatable {
             s.indexesDirectory = try map.string("indexes_dir", default: s.indexesDirectory)
             s.logLevel = try map.string("log_level", default: s.logLevel)
             s.devPartitions = try map.int("dev_partitions", default: s.devPartitions, range: 1...256)
+            s.popularityDays = try map.int("popularity_days", default: s.popularityDays, range: 1...3650)
+            s.popularityRefreshSeconds = try map.int("popularity_refresh_seconds", default: s.popularityRefreshSeconds, range: 1...86_400)
             try map.finish()
         }
         func env(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
         s.brokers = env("HEARTH_BROKERS") ?? s.brokers
         s.postgres = env("HEARTH_POSTGRES") ?? s.postgres
         s.host = env("HEARTH_HOST") ?? s.host
-        if let v = env("HEARTH_PORT") {
-            guard let p = Int(v), (0...65535).contains(p) else {
-                throw ConfigError(file: "environment", line: nil, key: "HEARTH_PORT", message: "must be a port number")
-            }
-            s.port = p
-        }
         s.dataDirectory = env("HEARTH_DATA_DIR") ?? s.dataDirectory
         s.pipelinesDirectory = env("HEARTH_PIPELINES_DIR") ?? s.pipelinesDirectory
         s.indexesDirectory = env("HEARTH_INDEXES_DIR") ?? s.indexesDirectory
         s.logLevel = env("HEARTH_LOG_LEVEL") ?? s.logLevel
-        if let v = env("HEARTH_DEV_PARTITIONS") {
-            guard let p = Int(v), (1...256).contains(p) else {
-                throw ConfigError(file: "environment", line: nil, key: "HEARTH_DEV_PARTITIONS", message: "must be 1 to 256")
+        func envInt(_ name: String, _ range: ClosedRange<Int>) throws(ConfigError) -> Int? {
+            guard let v = env(name) else { return nil }
+            guard let n = Int(v), range.contains(n) else {
+                throw ConfigError(file: "environment", line: nil, key: name, message: "must be \(range.lowerBound) to \(range.upperBound)")
             }
-            s.devPartitions = p
+            return n
         }
+        s.port = try envInt("HEARTH_PORT", 0...65535) ?? s.port
+        s.devPartitions = try envInt("HEARTH_DEV_PARTITIONS", 1...256) ?? s.devPartitions
+        s.popularityDays = try envInt("HEARTH_POPULARITY_DAYS", 1...3650) ?? s.popularityDays
+        s.popularityRefreshSeconds = try envInt("HEARTH_POPULARITY_REFRESH_SECONDS", 1...86_400) ?? s.popularityRefreshSeconds
         return s
     }
 

@@ -28,6 +28,9 @@ public struct IndexDefinition: Sendable, Equatable {
     /// Groups of words and phrases that mean the same ("coke", "coca cola").
     public var synonyms: [[String]]
     public var stopWords: Set<String>
+    /// How much recent orders lift a match: the weight added is this times log(1 + orders in the
+    /// popularity window), beside the text match's weight (0: popularity does not rank).
+    public var popularityWeight: Double
 
     /// What each entity offers: searchable text, filters, sort keys and facets.
     public static let searchable: [Entity: Set<String>] = [
@@ -39,7 +42,7 @@ public struct IndexDefinition: Sendable, Equatable {
         .item: ["restaurant_id", "city", "category", "diet", "tags", "price_minor", "available", "location"],
     ]
     public static let sortable: [Entity: Set<String>] = [
-        .restaurant: ["relevance", "distance", "rating"],
+        .restaurant: ["relevance", "distance", "rating", "popularity"],
         .item: ["relevance"],
     ]
     public static let facetable: [Entity: Set<String>] = [
@@ -109,6 +112,10 @@ public struct IndexDefinition: Sendable, Equatable {
 
         synonyms = try Self.synonymGroups(map)
         stopWords = Set((try map.strings("stop_words") ?? []).map { $0.lowercased() })
+        let ranking = try map.map("ranking")
+        popularityWeight = try ranking.double("popularity_weight", default: 0.3)
+        guard (0...10).contains(popularityWeight) else { throw ranking.error("popularity_weight", "must be between 0 and 10") }
+        try ranking.finish()
         try map.finish()
     }
 

@@ -25,7 +25,7 @@ public struct RestaurantSummary: Codable, Sendable, Equatable {
 }
 
 /// One completion offered while typing: a dish name, a restaurant name or a cuisine, with how
-/// many dishes or ACTIVE restaurants carry it.
+/// many dishes or ACTIVE restaurants carry it and how often it was ordered lately.
 public struct Suggestion: Codable, Sendable, Equatable {
     public enum Kind: String, Codable, Sendable, CaseIterable { case dish, restaurant, cuisine }
     public var text: String
@@ -33,25 +33,32 @@ public struct Suggestion: Codable, Sendable, Equatable {
     /// The city it is counted in (nil: dishes of restaurants not yet known).
     public var city: String?
     public var count: Int
+    /// Orders in the popularity window (dishes: orders holding the dish; restaurants and cuisines:
+    /// orders from the restaurants), as of the last popularity refresh.
+    public var orders: Int64
 
     /// The identity of a suggestion: its words, lower-case, accents folded.
     static func key(_ kind: Kind, _ text: String) -> String { QueryPlanner.words(text).joined(separator: " ") }
 
-    /// Stored as `kind TAB count TAB city TAB text` (read on every keystroke: cheaper than JSON).
+    /// The term naming this suggestion's document.
+    var idTerm: String { SearchSchema.suggestionID(kind.rawValue, SearchSchema.normal(city ?? ""), Self.key(kind, text)) }
+
+    /// Stored as `kind TAB count TAB orders TAB city TAB text` (read on every keystroke: cheaper than JSON).
     var stored: [UInt8] {
-        Array("\(kind.rawValue)\t\(count)\t\(city ?? "")\t\(text.replacingOccurrences(of: "\t", with: " "))".utf8)
+        Array("\(kind.rawValue)\t\(count)\t\(orders)\t\(city ?? "")\t\(text.replacingOccurrences(of: "\t", with: " "))".utf8)
     }
 
-    init(text: String, kind: Kind, city: String?, count: Int) {
-        self.text = text; self.kind = kind; self.city = city; self.count = count
+    init(text: String, kind: Kind, city: String?, count: Int, orders: Int64 = 0) {
+        self.text = text; self.kind = kind; self.city = city; self.count = count; self.orders = orders
     }
 
     init?(stored bytes: [UInt8]) {
-        let parts = bytes.split(separator: UInt8(ascii: "\t"), maxSplits: 3, omittingEmptySubsequences: false)
-        guard parts.count == 4, let kind = Kind(rawValue: String(decoding: parts[0], as: UTF8.self)),
-              let count = Int(String(decoding: parts[1], as: UTF8.self)) else { return nil }
-        let city = String(decoding: parts[2], as: UTF8.self)
-        self.init(text: String(decoding: parts[3], as: UTF8.self), kind: kind, city: city.isEmpty ? nil : city, count: count)
+        let parts = bytes.split(separator: UInt8(ascii: "\t"), maxSplits: 4, omittingEmptySubsequences: false)
+            .map { String(decoding: $0, as: UTF8.self) }
+        // Indexes written before orders were counted hold four fields: `kind TAB count TAB city TAB text`.
+        let fields = parts.count == 4 ? [parts[0], parts[1], "0", parts[2], parts[3]] : parts
+        guard fields.count == 5, let kind = Kind(rawValue: fields[0]), let count = Int(fields[1]), let orders = Int64(fields[2]) else { return nil }
+        self.init(text: fields[4], kind: kind, city: fields[3].isEmpty ? nil : fields[3], count: count, orders: orders)
     }
 }
 
@@ -75,7 +82,8 @@ enum SearchSchema {
     static func restaurantID(_ id: String) -> String { "Qr:" + id }
     static func suggestionID(_ kind: String, _ city: String, _ key: String) -> String { "Qs:\(kind):\(city):" + key }
     static let suggestionType = "XTsuggest"
-    static let suggestionPopularity: UInt32 = 9
+    /// Suggestions: log(1 + carriers), and log(1 + orders) in the popularity window.
+    static let suggestionCount: UInt32 = 9, suggestionOrders: UInt32 = 10
     static func normal(_ v: String) -> String { v.lowercased().trimmingCharacters(in: .whitespaces) }
 
     // Value slots of items.
@@ -86,6 +94,12 @@ enum SearchSchema {
     static let restaurantCity: UInt32 = 3, restaurantPriceLevel: UInt32 = 4, restaurantLocation: UInt32 = 5
     static let restaurantZone: UInt32 = 6, restaurantHours: UInt32 = 7
     static let itemLocation: UInt32 = 8
+
+    /// Items' and restaurants' popularity value (slot 1): log(1 + orders in the window) to one
+    /// decimal, so that small changes in counts rewrite nothing; empty (absent) without orders.
+    static func popularityValue(orders: Int64) -> [UInt8] {
+        orders <= 0 ? [] : Sortable.encode((log1p(Double(orders)) * 10).rounded() / 10)
+    }
 
     static let minutesPerWeek = 7 * 24 * 60
 
@@ -126,9 +140,10 @@ enum SearchSchema {
 }
 
 extension SearchSink {
-    static func itemDocument(_ stored: StoredMenuItem, definition: IndexDefinition) throws -> XapianDocument {
+    static func itemDocument(_ stored: StoredMenuItem, definition: IndexDefinition, popularity: [UInt8]? = nil) throws -> XapianDocument {
         let m = stored.item
         let doc = XapianDocument()
+        if let popularity, !popularity.isEmpty { try doc.addValue(SearchSchema.itemPopularity, bytes: popularity) }
         try doc.setData(Array(try JSONEncoder().encode(stored)))
         try doc.addBooleanTerm(SearchSchema.itemType)
         try doc.addBooleanTerm(SearchSchema.restaurantTerm(m.restaurant_id))
@@ -163,13 +178,15 @@ extension SearchSink {
         try doc.setData(s.stored)
         try doc.addBooleanTerm(SearchSchema.suggestionType)
         if let city = s.city { try doc.addBooleanTerm(SearchSchema.city(city)) }
-        try doc.addValue(SearchSchema.suggestionPopularity, number: log1p(Double(s.count)))
+        try doc.addValue(SearchSchema.suggestionCount, number: log1p(Double(s.count)))
+        if s.orders > 0 { try doc.addValue(SearchSchema.suggestionOrders, number: log1p(Double(s.orders))) }
         try doc.indexText(s.text)
         return doc
     }
 
-    static func restaurantDocument(_ r: RestaurantUpserted, definition: IndexDefinition) throws -> XapianDocument {
+    static func restaurantDocument(_ r: RestaurantUpserted, definition: IndexDefinition, popularity: [UInt8]? = nil) throws -> XapianDocument {
         let doc = XapianDocument()
+        if let popularity, !popularity.isEmpty { try doc.addValue(SearchSchema.restaurantPopularity, bytes: popularity) }
         try doc.setData(Array(try JSONEncoder().encode(r)))
         try doc.addBooleanTerm(SearchSchema.restaurantType)
         try doc.addBooleanTerm(SearchSchema.city(r.city))

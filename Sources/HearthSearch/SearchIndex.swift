@@ -82,6 +82,7 @@ public final class SearchIndex: Sendable {
             let facetNames: [UInt32: String] = [SearchSchema.itemCategory: "category", SearchSchema.itemDiet: "diet",
                                                 SearchSchema.itemCity: "city", SearchSchema.itemPriceBand: "price_band"]
             let t = try self.tiered(db, self.itemPlanner, vocabulary, text: query.text, filter: try self.menuFilter(query),
+                                    boost: try Self.popularityBoost(SearchSchema.itemPopularity, self.items),
                                     offset: query.offset, limit: query.limit, facetSlots: Array(facetNames.keys))
             let out = try t.hits.map { entry -> MenuHit in
                 let stored = try JSONDecoder().decode(StoredMenuItem.self, from: Data(entry.hit.data))
@@ -99,7 +100,7 @@ public final class SearchIndex: Sendable {
 
     // MARK: Restaurant search
 
-    public enum RestaurantSort: String, Sendable, CaseIterable { case relevance, distance, rating }
+    public enum RestaurantSort: String, Sendable, CaseIterable { case relevance, distance, rating, popularity }
 
     public struct RestaurantQuery: Sendable {
         public var text = ""
@@ -143,19 +144,22 @@ public final class SearchIndex: Sendable {
             if let c = query.city { parts.append(try .term(SearchSchema.city(c))) }
             if let c = query.cuisine { parts.append(try .term(SearchSchema.cuisine(c))) }
             if let r = query.minRating { parts.append(try .range(slot: SearchSchema.restaurantRating, lower: r, upper: nil)) }
-            var boost: XapianQuery?
+            var boosts: [XapianQuery] = []
+            if let popular = try Self.popularityBoost(SearchSchema.restaurantPopularity, self.restaurants) { boosts.append(popular) }
             if let at = query.location {
                 // Nearer ranks higher; with a radius, only what lies within it.
                 let radius = (query.radiusKm ?? 20_000) * 1000
                 let near = try XapianQuery.near(slot: SearchSchema.restaurantLocation, lat: at.lat, lng: at.lng, radiusMeters: radius)
                 if query.radiusKm != nil { parts.append(near) }
-                boost = near
+                boosts.append(near)
             }
+            let boost = boosts.count > 1 ? try XapianQuery.combine(.or, boosts) : boosts.first
             let sort: XapianDatabase.Sort
             switch query.sort {
             case .relevance: sort = .relevance
             case .distance: sort = .distance(slot: SearchSchema.restaurantLocation, lat: query.location!.lat, lng: query.location!.lng)
             case .rating: sort = .value(slot: SearchSchema.restaurantRating, descending: true)
+            case .popularity: sort = .value(slot: SearchSchema.restaurantPopularity, descending: true)
             }
             let minutes = Self.minuteOfWeek(in: self.state.withLock { $0.zones }, at: query.at)
             let openNow = query.openNow ? XapianDatabase.OpenNow(hoursSlot: SearchSchema.restaurantHours, zoneSlot: SearchSchema.restaurantZone,
@@ -195,6 +199,8 @@ public final class SearchIndex: Sendable {
         public var kind: Suggestion.Kind
         /// Dishes or restaurants carrying it (in the city, when one applies).
         public var count: Int
+        /// Orders of it in the popularity window (in the city, when one applies).
+        public var orders: Int64
         public var typos: Int
         public var highlighted: String
     }
@@ -209,7 +215,8 @@ public final class SearchIndex: Sendable {
     }
 
     /// Completions of dish names, restaurant names and cuisines: typo-tolerant, deduplicated, the
-    /// most common first; in a city when one is given or a restaurant lies within 50 km of `location`.
+    /// most ordered first (then the most common); in a city when one is given or a restaurant lies
+    /// within 50 km of `location`.
     public func suggest(_ query: SuggestQuery) async throws -> SuggestResult {
         let started = ContinuousClock.now
         return try await withReader { db, vocabulary in
@@ -225,7 +232,8 @@ public final class SearchIndex: Sendable {
             }
             var parts = [try XapianQuery.term(SearchSchema.suggestionType)]
             if let city { parts.append(try .term(SearchSchema.city(city))) }
-            let boost = try XapianQuery.valueWeight(slot: SearchSchema.suggestionPopularity, scale: 0.5)
+            let boost = try XapianQuery.combine(.or, [try .valueWeight(slot: SearchSchema.suggestionOrders, scale: 1),
+                                                      try .valueWeight(slot: SearchSchema.suggestionCount, scale: 0.5)])
             // Without a city the same text comes once per city: read enough to fill the page after merging.
             let fetch = city == nil ? query.limit * 8 : query.limit
             let t = try self.tiered(db, self.itemPlanner, vocabulary, text: query.text, filter: Restriction(require: parts),
@@ -238,17 +246,19 @@ public final class SearchIndex: Sendable {
                 if merged[key] == nil {
                     order.append(key)
                     let typos = entry.typos == 0 ? 0 : Self.typos(of: [s.text], plans: t.plans)
-                    merged[key] = SuggestionHit(text: s.text, kind: s.kind, count: s.count, typos: typos,
+                    merged[key] = SuggestionHit(text: s.text, kind: s.kind, count: s.count, orders: s.orders, typos: typos,
                                                 highlighted: Self.highlight(s.text, t.matched))
                 } else {
                     merged[key]!.count += s.count
+                    merged[key]!.orders += s.orders
                 }
             }
-            // Exact before typo matches; within each, the most common first (across cities once merged).
+            // Exact before typo matches; within each, the most ordered, then the most common (across
+            // cities once merged).
             let rank = Dictionary(uniqueKeysWithValues: order.enumerated().map { ($1, $0) })
             let out = order.sorted { a, b in
                 let x = merged[a]!, y = merged[b]!
-                return (x.typos > 0 ? 1 : 0, -x.count, rank[a]!) < (y.typos > 0 ? 1 : 0, -y.count, rank[b]!)
+                return (x.typos > 0 ? 1 : 0, -x.orders, -x.count, rank[a]!) < (y.typos > 0 ? 1 : 0, -y.orders, -y.count, rank[b]!)
             }.prefix(query.limit).map { merged[$0]! }
             return SuggestResult(suggestions: out, city: city, correctedQuery: t.corrected, warnings: t.warnings,
                                  tookMs: Self.millis(since: started))
@@ -332,6 +342,11 @@ public final class SearchIndex: Sendable {
             let db = try self.open(reader)
             return try body(db, self.state.withLock { $0.vocabulary })
         }
+    }
+
+    /// Recent orders' lift for matches (nil when the definition gives popularity no weight).
+    private static func popularityBoost(_ slot: UInt32, _ definition: IndexDefinition) throws -> XapianQuery? {
+        definition.popularityWeight > 0 ? try .valueWeight(slot: slot, scale: definition.popularityWeight) : nil
     }
 
     /// How many matches facet counts look at, at least (bounded work per query; counts of larger

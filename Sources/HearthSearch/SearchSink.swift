@@ -52,7 +52,7 @@ public final class SearchSink: Sink {
             }
             // Documents, suggestion counts, revisions and the position commit together or not at all.
             try index.db.transaction {
-                var context = BatchContext()
+                var context = BatchContext(popularity: index.popularity)
                 for event in batch.events { try self.apply(event, to: index.db, &context) }
                 try self.flushSuggestions(context.suggestionDeltas, index.db)
                 try index.db.setMetadata(key, String(batch.nextOffset))
@@ -73,6 +73,8 @@ public final class SearchSink: Sink {
     /// What one batch accumulates: suggestion count changes (written once per batch) and the
     /// restaurants already read.
     struct BatchContext {
+        /// Popularity values by id term, carried over when a document is rewritten.
+        let popularity: [String: [UInt8]]
         var suggestionDeltas: [String: (suggestion: Suggestion, delta: Int)] = [:]
         var restaurants: [String: RestaurantSummary?] = [:]
     }
@@ -83,7 +85,8 @@ public final class SearchSink: Sink {
             guard try Self.isNewer("r", r.restaurant_id, r.revision, db) else { return }
             try suggestions(removing: try previousRestaurant(r.restaurant_id, db), adding: r, &context)
             context.restaurants[r.restaurant_id] = RestaurantSummary(r)
-            try db.replace(idTerm: SearchSchema.restaurantID(r.restaurant_id), document: Self.restaurantDocument(r, definition: restaurants))
+            let idTerm = SearchSchema.restaurantID(r.restaurant_id)
+            try db.replace(idTerm: idTerm, document: Self.restaurantDocument(r, definition: restaurants, popularity: context.popularity[idTerm]))
             try reindexItems(of: r.restaurant_id, restaurant: RestaurantSummary(r), db, &context)
         case .restaurantRemoved(let r):
             guard try Self.isNewer("r", r.restaurant_id, r.revision, db) else { return }
@@ -106,8 +109,9 @@ public final class SearchSink: Sink {
                 if let previous { Self.adjust(.dish, previous.item.name, city: previous.restaurant?.city, by: -1, &context) }
                 Self.adjust(.dish, m.name, city: restaurant?.city, by: 1, &context)
             }
-            try db.replace(idTerm: SearchSchema.itemID(m.item_id),
-                           document: Self.itemDocument(StoredMenuItem(item: m, restaurant: restaurant), definition: items))
+            let idTerm = SearchSchema.itemID(m.item_id)
+            try db.replace(idTerm: idTerm, document: Self.itemDocument(StoredMenuItem(item: m, restaurant: restaurant), definition: items,
+                                                                       popularity: context.popularity[idTerm]))
         case .menuItemRemoved(let m):
             guard try Self.isNewer("m", m.item_id, m.revision, db) else { return }
             if let previous = try previousStoredItem(m.item_id, db) {
@@ -141,11 +145,9 @@ public final class SearchSink: Sink {
 
     /// Notes that `delta` more dishes, restaurants or cuisines of `city` carry `text`.
     private static func adjust(_ kind: Suggestion.Kind, _ text: String, city: String?, by delta: Int, _ context: inout BatchContext) {
-        let key = Suggestion.key(kind, text)
-        guard !key.isEmpty else { return }
-        let idTerm = SearchSchema.suggestionID(kind.rawValue, SearchSchema.normal(city ?? ""), key)
+        guard !Suggestion.key(kind, text).isEmpty else { return }
         let suggestion = Suggestion(text: text, kind: kind, city: city, count: 0)
-        context.suggestionDeltas[idTerm, default: (suggestion, 0)].delta += delta
+        context.suggestionDeltas[suggestion.idTerm, default: (suggestion, 0)].delta += delta
     }
 
     /// Writes the batch's suggestion count changes; a suggestion nothing carries any more is removed.
@@ -173,7 +175,8 @@ public final class SearchSink: Sink {
                 Self.adjust(.dish, stored.item.name, city: restaurant?.city, by: 1, &context)
             }
             stored.restaurant = restaurant
-            try db.replace(idTerm: SearchSchema.itemID(stored.item.item_id), document: Self.itemDocument(stored, definition: items))
+            let idTerm = SearchSchema.itemID(stored.item.item_id)
+            try db.replace(idTerm: idTerm, document: Self.itemDocument(stored, definition: items, popularity: context.popularity[idTerm]))
         }
     }
 
@@ -189,5 +192,74 @@ public final class SearchSink: Sink {
 /// The writer, reached only from the sink's serial queue.
 final class IndexBox: @unchecked Sendable {
     let db: XapianWritableDatabase
+    /// Items' and restaurants' popularity values by id term, as of the last refresh.
+    var popularity: [String: [UInt8]] = [:]
     init(_ db: XapianWritableDatabase) { self.db = db }
+}
+
+extension SearchSink {
+    /// How a popularity refresh changed the index.
+    public struct PopularityChange: Sendable, Equatable {
+        /// Items and restaurants whose popularity value was set, changed or cleared.
+        public var documents = 0
+        /// Suggestions whose order count changed.
+        public var suggestions = 0
+        public init(documents: Int = 0, suggestions: Int = 0) {
+            self.documents = documents
+            self.suggestions = suggestions
+        }
+    }
+
+    /// Ranks items, restaurants and suggestions by `orders` (counts over the popularity window,
+    /// recomputed from the analytics store; nothing here is incremental, so a refresh is
+    /// idempotent). Only documents whose rounded popularity changed are rewritten, and only their
+    /// values: terms and data stay. One Xapian transaction; positions are not touched.
+    public func applyPopularity(items: [String: Int64], restaurants: [String: Int64],
+                                dishes: [(city: String, name: String, orders: Int64)]) async throws -> PopularityChange {
+        let index = index
+        return try await Blocking.run(on: queue) {
+            let db = index.db
+            var change = PopularityChange()
+            var values: [String: [UInt8]] = [:]
+            for (id, n) in items where n > 0 { values[SearchSchema.itemID(id)] = SearchSchema.popularityValue(orders: n) }
+            for (id, n) in restaurants where n > 0 { values[SearchSchema.restaurantID(id)] = SearchSchema.popularityValue(orders: n) }
+            // Suggestions: dishes by city and name; restaurants' orders count for their name and cuisines.
+            var suggestionOrders: [String: Int64] = [:]
+            for d in dishes {
+                suggestionOrders[Suggestion(text: d.name, kind: .dish, city: d.city, count: 0).idTerm, default: 0] += d.orders
+            }
+            for (id, n) in restaurants where n > 0 {
+                guard let data = try db.data(idTerm: SearchSchema.restaurantID(id)),
+                      let r = try? JSONDecoder().decode(RestaurantUpserted.self, from: Data(data)), r.status == "ACTIVE" else { continue }
+                suggestionOrders[Suggestion(text: r.name, kind: .restaurant, city: r.city, count: 0).idTerm, default: 0] += n
+                for c in r.cuisines { suggestionOrders[Suggestion(text: c, kind: .cuisine, city: r.city, count: 0).idTerm, default: 0] += n }
+            }
+            try db.transaction {
+                var wanted: [UInt32: [UInt8]] = [:]
+                for (term, value) in values {
+                    if let docid = try db.docid(term) { wanted[docid] = value }
+                }
+                // Slot 1 is the popularity of items and of restaurants alike.
+                let current = try db.values(slot: SearchSchema.itemPopularity)
+                for (docid, value) in wanted where current[docid] != value {
+                    try db.setValue(docid: docid, slot: SearchSchema.itemPopularity, value)
+                    change.documents += 1
+                }
+                for docid in current.keys where wanted[docid] == nil {
+                    try db.setValue(docid: docid, slot: SearchSchema.itemPopularity, [])
+                    change.documents += 1
+                }
+                for data in try db.documents(withTerm: SearchSchema.suggestionType) {
+                    guard var s = Suggestion(stored: data) else { continue }
+                    let orders = suggestionOrders[s.idTerm] ?? 0
+                    guard orders != s.orders else { continue }
+                    s.orders = orders
+                    try db.replace(idTerm: s.idTerm, document: Self.suggestionDocument(s))
+                    change.suggestions += 1
+                }
+            }
+            index.popularity = values
+            return change
+        }
+    }
 }

@@ -79,6 +79,36 @@ final class XapianWritableDatabase {
         try check { hx_wdb_commit(db, $0) }
     }
 
+    /// The document holding `term`, or nil when none does.
+    func docid(_ term: String) throws(XapianError) -> UInt32? {
+        var err: UnsafeMutablePointer<CChar>?
+        let n = hx_wdb_docid(db, term, &err)
+        if n < 0 { throw XapianError.take(err) }
+        return n == 0 ? nil : UInt32(n)
+    }
+
+    /// The value in `slot` of every document that has one.
+    func values(slot: UInt32) throws(XapianError) -> [UInt32: [UInt8]] {
+        var out: [UInt32: [UInt8]] = [:]
+        try withUnsafeMutablePointer(to: &out) { ctx throws(XapianError) in
+            try check {
+                hx_wdb_values(db, slot, { ctx, docid, value, len in
+                    ctx!.assumingMemoryBound(to: [UInt32: [UInt8]].self).pointee[docid] = Array(UnsafeRawBufferPointer(start: value, count: len))
+                }, ctx, $0)
+            }
+        }
+        return out
+    }
+
+    /// Sets one value of a document (an empty value removes it); its terms and data stay as they are.
+    func setValue(docid: UInt32, slot: UInt32, _ value: [UInt8]) throws(XapianError) {
+        try value.withUnsafeBufferPointer { b throws(XapianError) in
+            try b.withMemoryRebound(to: CChar.self) { c throws(XapianError) in
+                try check { hx_wdb_set_value(db, docid, slot, c.baseAddress, c.count, $0) }
+            }
+        }
+    }
+
     func documentCount(withTerm term: String) throws(XapianError) -> Int {
         var err: UnsafeMutablePointer<CChar>?
         let n = hx_wdb_termfreq(db, term, &err)

@@ -93,6 +93,7 @@ func runService(settings: Settings, demoRate: Int?, seed: UInt64 = 42) async thr
     }
     var services: [any Service] = [app]
     services += runtime.runners.map { $0 as any Service }
+    if let popularity = runtime.popularity { services.append(popularity) }
     if let rate = demoRate {
         var config = GeneratorConfig()
         config.seed = seed

@@ -1,9 +1,11 @@
 import Foundation
 @testable import HearthAPI
+import HearthAnalytics
 import HearthCore
 import HearthEvents
 import HearthKafka
 import HearthPipeline
+import HearthPostgres
 import HearthSearch
 import Hummingbird
 import HummingbirdTesting
@@ -332,5 +334,75 @@ import Testing
         #expect(after.suggestions.first { $0.text == "Pepperoni Pizza" }?.count == 1)
         try await c.apply([Self.restaurant("r-2", "Pizzeria Roma", status: "CLOSED", revision: 2, cuisines: ["italian"])])
         #expect(try await suggest("pizzeria").suggestions.isEmpty, "a closed restaurant is not suggested")
+    }
+
+    /// Orders reach search through the analytics store: the orders pipeline's analytics sink
+    /// (real PostgreSQL) counts them, the popularity refresher hands the counts to the index.
+    @Test func recentOrdersRankItemsRestaurantsAndSuggestions() async throws {
+        var c = try Catalog()
+        try await c.apply([
+            Self.restaurant("r-1", "Curry House", cuisines: ["indian"]),
+            Self.restaurant("r-2", "Tandoor Palace", cuisines: ["indian"]),
+            Self.restaurant("r-3", "Spice Route", cuisines: ["indian"]),
+            Self.item("m-1", "Paneer Tikka", restaurant: "r-1", category: "curry"),
+            Self.item("m-2", "Paneer Tikka", restaurant: "r-2", category: "curry"),
+            Self.item("m-3", "Paneer Butter Masala", restaurant: "r-1", category: "curry"),
+            Self.item("m-4", "Paneer Butter Masala", restaurant: "r-2", category: "curry"),
+            Self.item("m-5", "Paneer Butter Masala", restaurant: "r-3", category: "curry"),
+        ])
+        let url = try await SharedPostgres.shared.freshDatabase()
+        let connection = PostgresConnection(url: url, logger: testLogger)
+        try await Migrations.apply(connection, logger: testLogger)
+        let analytics = AnalyticsSink(url: url, dedupHorizonHours: 24, logger: testLogger)
+        let refresher = PopularityRefresher(analytics: analytics, search: c.sink, days: 30, interval: .seconds(60), logger: testLogger)
+        func suggest(_ text: String) async throws -> [SearchIndex.SuggestionHit] {
+            var q = SearchIndex.SuggestQuery()
+            q.text = text
+            return try await c.index.suggest(q).suggestions
+        }
+        func restaurants(_ sort: SearchIndex.RestaurantSort = .relevance) async throws -> [String] {
+            try await c.restaurants("indian") { $0.sort = sort }.hits.map(\.id)
+        }
+        // Without orders: equal matches in index order, suggestions by how many dishes carry them.
+        #expect(try await c.search("paneer tikka").hits.map(\.id) == ["m-1", "m-2"])
+        #expect(try await restaurants() == ["r-1", "r-2", "r-3"])
+        #expect(try await suggest("paneer").map(\.text) == ["Paneer Butter Masala", "Paneer Tikka"])
+
+        // Five recent orders of m-2 at r-2 (one a duplicate delivery); twenty of m-1 at r-1, 40 days ago.
+        func order(_ n: Int, item: String, restaurant: String, daysAgo: Double) -> Event {
+            Event(eventID: "e-\(item)-\(n)", occurredAt: Timestamp(epochMillis: Int64((Date().timeIntervalSince1970 - daysAgo * 86_400) * 1000)),
+                  payload: .orderPlaced(OrderPlaced(
+                    order_id: "o-\(item)-\(n)", customer_id: "c-1", restaurant_id: restaurant, city: "London", currency: "GBP",
+                    channel: "app", payment_method: "card", items: [OrderLine(item_id: item, name: "Paneer Tikka", quantity: 1, unit_price_minor: 1000)],
+                    subtotal_minor: 1000, delivery_fee_minor: 0, discount_minor: 0, total_minor: 1000)))
+        }
+        let events = (0..<5).map { order($0, item: "m-2", restaurant: "r-2", daysAgo: 0.01) } + [order(0, item: "m-2", restaurant: "r-2", daysAgo: 0.01)]
+            + (0..<20).map { order($0, item: "m-1", restaurant: "r-1", daysAgo: 40) }
+        let records = events.enumerated().map { i, e in
+            SinkRecord(record: KafkaRecord(topic: "orders", partition: 0, offset: Int64(i), key: nil, value: []), event: .success(e))
+        }
+        try await analytics.apply(SinkBatch(pipeline: "orders", partition: TopicPartition("orders", 0), expectedPosition: nil,
+                                            nextOffset: Int64(records.count), records: records))
+        let change = try await refresher.refresh()
+        #expect(change == SearchSink.PopularityChange(documents: 2, suggestions: 3), "m-2 and r-2; the dish, the restaurant and its cuisine")
+
+        #expect(try await c.search("paneer tikka").hits.map(\.id) == ["m-2", "m-1"], "the item ordered lately first")
+        #expect(try await restaurants() == ["r-2", "r-1", "r-3"], "old orders do not count")
+        #expect(try await restaurants(.popularity).first == "r-2")
+        let paneer = try await suggest("paneer")
+        #expect(paneer.map(\.text) == ["Paneer Tikka", "Paneer Butter Masala"])
+        #expect(paneer.first?.orders == 5, "a duplicate event counts once")
+        #expect(try await suggest("tand").first?.orders == 5)
+        #expect(try await refresher.refresh() == SearchSink.PopularityChange(), "a refresh with the same counts rewrites nothing")
+
+        // A catalog update keeps the item's popularity; when its orders leave the window, the lift goes.
+        try await c.apply([Self.item("m-2", "Paneer Tikka", restaurant: "r-2", category: "curry", price: 1100, revision: 2)])
+        #expect(try await c.search("paneer tikka").hits.map(\.id) == ["m-2", "m-1"])
+        try await connection.query("DELETE FROM item_orders_daily")
+        try await connection.query("DELETE FROM orders_15m")
+        #expect(try await refresher.refresh() == SearchSink.PopularityChange(documents: 2, suggestions: 3))
+        #expect(try await c.search("paneer tikka").hits.map(\.id) == ["m-1", "m-2"])
+        #expect(try await suggest("paneer").map(\.text) == ["Paneer Butter Masala", "Paneer Tikka"])
+        await connection.close()
     }
 }

@@ -59,6 +59,12 @@ char *hx_rdb_get_metadata(hx_rdb *db, const char *key, char **err);
 /* Writer: the data of the document indexed by `idterm` (NULL with *err unset when absent;
  * *len receives its length), and every document holding `term`. */
 char *hx_wdb_get_data(hx_wdb *db, const char *idterm, size_t *len, char **err);
+/* The first document holding `term` (0: none; -1: error). */
+long hx_wdb_docid(hx_wdb *db, const char *term, char **err);
+/* Every document's value in `slot` (documents without one are skipped). */
+int hx_wdb_values(hx_wdb *db, unsigned slot, void (*each)(void *, unsigned docid, const char *value, size_t len), void *ctx, char **err);
+/* Sets (len > 0) or removes (len == 0) one value of document `docid`, leaving its terms and data. */
+int hx_wdb_set_value(hx_wdb *db, unsigned docid, unsigned slot, const char *value, size_t len, char **err);
 int hx_wdb_postings(hx_wdb *db, const char *term,
                     void (*each)(void *ctx, unsigned docid, const char *data, size_t len),
                     void *ctx, char **err);
