@@ -1,5 +1,6 @@
 #include "cxapian.h"
 #include <xapian.h>
+#include <unordered_map>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -363,6 +364,23 @@ public:
     }
 };
 
+/* Counts facet values packed in one slot (fields separated by 0x1F). */
+struct PackedFacetSpy : public Xapian::MatchSpy {
+    Xapian::valueno slot;
+    std::vector<std::unordered_map<std::string, unsigned>> counts;
+    PackedFacetSpy(Xapian::valueno s, size_t fields) : slot(s), counts(fields) {}
+    void operator()(const Xapian::Document &doc, double) override {
+        const std::string v = doc.get_value(slot);
+        size_t start = 0;
+        for (size_t field = 0; field < counts.size() && start <= v.size(); ++field) {
+            size_t end = v.find('\x1f', start);
+            if (end == std::string::npos) end = v.size();
+            if (end > start) ++counts[field][v.substr(start, end - start)];
+            start = end + 1;
+        }
+    }
+};
+
 long hx_rdb_run(hx_rdb *db, const hx_query *q, const hx_search_options *o,
                 void (*hit)(void *, unsigned, const char *, size_t, double),
                 void (*facet)(void *, unsigned, const char *, size_t, unsigned),
@@ -380,20 +398,19 @@ long hx_rdb_run(hx_rdb *db, const hx_query *q, const hx_search_options *o,
         }
         std::unique_ptr<OpenNowDecider> decider;
         if (o->open_hours_slot >= 0) decider.reset(new OpenNowDecider(o));
-        std::vector<std::unique_ptr<Xapian::ValueCountMatchSpy>> spies;
-        for (size_t i = 0; i < o->facet_count; ++i) {
-            spies.emplace_back(new Xapian::ValueCountMatchSpy(o->facet_slots[i]));
-            enquire.add_matchspy(spies.back().get());
+        std::unique_ptr<PackedFacetSpy> facets;
+        if (o->facet_slot >= 0 && o->facet_count > 0) {
+            facets.reset(new PackedFacetSpy(static_cast<Xapian::valueno>(o->facet_slot), o->facet_count));
+            enquire.add_matchspy(facets.get());
         }
         Xapian::MSet mset = enquire.get_mset(o->offset, o->limit, o->check_at_least, nullptr, decider.get());
         for (Xapian::MSetIterator it = mset.begin(); it != mset.end(); ++it) {
             std::string data = it.get_document().get_data();
             hit(ctx, *it, data.data(), data.size(), it.get_weight());
         }
-        for (size_t i = 0; i < spies.size(); ++i) {
-            for (Xapian::TermIterator t = spies[i]->values_begin(); t != spies[i]->values_end(); ++t) {
-                std::string v = *t;
-                facet(ctx, o->facet_slots[i], v.data(), v.size(), t.get_termfreq());
+        if (facets) {
+            for (size_t i = 0; i < facets->counts.size(); ++i) {
+                for (const auto &kv : facets->counts[i]) facet(ctx, static_cast<unsigned>(i), kv.first.data(), kv.first.size(), kv.second);
             }
         }
         estimate = static_cast<long>(mset.get_matches_estimated());

@@ -87,13 +87,21 @@ enum SearchSchema {
     static func normal(_ v: String) -> String { v.lowercased().trimmingCharacters(in: .whitespaces) }
 
     // Value slots of items.
-    static let itemPrice: UInt32 = 0, itemPopularity: UInt32 = 1, itemCategory: UInt32 = 2, itemDiet: UInt32 = 3
-    static let itemCity: UInt32 = 4, itemPriceBand: UInt32 = 5, itemCuisine: UInt32 = 6
+    static let itemPrice: UInt32 = 0, itemPopularity: UInt32 = 1
     // Value slots of restaurants.
-    static let restaurantRating: UInt32 = 0, restaurantPopularity: UInt32 = 1, restaurantCuisine: UInt32 = 2
-    static let restaurantCity: UInt32 = 3, restaurantPriceLevel: UInt32 = 4, restaurantLocation: UInt32 = 5
+    static let restaurantRating: UInt32 = 0, restaurantPopularity: UInt32 = 1, restaurantLocation: UInt32 = 5
     static let restaurantZone: UInt32 = 6, restaurantHours: UInt32 = 7
     static let itemLocation: UInt32 = 8
+    /// Items' and restaurants' facet values, packed in one slot (one read per match when counting).
+    static let packedFacets: UInt32 = 11
+    /// The facet fields in their packing order.
+    static let itemFacetFields = ["category", "diet", "city", "cuisine", "price_band"]
+    static let restaurantFacetFields = ["cuisine", "city", "price_level"]
+
+    /// Facet values joined by 0x1F (empty: the document has no value for that facet).
+    static func packFacets(_ values: [String]) -> [UInt8] {
+        Array(values.map { $0.replacingOccurrences(of: "\u{1F}", with: " ") }.joined(separator: "\u{1F}").utf8)
+    }
 
     /// Items' and restaurants' popularity value (slot 1): log(1 + orders in the window) to one
     /// decimal, so that small changes in counts rewrite nothing; empty (absent) without orders.
@@ -153,13 +161,13 @@ extension SearchSink {
         if !m.available { try doc.addBooleanTerm(SearchSchema.unavailable) }
         if stored.restaurant?.status != "ACTIVE" { try doc.addBooleanTerm(SearchSchema.hidden) }
         try doc.addValue(SearchSchema.itemPrice, number: Double(m.price_minor))
-        try doc.addValue(SearchSchema.itemCategory, SearchSchema.normal(m.category))
-        try doc.addValue(SearchSchema.itemDiet, m.diet)
-        try doc.addValue(SearchSchema.itemPriceBand, SearchSchema.priceBand(m.price_minor, bands: definition.priceBandsMinor))
+        try doc.addValue(SearchSchema.packedFacets, bytes: SearchSchema.packFacets([
+            SearchSchema.normal(m.category), m.diet, stored.restaurant?.city ?? "",
+            stored.restaurant?.cuisines.first.map(SearchSchema.normal) ?? "",
+            SearchSchema.priceBand(m.price_minor, bands: definition.priceBandsMinor),
+        ]))
         if let r = stored.restaurant {
             try doc.addBooleanTerm(SearchSchema.city(r.city))
-            try doc.addValue(SearchSchema.itemCity, r.city)
-            if let c = r.cuisines.first { try doc.addValue(SearchSchema.itemCuisine, SearchSchema.normal(c)) }
             try doc.addValue(SearchSchema.itemLocation, bytes: GeoValue.encode(lat: r.location.lat, lng: r.location.lng))
         }
         let texts: [String: String] = [
@@ -193,9 +201,9 @@ extension SearchSink {
         for c in r.cuisines { try doc.addBooleanTerm(SearchSchema.cuisine(c)) }
         if r.status != "ACTIVE" { try doc.addBooleanTerm(SearchSchema.hidden) }
         try doc.addValue(SearchSchema.restaurantRating, number: r.rating)
-        try doc.addValue(SearchSchema.restaurantCity, r.city)
-        try doc.addValue(SearchSchema.restaurantPriceLevel, String(r.price_level))
-        if let c = r.cuisines.first { try doc.addValue(SearchSchema.restaurantCuisine, SearchSchema.normal(c)) }
+        try doc.addValue(SearchSchema.packedFacets, bytes: SearchSchema.packFacets([
+            r.cuisines.first.map(SearchSchema.normal) ?? "", r.city, String(r.price_level),
+        ]))
         try doc.addValue(SearchSchema.restaurantLocation, bytes: GeoValue.encode(lat: r.location.lat, lng: r.location.lng))
         try doc.addValue(SearchSchema.restaurantZone, r.timezone)
         try doc.addBooleanTerm(SearchSchema.zonePrefix + r.timezone)

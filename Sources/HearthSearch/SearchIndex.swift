@@ -79,11 +79,9 @@ public final class SearchIndex: Sendable {
     public func searchMenu(_ query: MenuQuery) async throws -> MenuResult {
         let started = ContinuousClock.now
         return try await withReader { db, vocabulary in
-            let facetNames: [UInt32: String] = [SearchSchema.itemCategory: "category", SearchSchema.itemDiet: "diet",
-                                                SearchSchema.itemCity: "city", SearchSchema.itemPriceBand: "price_band"]
             let t = try self.tiered(db, self.itemPlanner, vocabulary, text: query.text, filter: try self.menuFilter(query),
                                     boost: try Self.popularityBoost(SearchSchema.itemPopularity, self.items),
-                                    offset: query.offset, limit: query.limit, facetSlots: Array(facetNames.keys))
+                                    offset: query.offset, limit: query.limit, facetFields: SearchSchema.itemFacetFields)
             let out = try t.hits.map { entry -> MenuHit in
                 let stored = try JSONDecoder().decode(StoredMenuItem.self, from: Data(entry.hit.data))
                 let typos = entry.typos == 0 ? 0 : Self.typos(of: [stored.item.name, stored.item.category, stored.item.tags.joined(separator: " "),
@@ -93,7 +91,7 @@ public final class SearchIndex: Sendable {
                                highlights: ["name": Self.highlight(stored.item.name, t.matched),
                                             "description": Self.highlight(stored.item.description, t.matched)])
             }
-            return MenuResult(hits: out, estimatedTotal: t.estimated, facets: Self.named(t.facets, facetNames),
+            return MenuResult(hits: out, estimatedTotal: t.estimated, facets: Self.named(t.facets, self.items),
                               correctedQuery: t.corrected, warnings: t.warnings, tookMs: Self.millis(since: started))
         }
     }
@@ -164,12 +162,10 @@ public final class SearchIndex: Sendable {
             let minutes = Self.minuteOfWeek(in: self.state.withLock { $0.zones }, at: query.at)
             let openNow = query.openNow ? XapianDatabase.OpenNow(hoursSlot: SearchSchema.restaurantHours, zoneSlot: SearchSchema.restaurantZone,
                                                                  minuteByZone: minutes) : nil
-            let facetNames: [UInt32: String] = [SearchSchema.restaurantCuisine: "cuisine", SearchSchema.restaurantCity: "city",
-                                                SearchSchema.restaurantPriceLevel: "price_level"]
             let t = try self.tiered(db, self.restaurantPlanner, vocabulary, text: query.text,
                                     filter: Restriction(require: parts, exclude: [try .term(SearchSchema.hidden)]),
                                     boost: boost, offset: query.offset, limit: query.limit, sort: sort,
-                                    facetSlots: Array(facetNames.keys), openNow: openNow)
+                                    facetFields: SearchSchema.restaurantFacetFields, openNow: openNow)
             let out = try t.hits.map { entry -> RestaurantHit in
                 let r = try JSONDecoder().decode(RestaurantUpserted.self, from: Data(entry.hit.data))
                 let typos = entry.typos == 0 ? 0 : Self.typos(of: [r.name, r.cuisines.joined(separator: " "), r.city, r.address], plans: t.plans)
@@ -179,7 +175,7 @@ public final class SearchIndex: Sendable {
                                                              ?? Self.minuteOfWeek(in: [r.timezone], at: query.at)[r.timezone]),
                                      restaurant: r, highlights: ["name": Self.highlight(r.name, t.matched)])
             }
-            return RestaurantResult(hits: out, estimatedTotal: t.estimated, facets: Self.named(t.facets, facetNames),
+            return RestaurantResult(hits: out, estimatedTotal: t.estimated, facets: Self.named(t.facets, self.restaurants),
                                     correctedQuery: t.corrected, warnings: t.warnings, tookMs: Self.millis(since: started))
         }
     }
@@ -237,7 +233,7 @@ public final class SearchIndex: Sendable {
             // Without a city the same text comes once per city: read enough to fill the page after merging.
             let fetch = city == nil ? query.limit * 8 : query.limit
             let t = try self.tiered(db, self.itemPlanner, vocabulary, text: query.text, filter: Restriction(require: parts),
-                                    boost: boost, offset: 0, limit: fetch, facetSlots: [])
+                                    boost: boost, offset: 0, limit: fetch, facetFields: [])
             var order: [String] = []
             var merged: [String: SuggestionHit] = [:]
             for entry in t.hits {
@@ -290,7 +286,7 @@ public final class SearchIndex: Sendable {
     struct Tiered {
         var hits: [(hit: XapianDatabase.Hit, typos: Int)]
         var estimated: Int
-        var facets: [UInt32: [String: Int]]
+        var facets: [String: [String: Int]]
         var corrected: String?
         var warnings: [String]
         var plans: [WordPlan]
@@ -300,13 +296,13 @@ public final class SearchIndex: Sendable {
     /// Exact matches always rank above typo matches: the typo tier only fills what the exact tier leaves.
     private func tiered(_ db: XapianDatabase, _ planner: QueryPlanner, _ vocabulary: Vocabulary, text: String, filter: Restriction,
                         boost: XapianQuery? = nil, offset: Int, limit: Int, sort: XapianDatabase.Sort = .relevance,
-                        facetSlots: [UInt32], openNow: XapianDatabase.OpenNow? = nil) throws -> Tiered {
+                        facetFields: [String], openNow: XapianDatabase.OpenNow? = nil) throws -> Tiered {
         let normalised = planner.normalise(text)
         let plans = planner.plan(normalised.words, lastWordOpen: normalised.lastWordOpen, vocabulary: vocabulary)
         let joins = QueryPlanner.joins(normalised.words, vocabulary)
         let want = offset + limit
         // Facets count the matches Xapian examines: at least the first `facetSample` of them.
-        let checkAtLeast = facetSlots.isEmpty ? want : max(want, Self.facetSample)
+        let checkAtLeast = facetFields.isEmpty ? want : max(want, Self.facetSample)
         func finish(_ q: XapianQuery?) throws -> XapianQuery {
             let base = try Self.filtered(q, filter)
             guard let boost else { return base }
@@ -314,7 +310,7 @@ public final class SearchIndex: Sendable {
         }
         let exact = try Self.textQuery(plans, joins: joins, maxCost: 0)
         let r0 = try db.run(try finish(exact), offset: offset, limit: limit, checkAtLeast: checkAtLeast, sort: sort,
-                            facetSlots: facetSlots, openNow: openNow)
+                            facetFields: facetFields, openNow: openNow)
         var out = Tiered(hits: r0.hits.map { ($0, 0) }, estimated: r0.estimated, facets: r0.facets, corrected: nil,
                          warnings: normalised.warnings, plans: plans, matched: Self.matchedWords(plans))
         let hasTypos = plans.contains { $0.alternatives.contains { $0.cost > 0 } }
@@ -322,11 +318,16 @@ public final class SearchIndex: Sendable {
             let all = try Self.textQuery(plans, joins: joins, maxCost: Int.max)!
             let typoOnly = try XapianQuery.combine(.andNot, [all, exact])
             let limit1 = max(0, limit - out.hits.count)
+            // Typo matches rank below every exact one: when the exact tier fills the page and the
+            // facet sample, the typo tier adds only its (rough) estimate, and Xapian need not walk
+            // the exact matches to subtract them.
+            let needed = limit1 > 0 || r0.estimated < checkAtLeast
             let r1 = try db.run(try finish(typoOnly), offset: max(0, offset - r0.estimated), limit: limit1,
-                                checkAtLeast: checkAtLeast, sort: sort, facetSlots: facetSlots, openNow: openNow)
+                                checkAtLeast: needed ? checkAtLeast : 0, sort: sort,
+                                facetFields: needed ? facetFields : [], openNow: openNow)
             out.hits += r1.hits.prefix(limit1).map { ($0, 1) }
             out.estimated += r1.estimated
-            for (slot, counts) in r1.facets { out.facets[slot, default: [:]].merge(counts, uniquingKeysWith: +) }
+            for (field, counts) in r1.facets { out.facets[field, default: [:]].merge(counts, uniquingKeysWith: +) }
             if r0.estimated == 0, r1.estimated > 0 {
                 out.corrected = plans.map { p in
                     p.alternatives.filter { $0.cost > 0 }.min { $0.cost < $1.cost }?.display ?? p.word
@@ -350,12 +351,13 @@ public final class SearchIndex: Sendable {
     }
 
     /// How many matches facet counts look at, at least (bounded work per query; counts of larger
-    /// result sets are over the best-ranked matches).
+    /// result sets are over the matches Xapian examined, which include the best-ranked ones).
     static let facetSample = 1000
 
-    private static func named(_ facets: [UInt32: [String: Int]], _ names: [UInt32: String]) -> [String: [String: Int]] {
+    /// The facets the index definition asks for (each present, empty when nothing was counted).
+    private static func named(_ facets: [String: [String: Int]], _ definition: IndexDefinition) -> [String: [String: Int]] {
         var out: [String: [String: Int]] = [:]
-        for (slot, name) in names { out[name] = facets[slot] ?? [:] }
+        for name in definition.facets { out[name] = facets[name] ?? [:] }
         return out
     }
 
@@ -436,7 +438,11 @@ public final class SearchIndex: Sendable {
         var parts: [XapianQuery] = []
         for plan in plans {
             var alternatives: [XapianQuery] = []
-            for alt in plan.alternatives where alt.cost <= maxCost {
+            // Xapian indexes every word that starts with a letter under its stem as well ("Z" +
+            // stem), so the stem's documents include the exact word's: reading both lists would
+            // double the work for the same matches.
+            let stemCovers = plan.word.first?.isLetter == true && plan.alternatives.contains { $0.kind == .stem }
+            for alt in plan.alternatives where alt.cost <= maxCost && !(stemCovers && alt.kind == .exact) {
                 let terms = try alt.terms.map { try XapianQuery.term($0) }
                 alternatives.append(try XapianQuery.combine(.and, terms))
             }

@@ -56,8 +56,8 @@ final class XapianDatabase {
 
     struct Result {
         var hits: [Hit] = []
-        /// Facet slot → value → count.
-        var facets: [UInt32: [String: Int]] = [:]
+        /// Facet field → value → count.
+        var facets: [String: [String: Int]] = [:]
         var estimated = 0
     }
 
@@ -74,10 +74,11 @@ final class XapianDatabase {
         var minuteByZone: [String: Int]
     }
 
-    /// Runs `query`: hits `offset..<offset+limit` in `sort` order, with value counts of `facetSlots`.
+    /// Runs `query`: hits `offset..<offset+limit` in `sort` order, with value counts of the facet
+    /// fields packed in `SearchSchema.packedFacets` (all of `facetFields`, in their packing order).
     func run(_ query: XapianQuery, offset: Int, limit: Int, checkAtLeast: Int = 0, sort: Sort = .relevance,
-             facetSlots: [UInt32] = [], openNow: OpenNow? = nil) throws(XapianError) -> Result {
-        var context = RunContext()
+             facetFields: [String] = [], openNow: OpenNow? = nil) throws(XapianError) -> Result {
+        var context = RunContext(fields: facetFields)
         var err: UnsafeMutablePointer<CChar>?
         let zones = openNow.map { Array($0.minuteByZone.keys) } ?? []
         let minutes = zones.map { Int32(openNow!.minuteByZone[$0]!) }
@@ -92,6 +93,8 @@ final class XapianDatabase {
         options.sort_geo_slot = -1
         options.open_hours_slot = -1
         options.open_zone_slot = -1
+        options.facet_slot = facetFields.isEmpty ? -1 : Int32(SearchSchema.packedFacets)
+        options.facet_count = facetFields.count
         switch sort {
         case .relevance: break
         case .value(let slot, let descending):
@@ -107,11 +110,8 @@ final class XapianDatabase {
             options.open_zone_slot = Int32(openNow.zoneSlot)
             options.open_zone_count = zones.count
         }
-        let estimate = facetSlots.withUnsafeBufferPointer { slots in
-            zonePointers.withUnsafeBufferPointer { zp in
+        let estimate = zonePointers.withUnsafeBufferPointer { zp in
                 minutes.withUnsafeBufferPointer { mp in
-                    options.facet_slots = slots.baseAddress
-                    options.facet_count = slots.count
                     options.open_zones = zp.baseAddress
                     options.open_minutes = mp.baseAddress
                     return withUnsafeMutablePointer(to: &context) { ctx in
@@ -119,21 +119,23 @@ final class XapianDatabase {
                             let c = ctx!.assumingMemoryBound(to: RunContext.self)
                             let bytes = Array(UnsafeRawBufferPointer(start: data, count: len))
                             c.pointee.result.hits.append(Hit(docID: docid, data: bytes, weight: weight))
-                        }, { ctx, slot, value, len, count in
+                        }, { ctx, field, value, len, count in
                             let c = ctx!.assumingMemoryBound(to: RunContext.self)
                             let v = String(decoding: UnsafeRawBufferPointer(start: value, count: len), as: UTF8.self)
-                            c.pointee.result.facets[slot, default: [:]][v] = Int(count)
+                            c.pointee.result.facets[c.pointee.fields[Int(field)], default: [:]][v] = Int(count)
                         }, ctx, &err)
                     }
                 }
-            }
         }
         if estimate < 0 { throw XapianError.take(err) }
         context.result.estimated = estimate
         return context.result
     }
 
-    private struct RunContext { var result = Result() }
+    private struct RunContext {
+        let fields: [String]
+        var result = Result()
+    }
 }
 
 /// A query tree node; built bottom-up, each node owns its Xapian query.

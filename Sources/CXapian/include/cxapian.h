@@ -105,7 +105,9 @@ typedef struct {
     int sort_descending;
     int sort_geo_slot;         /* >= 0: by distance from (sort_lat, sort_lng), nearest first */
     double sort_lat, sort_lng;
-    const unsigned *facet_slots;
+    /* Facets: `facet_slot` holds each match's facet values, `facet_count` fields separated by
+     * 0x1F (one value read per match rather than one per facet); -1 for none. */
+    int facet_slot;
     size_t facet_count;
     /* Open-now filter (open_hours_slot >= 0): a document passes when the minute of the week in
      * its zone (value of open_zone_slot, looked up in open_zones/open_minutes) falls in one of the
@@ -117,11 +119,11 @@ typedef struct {
     size_t open_zone_count;
 } hx_search_options;
 
-/* Runs `q`: `hit` for each result, `facet` for every value counted in each facet slot.
+/* Runs `q`: `hit` for each result, `facet` for every value counted in each facet field.
  * Returns the estimated number of matches, or -1 on error. */
 long hx_rdb_run(hx_rdb *db, const hx_query *q, const hx_search_options *options,
                 void (*hit)(void *ctx, unsigned docid, const char *data, size_t len, double weight),
-                void (*facet)(void *ctx, unsigned slot, const char *value, size_t len, unsigned count),
+                void (*facet)(void *ctx, unsigned field, const char *value, size_t len, unsigned count),
                 void *ctx, char **err);
 
 /* Every term starting with `prefix` with its document frequency; with `words_only`, terms that
