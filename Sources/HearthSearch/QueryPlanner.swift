@@ -4,15 +4,16 @@ import Foundation
 /// split and join expansion choose from.
 struct Vocabulary: Sendable {
     private(set) var frequency: [String: Int] = [:]
-    /// Words by length, for typo candidates.
-    private var byLength: [Int: [String]] = [:]
+    /// Words by length (in scalars, kept for the typo scan), for typo candidates.
+    private var byLength: [Int: [(word: String, scalars: [Unicode.Scalar])]] = [:]
     /// All words sorted, for prefix ranges.
     private var sorted: [String] = []
 
     init(_ words: [(term: String, frequency: Int)] = []) {
         for (word, freq) in words where Self.isWord(word) {
             frequency[word] = freq
-            byLength[word.unicodeScalars.count, default: []].append(word)
+            let scalars = Array(word.unicodeScalars)
+            byLength[scalars.count, default: []].append((word, scalars))
         }
         sorted = frequency.keys.sorted()
     }
@@ -29,11 +30,14 @@ struct Vocabulary: Sendable {
 
     /// Words within the typo budget of `word`, with their cost, cheapest and most frequent first.
     func typoCandidates(_ word: String, rules: TypoRules, limit: Int) -> [(word: String, cost: Int)] {
-        let n = word.unicodeScalars.count
+        let q = Array(word.unicodeScalars)
+        guard rules.allowsTypos(q) else { return [] }
+        let n = q.count
+        var scratch = TypoRules.DistanceScratch()
         var out: [(word: String, cost: Int)] = []
         for length in max(1, n - 2)...(n + 2) {
-            for candidate in byLength[length] ?? [] where candidate != word {
-                if let cost = rules.cost(query: word, word: candidate) { out.append((candidate, cost)) }
+            for candidate in byLength[length] ?? [] where candidate.scalars != q {
+                if let cost = rules.cost(q, candidate.scalars, &scratch) { out.append((candidate.word, cost)) }
             }
         }
         out.sort { ($0.cost, -(frequency[$0.word] ?? 0), $0.word) < ($1.cost, -(frequency[$1.word] ?? 0), $1.word) }
@@ -59,12 +63,13 @@ struct Vocabulary: Sendable {
 
     /// Words that `word` may be a mistyped beginning of (typos by its own length), most frequent first.
     func typoCompletions(_ prefix: String, rules: TypoRules, limit: Int) -> [(word: String, cost: Int)] {
-        guard rules.budget(length: prefix.unicodeScalars.count) > 0 else { return [] }
+        let q = Array(prefix.unicodeScalars)
+        guard rules.budget(length: q.count) > 0, rules.allowsTypos(q) else { return [] }
+        var scratch = TypoRules.DistanceScratch()
         var out: [(word: String, cost: Int)] = []
-        let n = prefix.unicodeScalars.count
-        for (length, words) in byLength where length >= n - 2 {
-            for w in words where !w.hasPrefix(prefix) {
-                if let cost = rules.prefixCost(query: prefix, word: w), cost > 0 { out.append((w, cost)) }
+        for (length, words) in byLength where length >= q.count - 2 {
+            for w in words where !w.scalars.starts(with: q) {
+                if let cost = rules.prefixCost(q, w.scalars, &scratch), cost > 0 { out.append((w.word, cost)) }
             }
         }
         out.sort { ($0.cost, -(frequency[$0.word] ?? 0), $0.word) < ($1.cost, -(frequency[$1.word] ?? 0), $1.word) }
@@ -111,6 +116,23 @@ struct QueryPlanner: Sendable {
 
     /// Lower-case words with accents folded, split on anything but letters and digits.
     static func words(_ text: String) -> [String] {
+        // Most text is ASCII: lower-case and split it by bytes (Foundation's folding is slow on Linux).
+        if text.utf8.allSatisfy({ $0 < 0x80 }) {
+            var out: [String] = []
+            var word: [UInt8] = []
+            func flush() {
+                if !word.isEmpty { out.append(String(decoding: word, as: UTF8.self)); word.removeAll(keepingCapacity: true) }
+            }
+            for b in text.utf8 {
+                switch b {
+                case UInt8(ascii: "A")...UInt8(ascii: "Z"): word.append(b + 32)
+                case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"): word.append(b)
+                default: flush()
+                }
+            }
+            flush()
+            return out
+        }
         let folded = text.folding(options: [.caseInsensitive, .diacriticInsensitive], locale: nil).lowercased()
         return folded.split { !($0.isLetter || $0.isNumber) }.map(String.init)
     }

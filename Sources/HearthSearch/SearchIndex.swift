@@ -241,9 +241,9 @@ public final class SearchIndex: Sendable {
                 let key = Suggestion.key(s.kind, s.text)
                 if merged[key] == nil {
                     order.append(key)
-                    let typos = entry.typos == 0 ? 0 : Self.typos(of: [s.text], plans: t.plans)
-                    merged[key] = SuggestionHit(text: s.text, kind: s.kind, count: s.count, orders: s.orders, typos: typos,
-                                                highlighted: Self.highlight(s.text, t.matched))
+                    // The tier is enough to rank; typos and highlights are worked out for the page only.
+                    merged[key] = SuggestionHit(text: s.text, kind: s.kind, count: s.count, orders: s.orders, typos: entry.typos,
+                                                highlighted: "")
                 } else {
                     merged[key]!.count += s.count
                     merged[key]!.orders += s.orders
@@ -255,7 +255,12 @@ public final class SearchIndex: Sendable {
             let out = order.sorted { a, b in
                 let x = merged[a]!, y = merged[b]!
                 return (x.typos > 0 ? 1 : 0, -x.orders, -x.count, rank[a]!) < (y.typos > 0 ? 1 : 0, -y.orders, -y.count, rank[b]!)
-            }.prefix(query.limit).map { merged[$0]! }
+            }.prefix(query.limit).map { key -> SuggestionHit in
+                var hit = merged[key]!
+                if hit.typos > 0 { hit.typos = Self.typos(of: [hit.text], plans: t.plans) }
+                hit.highlighted = Self.highlight(hit.text, t.matched)
+                return hit
+            }
             return SuggestResult(suggestions: out, city: city, correctedQuery: t.corrected, warnings: t.warnings,
                                  tookMs: Self.millis(since: started))
         }
@@ -471,12 +476,45 @@ public final class SearchIndex: Sendable {
 
     /// `text` with each matched word wrapped in `<mark>`; everything else escaped as HTML text.
     static func highlight(_ text: String, _ matched: (words: Set<String>, stems: Set<String>)) -> String {
+        func isMatch(_ key: String) -> Bool {
+            matched.words.contains(key) || (!matched.stems.isEmpty && matched.stems.contains(Stemmer.stem(key)))
+        }
+        let bytes = Array(text.utf8)
+        if bytes.allSatisfy({ $0 < 0x80 }) {
+            // ASCII (most names): words are runs of letters and digits, found by byte.
+            var out = [UInt8]()
+            out.reserveCapacity(bytes.count + 14)
+            var i = 0
+            while i < bytes.count {
+                let b = bytes[i]
+                let isWordByte = (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A)
+                guard isWordByte else {
+                    switch b {
+                    case UInt8(ascii: "&"): out += Array("&amp;".utf8)
+                    case UInt8(ascii: "<"): out += Array("&lt;".utf8)
+                    case UInt8(ascii: ">"): out += Array("&gt;".utf8)
+                    case UInt8(ascii: "\""): out += Array("&quot;".utf8)
+                    default: out.append(b)
+                    }
+                    i += 1
+                    continue
+                }
+                var j = i
+                while j < bytes.count, (bytes[j] >= 0x30 && bytes[j] <= 0x39) || (bytes[j] >= 0x41 && bytes[j] <= 0x5A) || (bytes[j] >= 0x61 && bytes[j] <= 0x7A) {
+                    j += 1
+                }
+                let word = bytes[i..<j]
+                let key = String(decoding: word.map { $0 >= 0x41 && $0 <= 0x5A ? $0 + 32 : $0 }, as: UTF8.self)
+                if isMatch(key) { out += Array("<mark>".utf8) + word + Array("</mark>".utf8) } else { out += word }
+                i = j
+            }
+            return String(decoding: out, as: UTF8.self)
+        }
         var out = ""
         var word = ""
         func flush() {
             guard !word.isEmpty else { return }
-            let key = QueryPlanner.words(word).first ?? ""
-            let hit = matched.words.contains(key) || matched.stems.contains(Stemmer.stem(key))
+            let hit = isMatch(QueryPlanner.words(word).first ?? "")
             out += hit ? "<mark>\(escape(word))</mark>" : escape(word)
             word = ""
         }

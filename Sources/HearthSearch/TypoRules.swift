@@ -26,13 +26,21 @@ public struct TypoRules: Sendable, Equatable {
     /// missing one letter of a longer word ("tika" for "tikka") is still within reach.
     public func cost(query: String, word: String) -> Int? {
         if query == word { return 0 }
-        let q = Array(query.unicodeScalars), w = Array(word.unicodeScalars)
+        let q = Array(query.unicodeScalars)
         guard allowsTypos(q) else { return nil }
+        var scratch = DistanceScratch()
+        return cost(q, Array(word.unicodeScalars), &scratch)
+    }
+
+    /// `cost(query:word:)` for a query word already known to allow typos, on its scalars (the
+    /// vocabulary scans thousands of words per query word: nothing here allocates).
+    func cost(_ q: [Unicode.Scalar], _ w: [Unicode.Scalar], _ scratch: inout DistanceScratch) -> Int? {
+        if q == w { return 0 }
         let budget = budget(length: max(q.count, w.count))
         guard budget > 0, abs(q.count - w.count) <= budget else { return nil }
         let penalty = q.first == w.first ? 0 : firstLetterCost - 1
         guard penalty < budget else { return nil }
-        guard let d = Self.distance(q, w, limit: budget - penalty, prefix: false), d + penalty <= budget else { return nil }
+        guard let d = Self.distance(q, w, limit: budget - penalty, prefix: false, &scratch), d + penalty <= budget else { return nil }
         return d + penalty
     }
 
@@ -40,48 +48,68 @@ public struct TypoRules: Sendable, Equatable {
     /// typed), or nil beyond the budget, which here comes from the query word alone.
     public func prefixCost(query: String, word: String) -> Int? {
         if word.hasPrefix(query) { return 0 }
-        let q = Array(query.unicodeScalars), w = Array(word.unicodeScalars)
+        let q = Array(query.unicodeScalars)
         guard allowsTypos(q) else { return nil }
+        var scratch = DistanceScratch()
+        return prefixCost(q, Array(word.unicodeScalars), &scratch)
+    }
+
+    /// `prefixCost(query:word:)` for a query word already known to allow typos, on its scalars.
+    func prefixCost(_ q: [Unicode.Scalar], _ w: [Unicode.Scalar], _ scratch: inout DistanceScratch) -> Int? {
+        if w.starts(with: q) { return 0 }
         let budget = budget(length: q.count)
         guard budget > 0 else { return nil }
         let penalty = q.first == w.first ? 0 : firstLetterCost - 1
         guard penalty < budget else { return nil }
-        guard let d = Self.distance(q, w, limit: budget - penalty, prefix: true), d + penalty <= budget else { return nil }
+        guard let d = Self.distance(q, w, limit: budget - penalty, prefix: true, &scratch), d + penalty <= budget else { return nil }
         return d + penalty
     }
 
-    private func allowsTypos(_ q: [Unicode.Scalar]) -> Bool {
+    func allowsTypos(_ q: [Unicode.Scalar]) -> Bool {
         typosOnNumbers || !q.contains { $0.properties.numericType != nil }
     }
 
     /// Optimal-string-alignment distance (a transposition counts one) of `a` to `b`, or to the
     /// closest prefix of `b` when `prefix`; nil as soon as it must exceed `limit`.
     static func distance(_ a: [Unicode.Scalar], _ b: [Unicode.Scalar], limit: Int, prefix: Bool) -> Int? {
+        var scratch = DistanceScratch()
+        return distance(a, b, limit: limit, prefix: prefix, &scratch)
+    }
+
+    /// Rows of the distance table, kept between calls.
+    struct DistanceScratch {
+        var previous2: [Int] = [], previous: [Int] = [], current: [Int] = []
+    }
+
+    static func distance(_ a: [Unicode.Scalar], _ b: [Unicode.Scalar], limit: Int, prefix: Bool, _ s: inout DistanceScratch) -> Int? {
         let n = a.count, m = b.count
         if n == 0 { return prefix ? 0 : (m <= limit ? m : nil) }
-        var previous2 = [Int](repeating: 0, count: m + 1)
-        var previous = Array(0...m)
-        var current = [Int](repeating: 0, count: m + 1)
+        if s.current.count < m + 1 {
+            s.previous2 = [Int](repeating: 0, count: m + 1)
+            s.previous = [Int](repeating: 0, count: m + 1)
+            s.current = [Int](repeating: 0, count: m + 1)
+        }
+        for j in 0...m { s.previous[j] = j }
         for i in 1...n {
-            current[0] = i
-            var rowMin = current[0]
+            s.current[0] = i
+            var rowMin = i
             if m > 0 {
                 for j in 1...m {
-                    let substitution = previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)
-                    var best = min(previous[j] + 1, current[j - 1] + 1, substitution)
+                    let substitution = s.previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)
+                    var best = min(s.previous[j] + 1, s.current[j - 1] + 1, substitution)
                     if i > 1, j > 1, a[i - 1] == b[j - 2], a[i - 2] == b[j - 1] {
-                        best = min(best, previous2[j - 2] + 1)
+                        best = min(best, s.previous2[j - 2] + 1)
                     }
-                    current[j] = best
+                    s.current[j] = best
                     rowMin = min(rowMin, best)
                 }
             }
             if rowMin > limit { return nil }
-            swap(&previous2, &previous)
-            swap(&previous, &current)
+            swap(&s.previous2, &s.previous)
+            swap(&s.previous, &s.current)
         }
         // `previous` now holds the last row: distances of all of `a` to each prefix of `b`.
-        let d = prefix ? previous.min()! : previous[m]
+        let d = prefix ? s.previous[0...m].min()! : s.previous[m]
         return d <= limit ? d : nil
     }
 }

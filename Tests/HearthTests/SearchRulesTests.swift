@@ -1,5 +1,5 @@
 import Foundation
-import HearthSearch
+@testable import HearthSearch
 import HearthSupport
 import Testing
 
@@ -80,5 +80,16 @@ import Testing
         #expect(error(base + "facets: [price_band]\n") == "i.yaml:1: price_bands_minor: is required when facets include price_band")
         #expect(error(base + "colour: red\n") == "i.yaml:5: colour: unknown key")
         #expect(error("name: i\nentity: item\n")?.contains("fields: is required") == true)
+    }
+
+    /// Text is split into lower-case words the same way whether or not it is ASCII (ASCII takes a
+    /// faster path), and highlights escape everything but the marks.
+    @Test func wordsAndHighlightsOfASCIIAndOtherText() {
+        #expect(QueryWords.words("Chicken-Tikka 2x, 7UP!") == ["chicken", "tikka", "2x", "7up"])
+        #expect(QueryWords.words("Crème Brûlée & CHIPS") == ["creme", "brulee", "chips"])
+        let matched: (words: Set<String>, stems: Set<String>) = (["chips", "creme"], [])
+        #expect(SearchIndex.highlight("Fish & Chips <b>\"x\"", matched) == "Fish &amp; <mark>Chips</mark> &lt;b&gt;&quot;x&quot;")
+        #expect(SearchIndex.highlight("Crème & Chips <b>", matched) == "<mark>Crème</mark> &amp; <mark>Chips</mark> &lt;b&gt;")
+        #expect(SearchIndex.highlight("Chip", (["chips"], [])) == "Chip")
     }
 }
