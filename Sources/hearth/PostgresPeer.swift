@@ -14,7 +14,8 @@ struct PeerResult {
 /// words and prefixes, with pg_trgm similarity on the name for typos; earth-distance by formula
 /// with a bounding box for geo.
 enum PostgresPeer {
-    static func run(url: String, items: [[String?]], restaurants: [[String?]], mix: QueryMix, rounds: Int) async throws -> PeerResult {
+    static func run(url: String, items: [[String?]], restaurants: [[String?]], mix: QueryMix, rounds: Int,
+                    note: ((String) -> Void)? = nil) async throws -> PeerResult {
         let db = PostgresConnection(url: url)
         defer { Task { await db.close() } }
         let loadStart = ContinuousClock.now
@@ -50,6 +51,9 @@ enum PostgresPeer {
             var q = SearchIndex.MenuQuery()
             q.text = query
             recall.append(QueryMix.recall(try await menu(db, q), intended: intended))
+            if recall.last! < 1, let note {
+                note(String(format: "  peer typo recall %.1f for \"%@\" (meant: %@)", recall.last!, query, intended))
+            }
         }
         try await db.withSession { s in try s.execute("DROP TABLE bench_items, bench_restaurants") }
         return PeerResult(times: times, typoRecall: recall.reduce(0, +) / Double(recall.count), loadSeconds: loadSeconds)

@@ -118,6 +118,7 @@ struct BenchSearch: AsyncParsableCommand {
             q.text = query
             q.limit = 10
             recall.append(QueryMix.recall(try await index.searchMenu(q).hits.map(\.item.name), intended: intended))
+            if recall.last! < 1 { note(String(format: "  typo recall %.1f for \"%@\" (meant: %@)", recall.last!, query, intended)) }
         }
         let typoRecall = recall.reduce(0, +) / Double(recall.count)
 
@@ -156,7 +157,7 @@ struct BenchSearch: AsyncParsableCommand {
                 url = m.url
             }
             do {
-                peer = try await PostgresPeer.run(url: url, items: peerRows, restaurants: peerRestaurants, mix: mix, rounds: max(1, rounds / 4))
+                peer = try await PostgresPeer.run(url: url, items: peerRows, restaurants: peerRestaurants, mix: mix, rounds: max(1, rounds / 4), note: note)
             } catch {
                 await managed?.stop()
                 throw fail("the PostgreSQL comparison failed: \(describe(error))")
@@ -185,7 +186,7 @@ struct BenchSearch: AsyncParsableCommand {
                                          Hearth (Xapian)     PostgreSQL FTS + pg_trgm
                 search p50               \(ms(result.search_p50_ms).padding(toLength: 20, withPad: " ", startingAt: 0))\(ms(result.peer_search_p50_ms))
                 search p99               \(ms(result.search_p99_ms).padding(toLength: 20, withPad: " ", startingAt: 0))\(ms(result.peer_search_p99_ms))
-                typo recall@10           \(String(format: "%.3f", typoRecall).padding(toLength: 20, withPad: " ", startingAt: 0))\(peer.map { String(format: "%.3f", $0.typoRecall) } ?? "n/a")
+                typo recall@10 (\(String(QueryMix.typoQueries.count).padding(toLength: 3, withPad: " ", startingAt: 0)) q.)  \(String(format: "%.3f", typoRecall).padding(toLength: 20, withPad: " ", startingAt: 0))\(peer.map { String(format: "%.3f", $0.typoRecall) } ?? "n/a")
                 suggestions p50 / p99    \(ms(result.suggest_p50_ms)) / \(ms(result.suggest_p99_ms))
                 HTTP suggestions         \(rate(httpSuggest))
                 HTTP menu search         \(rate(httpSearch))
@@ -309,7 +310,11 @@ struct QueryMix {
 
     /// Typo queries as the search box sends them (a finished word ends in a space) and the dish
     /// each one means (a hit is relevant when its name contains it).
-    static let typoQueries: [(String, String)] = [
+    /// Typo recall is measured on these hand-picked misspellings and on one generated misspelling
+    /// of every dish name the catalog uses (`CatalogGenerator.typoQueries`).
+    static let typoQueries: [(String, String)] = handPickedTypos + CatalogGenerator.typoQueries().map { ($0.query, $0.intended) }
+
+    static let handPickedTypos: [(String, String)] = [
         ("peperoni pizza ", "pepperoni pizza"), ("margarita pizza ", "margherita pizza"), ("chiken tikka masala ", "chicken tikka masala"),
         ("buter chicken ", "butter chicken"), ("chicken biriyani ", "chicken biryani"), ("garlik naan ", "garlic naan"),
         ("spagheti carbonara ", "spaghetti carbonara"), ("tonkatsu ramen ", "tonkotsu ramen"), ("falafal wrap ", "falafel wrap"),
