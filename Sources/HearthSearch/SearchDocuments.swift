@@ -100,7 +100,12 @@ enum SearchSchema {
 
     /// Facet values joined by 0x1F (empty: the document has no value for that facet).
     static func packFacets(_ values: [String]) -> [UInt8] {
-        Array(values.map { $0.replacingOccurrences(of: "\u{1F}", with: " ") }.joined(separator: "\u{1F}").utf8)
+        var out: [UInt8] = []
+        for (i, value) in values.enumerated() {
+            if i > 0 { out.append(0x1F) }
+            out += value.utf8.map { $0 == 0x1F ? 0x20 : $0 }
+        }
+        return out
     }
 
     /// Items' and restaurants' popularity value (slot 1): log(1 + orders in the window) to one
