@@ -6,7 +6,8 @@ import Prometheus
 
 /// Builds Hearth's HTTP application over a running engine.
 public enum HearthAPI {
-    public static func router(runtime: HearthRuntime, registry: PrometheusCollectorRegistry) -> Router<BasicRequestContext> {
+    public static func router(runtime: HearthRuntime, registry: PrometheusCollectorRegistry,
+                              authenticator: Authenticator) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: ErrorMiddleware())
         router.get("/") { _, _ in
@@ -16,26 +17,27 @@ public enum HearthAPI {
                 "GET /api/v1/restaurants/{id}", "GET /api/v1/restaurants/{id}/menu",
             ]))
         }
-        OperationsController(runtime: runtime, registry: registry).add(to: router)
-        SearchController(index: runtime.searchIndex).add(to: router)
+        OperationsController(runtime: runtime, registry: registry).add(to: router, authenticator: authenticator)
+        SearchController(index: runtime.searchIndex).add(to: router, authenticator: authenticator)
         return router
     }
 
-    public static func application(runtime: HearthRuntime, registry: PrometheusCollectorRegistry, host: String, port: Int,
-                                   logger: Logger, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in })
+    public static func application(runtime: HearthRuntime, registry: PrometheusCollectorRegistry, authenticator: Authenticator,
+                                   host: String, port: Int, logger: Logger,
+                                   onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in })
         -> some ApplicationProtocol {
-        Application(router: router(runtime: runtime, registry: registry),
+        Application(router: router(runtime: runtime, registry: registry, authenticator: authenticator),
                     configuration: .init(address: .hostname(host, port: port), serverName: "hearth"),
                     onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
                     logger: logger)
     }
 
     /// Only the search endpoints over `index` (for `hearth bench search`).
-    public static func searchApplication(index: SearchIndex, host: String, port: Int, logger: Logger,
+    public static func searchApplication(index: SearchIndex, authenticator: Authenticator, host: String, port: Int, logger: Logger,
                                          onServerRunning: @escaping @Sendable (Int) async -> Void) -> some ApplicationProtocol {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: ErrorMiddleware())
-        SearchController(index: index).add(to: router)
+        SearchController(index: index).add(to: router, authenticator: authenticator)
         return Application(router: router, configuration: .init(address: .hostname(host, port: port), serverName: "hearth"),
                            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
                            logger: logger)

@@ -8,7 +8,8 @@ struct OperationsController<Context: RequestContext> {
     let runtime: HearthRuntime
     let registry: PrometheusCollectorRegistry
 
-    func add(to router: Router<Context>) {
+    /// Health and metrics are open (probes and scrapers); pipeline state needs the admin role.
+    func add(to router: Router<Context>, authenticator: Authenticator) {
         router.get("/healthz") { _, _ in try JSONBody.response(["status": "ok"]) }
         router.get("/readyz") { _, _ in
             let (ready, reason) = await runtime.readiness()
@@ -22,10 +23,11 @@ struct OperationsController<Context: RequestContext> {
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                             body: .init(byteBuffer: ByteBuffer(bytes: buffer)))
         }
-        router.get("/api/v1/pipelines") { _, _ in
+        let admin = router.group().add(middleware: RequireRole(role: .admin, authenticator: authenticator))
+        admin.get("/api/v1/pipelines") { _, _ in
             try JSONBody.response(PipelinesResponse(pipelines: runtime.pipelineStatus()))
         }
-        router.get("/api/v1/pipelines/{name}") { _, context in
+        admin.get("/api/v1/pipelines/{name}") { _, context in
             let name = try context.parameters.require("name")
             guard let status = runtime.pipelineStatus().first(where: { $0.name == name }) else {
                 throw APIError.notFound("no pipeline named \(name)")

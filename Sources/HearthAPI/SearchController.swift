@@ -8,7 +8,9 @@ import Hummingbird
 struct SearchController<Context: RequestContext> {
     let index: SearchIndex?
 
-    func add(to router: Router<Context>) {
+    /// Public: no credentials needed unless the configuration requires them.
+    func add(to router: Router<Context>, authenticator: Authenticator) {
+        let router = router.group().add(middleware: RequireRole(role: .public, authenticator: authenticator))
         router.get("/api/v1/search/menu") { request, _ in
             let index = try requireIndex()
             let p = QueryParameters(request.uri.queryParameters)

@@ -19,6 +19,7 @@ public struct Settings: Sendable, Equatable {
     /// Search ranks by orders of the last `popularityDays` days, recounted every `popularityRefreshSeconds`.
     public var popularityDays = 30
     public var popularityRefreshSeconds = 60
+    public var auth = AuthSettings()
 
     public init() {}
 
@@ -56,6 +57,7 @@ public struct Settings: Sendable, Equatable {
             s.devPartitions = try map.int("dev_partitions", default: s.devPartitions, range: 1...256)
             s.popularityDays = try map.int("popularity_days", default: s.popularityDays, range: 1...3650)
             s.popularityRefreshSeconds = try map.int("popularity_refresh_seconds", default: s.popularityRefreshSeconds, range: 1...86_400)
+            s.auth = try AuthSettings(try map.map("auth"), relativeTo: URL(fileURLWithPath: configFile).deletingLastPathComponent())
             try map.finish()
         }
         func env(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
@@ -66,6 +68,7 @@ public struct Settings: Sendable, Equatable {
         s.pipelinesDirectory = env("HEARTH_PIPELINES_DIR") ?? s.pipelinesDirectory
         s.indexesDirectory = env("HEARTH_INDEXES_DIR") ?? s.indexesDirectory
         s.logLevel = env("HEARTH_LOG_LEVEL") ?? s.logLevel
+        s.auth.jwtSecret = env("HEARTH_JWT_SECRET") ?? s.auth.jwtSecret
         func envInt(_ name: String, _ range: ClosedRange<Int>) throws(ConfigError) -> Int? {
             guard let v = env(name) else { return nil }
             guard let n = Int(v), range.contains(n) else {
@@ -81,4 +84,72 @@ public struct Settings: Sendable, Equatable {
     }
 
     public var dataURL: URL { URL(fileURLWithPath: dataDirectory).standardizedFileURL }
+}
+
+/// Who may call the API: bearer JWTs (HS256 with a shared secret, RS256 or ES256 with public
+/// keys) and static API keys, stored as SHA-256 hashes. Read from the `auth` section.
+public struct AuthSettings: Sendable, Equatable {
+    public enum Role: String, Sendable, CaseIterable, Comparable {
+        case `public`, analyst, admin
+        var rank: Int { Self.allCases.firstIndex(of: self)! }
+        public static func < (a: Role, b: Role) -> Bool { a.rank < b.rank }
+    }
+
+    public struct APIKey: Sendable, Equatable {
+        public var name: String
+        /// Lower-case hex SHA-256 of the key.
+        public var sha256: String
+        public var role: Role
+        public init(name: String, sha256: String, role: Role) {
+            self.name = name; self.sha256 = sha256; self.role = role
+        }
+    }
+
+    /// The HS256 secret; nil with no public keys either: a secret generated once in the data directory.
+    public var jwtSecret: String?
+    /// PEM public keys (RSA for RS256, P-256 for ES256), by key id (`kid`; "" for tokens without one).
+    public var publicKeys: [String: String] = [:]
+    public var issuer = "hearth"
+    public var audience = "hearth"
+    public var apiKeys: [APIKey] = []
+    /// Whether search and restaurant reads also need credentials.
+    public var requireTokenForPublic = false
+
+    public init() {}
+
+    init(_ map: ConfigMap, relativeTo base: URL) throws(ConfigError) {
+        jwtSecret = try map.string("jwt_secret")
+        if let secret = jwtSecret, secret.utf8.count < 32 {
+            throw map.error("jwt_secret", "must be at least 32 characters")
+        }
+        let keys = try map.map("public_keys")
+        for kid in keys.keys {
+            let path = try keys.string(kid) ?? ""
+            let url = path.hasPrefix("/") ? URL(fileURLWithPath: path) : base.appendingPathComponent(path)
+            guard let pem = try? String(contentsOf: url, encoding: .utf8), pem.contains("PUBLIC KEY") else {
+                throw keys.error(kid, "must name a readable PEM public key file")
+            }
+            publicKeys[kid] = pem
+        }
+        try keys.finish()
+        issuer = try map.string("issuer", default: issuer)
+        audience = try map.string("audience", default: audience)
+        let apiKeyMap = try map.map("api_keys")
+        for name in apiKeyMap.keys {
+            let entry = try apiKeyMap.map(name)
+            let hash = try entry.requiredString("sha256").lowercased()
+            guard hash.count == 64, hash.allSatisfy(\.isHexDigit) else {
+                throw entry.error("sha256", "must be the 64 hex digits of the key's SHA-256 (hearth hash-key prints it)")
+            }
+            let roleName = try entry.requiredString("role")
+            guard let role = Role(rawValue: roleName) else {
+                throw entry.error("role", "must be one of: \(Role.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            try entry.finish()
+            apiKeys.append(APIKey(name: name, sha256: hash, role: role))
+        }
+        try apiKeyMap.finish()
+        requireTokenForPublic = try map.bool("require_token_for_public", default: false)
+        try map.finish()
+    }
 }

@@ -127,7 +127,10 @@ struct BenchSearch: AsyncParsableCommand {
         if let wrk {
             note("HTTP load with wrk, \(httpSeconds) s per run …")
             let ready = AsyncStream.makeStream(of: Int.self)
-            let app = HearthAPI.searchApplication(index: index, host: "127.0.0.1", port: 0, logger: logger) { port in
+            // The public endpoints as served: the authentication middleware runs, with no credentials needed.
+            let authenticator = try await Authenticator(settings: AuthSettings(), secret: UUID().uuidString + UUID().uuidString)
+            let app = HearthAPI.searchApplication(index: index, authenticator: authenticator, host: "127.0.0.1", port: 0,
+                                                  logger: logger) { port in
                 ready.continuation.yield(port)
             }
             let group = ServiceGroup(configuration: .init(services: [app], logger: logger))

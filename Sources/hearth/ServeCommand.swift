@@ -81,13 +81,29 @@ func runService(settings: Settings, demoRate: Int?, seed: UInt64 = 42) async thr
     } catch {
         throw fail(describe(error))
     }
+    let authenticator: Authenticator
+    var demoTokens: [String] = []
+    do {
+        authenticator = try await Authenticator(settings: settings.auth,
+                                                secret: try Authenticator.secret(for: settings.auth, dataDirectory: settings.dataURL))
+        if demoRate != nil {
+            for role in [Role.analyst, .admin] {
+                demoTokens.append("  \(role.rawValue) token (12 h): \(try await authenticator.issue(role: role, subject: "demo", ttl: .seconds(12 * 3600)))")
+            }
+        }
+    } catch {
+        await runtime.shutdown()
+        throw fail(describe(error))
+    }
     let app = HearthAPI.application(
-        runtime: runtime, registry: Bootstrap.registry, host: settings.host, port: settings.port, logger: logger
-    ) { port in
+        runtime: runtime, registry: Bootstrap.registry, authenticator: authenticator, host: settings.host, port: settings.port, logger: logger
+    ) { [demoTokens] port in
         let base = "http://\(settings.host):\(port)"
         var lines = ["Hearth is listening on \(base)", "  brokers:   \(runtime.brokers)"]
         if demoRate != nil {
-            lines += ["  readiness: \(base)/readyz", "  pipelines: \(base)/api/v1/pipelines", "  metrics:   \(base)/metrics"]
+            lines += ["  readiness: \(base)/readyz", "  pipelines: \(base)/api/v1/pipelines (admin)", "  metrics:   \(base)/metrics"]
+            lines += demoTokens
+            lines.append("  (send as: Authorization: Bearer <token>; `hearth token --role analyst|admin` makes more)")
         }
         say(lines.joined(separator: "\n"))
     }

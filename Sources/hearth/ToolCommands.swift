@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import Crypto
+import HearthAPI
 import HearthAnalytics
 import HearthCore
 import HearthEvents
@@ -123,5 +125,57 @@ struct Migrate: AsyncParsableCommand {
             throw fail(describe(error))
         }
         await connection.close()
+    }
+}
+
+struct Token: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print a bearer token for the API, signed with the configured HS256 secret (or the one kept in the data directory).",
+        discussion: "The token is the last line of the output. Send it as `Authorization: Bearer <token>`.")
+    @Option(help: "analyst (reports, dashboard) or admin (archive, pipelines, everything).") var role: String
+    @Option(help: "How long the token is valid: a number with s, m, h or d (default 1h; at most 30d).") var ttl: String = "1h"
+    @Option(help: "Configuration file (YAML), for its auth section.") var config: String?
+    @Option(name: .customLong("data-dir"), help: "Runtime data directory (HEARTH_DATA_DIR, default hearth-data).") var dataDir: String?
+    @Option(help: "The token's subject (who it is for).") var subject: String = "hearth-cli"
+
+    func run() async throws {
+        guard let role = Role(rawValue: role), role != .public else { throw fail("--role must be analyst or admin") }
+        guard let seconds = Self.seconds(ttl), seconds > 0, seconds <= 30 * 86_400 else {
+            throw fail("--ttl must be like 90s, 30m, 1h or 7d, at most 30d")
+        }
+        do {
+            var settings = try Settings.load(configFile: config)
+            if let dataDir { settings.dataDirectory = dataDir }
+            let authenticator = try await Authenticator(
+                settings: settings.auth, secret: try Authenticator.secret(for: settings.auth, dataDirectory: settings.dataURL))
+            let token = try await authenticator.issue(role: role, subject: subject, ttl: .seconds(seconds))
+            FileHandle.standardError.write(Data("\(role.rawValue) token, valid for \(ttl):\n".utf8))
+            print(token)
+        } catch {
+            throw fail(describe(error))
+        }
+    }
+
+    static func seconds(_ text: String) -> Int? {
+        guard let unit = text.last, let n = Int(text.dropLast()) else { return nil }
+        switch unit {
+        case "s": return n
+        case "m": return n * 60
+        case "h": return n * 3600
+        case "d": return n * 86_400
+        default: return nil
+        }
+    }
+}
+
+struct HashKey: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hash-key",
+        abstract: "Print the SHA-256 of an API key read from standard input, for the auth.api_keys section of the configuration.")
+
+    func run() async throws {
+        guard let line = readLine(strippingNewline: true), !line.isEmpty else { throw fail("give the API key on standard input") }
+        guard line.utf8.count >= 24 else { throw fail("an API key must be at least 24 characters") }
+        print(SHA256.hash(data: Data(line.utf8)).map { String(format: "%02x", $0) }.joined())
     }
 }

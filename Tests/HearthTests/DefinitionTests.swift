@@ -58,4 +58,25 @@ import Testing
         try "prot: 9000\n".write(to: file, atomically: true, encoding: .utf8)
         #expect(throws: ConfigError.self) { try Settings.load(configFile: file.path, environment: [:]) }
     }
+
+    @Test func theAuthSectionIsReadStrictly() throws {
+        let dir = makeTemporaryDirectory()
+        let file = dir.appendingPathComponent("hearth.yaml")
+        func error(_ yaml: String) -> String? {
+            try? yaml.write(to: file, atomically: true, encoding: .utf8)
+            do { _ = try Settings.load(configFile: file.path, environment: [:]); return nil } catch {
+                return "\(error)".replacingOccurrences(of: dir.path + "/", with: "")
+            }
+        }
+        let hash = String(repeating: "ab", count: 32)
+        try "auth:\n  jwt_secret: \(String(repeating: "x", count: 32))\n  audience: hearth-api\n  api_keys:\n    bi: {sha256: \(hash), role: analyst}\n"
+            .write(to: file, atomically: true, encoding: .utf8)
+        let s = try Settings.load(configFile: file.path, environment: [:])
+        #expect(s.auth.audience == "hearth-api" && s.auth.apiKeys == [AuthSettings.APIKey(name: "bi", sha256: hash, role: .analyst)])
+        #expect(error("auth:\n  jwt_secret: short\n") == "hearth.yaml:2: auth.jwt_secret: must be at least 32 characters")
+        #expect(error("auth:\n  api_keys:\n    bi: {sha256: \(hash), role: root}\n") == "hearth.yaml:3: auth.api_keys.bi.role: must be one of: public, analyst, admin")
+        #expect(error("auth:\n  api_keys:\n    bi: {sha256: abc, role: admin}\n")?.hasPrefix("hearth.yaml:3: auth.api_keys.bi.sha256: must be the 64 hex digits") == true)
+        #expect(error("auth:\n  public_keys:\n    k1: missing.pem\n") == "hearth.yaml:3: auth.public_keys.k1: must name a readable PEM public key file")
+        #expect(error("auth:\n  colour: red\n") == "hearth.yaml:2: auth.colour: unknown key")
+    }
 }

@@ -43,11 +43,20 @@ import Testing
             #expect(orders.partitions.allSatisfy { $0.lag == 0 && $0.state == .running })
 
             // The API over the same engine.
-            let app = Application(router: HearthAPI.router(runtime: runtime, registry: registry))
+            let secret = String(repeating: "s", count: 40)
+            let authenticator = try await Authenticator(settings: AuthSettings(), secret: secret)
+            let admin = try await authenticator.issue(role: .admin, ttl: .seconds(600))
+            let analyst = try await authenticator.issue(role: .analyst, ttl: .seconds(600))
+            let app = Application(router: HearthAPI.router(runtime: runtime, registry: registry, authenticator: authenticator))
             try await app.test(.router) { client in
                 try await client.execute(uri: "/readyz", method: .get) { #expect($0.status == .ok) }
                 try await client.execute(uri: "/healthz", method: .get) { #expect($0.status == .ok) }
-                try await client.execute(uri: "/api/v1/pipelines", method: .get) { response in
+                // Pipeline state is for admins.
+                try await client.execute(uri: "/api/v1/pipelines", method: .get) { #expect($0.status == .unauthorized) }
+                try await client.execute(uri: "/api/v1/pipelines", method: .get, headers: [.authorization: "Bearer \(analyst)"]) {
+                    #expect($0.status == .forbidden)
+                }
+                try await client.execute(uri: "/api/v1/pipelines", method: .get, headers: [.authorization: "Bearer \(admin)"]) { response in
                     #expect(response.status == .ok)
                     let body = try JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [String: Any]
                     let pipelines = body?["pipelines"] as? [[String: Any]] ?? []

@@ -186,7 +186,8 @@ import Testing
         let c = try await Self.standardCatalog()
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: ErrorMiddleware())
-        SearchController(index: c.index).add(to: router)
+        // Public endpoints: no credentials needed.
+        SearchController(index: c.index).add(to: router, authenticator: try await Authenticator(settings: AuthSettings(), secret: nil))
         try await Application(router: router).test(.router) { client in
             try await client.execute(uri: "/api/v1/search/menu?q=peperoni%20piz&limit=5", method: .get) { response in
                 #expect(response.status == .ok)
