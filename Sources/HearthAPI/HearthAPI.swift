@@ -11,11 +11,11 @@ public enum HearthAPI {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: ErrorMiddleware())
         router.get("/") { _, _ in
-            try JSONBody.response(Index(name: "hearth", endpoints: [
-                "GET /healthz", "GET /readyz", "GET /metrics", "GET /api/v1/pipelines", "GET /api/v1/pipelines/{name}",
-                "GET /api/v1/search/menu", "GET /api/v1/search/restaurants", "GET /api/v1/search/suggestions",
-                "GET /api/v1/restaurants/{id}", "GET /api/v1/restaurants/{id}/menu",
-            ]))
+            try JSONBody.response(Index(name: "hearth", endpoints: OpenAPIDocument.routes.sorted { $0.split(separator: " ")[1] < $1.split(separator: " ")[1] }))
+        }
+        let document = OpenAPIDocument.json()
+        router.get("/openapi.json") { _, _ in
+            Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(data: document)))
         }
         OperationsController(runtime: runtime, registry: registry).add(to: router, authenticator: authenticator)
         SearchController(index: runtime.searchIndex).add(to: router, authenticator: authenticator)

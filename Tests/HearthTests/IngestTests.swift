@@ -1,5 +1,5 @@
 import Foundation
-import HearthAPI
+@testable import HearthAPI
 import HearthCore
 import HearthKafka
 import HearthPipeline
@@ -47,8 +47,19 @@ import Testing
             let authenticator = try await Authenticator(settings: AuthSettings(), secret: secret)
             let admin = try await authenticator.issue(role: .admin, ttl: .seconds(600))
             let analyst = try await authenticator.issue(role: .analyst, ttl: .seconds(600))
-            let app = Application(router: HearthAPI.router(runtime: runtime, registry: registry, authenticator: authenticator))
+            let router = HearthAPI.router(runtime: runtime, registry: registry, authenticator: authenticator)
+            // The OpenAPI document stays true: every route is documented, every documented route exists.
+            let routes = Set(router.routes.map { "\($0.method) \($0.path)" })
+            #expect(routes == OpenAPIDocument.routes, "undocumented: \(routes.subtracting(OpenAPIDocument.routes)); missing: \(OpenAPIDocument.routes.subtracting(routes))")
+            let app = Application(router: router)
             try await app.test(.router) { client in
+                try await client.execute(uri: "/openapi.json", method: .get) { response in
+                    #expect(response.status == .ok)
+                    let doc = try JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [String: Any]
+                    #expect(doc?["openapi"] as? String == "3.1.0")
+                    let paths = (doc?["paths"] as? [String: [String: Any]]) ?? [:]
+                    #expect(Set(paths.flatMap { path, ops in ops.keys.map { "\($0.uppercased()) \(path)" } }) == routes)
+                }
                 try await client.execute(uri: "/readyz", method: .get) { #expect($0.status == .ok) }
                 try await client.execute(uri: "/healthz", method: .get) { #expect($0.status == .ok) }
                 // Pipeline state is for admins.

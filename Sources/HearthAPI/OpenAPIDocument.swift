@@ -1,0 +1,230 @@
+import Foundation
+
+/// The OpenAPI 3.1 description of every endpoint, served at `/openapi.json`. A test keeps it true:
+/// every route of the router is documented here and every documented route exists.
+enum OpenAPIDocument {
+    typealias JSON = [String: Any]
+
+    struct Operation {
+        var method: String
+        /// OpenAPI path template (`/api/v1/restaurants/{id}`).
+        var path: String
+        var summary: String
+        var role: Role?
+        var parameters: [JSON] = []
+        var ok: (description: String, schema: JSON, contentType: String)
+        /// Error statuses the operation may answer with (401 and 403 are added from the role).
+        var errors: [Int] = []
+    }
+
+    // MARK: Building blocks
+
+    static func ref(_ name: String) -> JSON { ["$ref": "#/components/schemas/\(name)"] }
+    static func string(_ extra: JSON = [:]) -> JSON { ["type": "string"].merging(extra) { $1 } }
+    static func integer(_ min: Int? = nil, _ max: Int? = nil) -> JSON {
+        var s: JSON = ["type": "integer"]
+        if let min { s["minimum"] = min }
+        if let max { s["maximum"] = max }
+        return s
+    }
+    static func number(_ min: Double? = nil, _ max: Double? = nil) -> JSON {
+        var s: JSON = ["type": "number"]
+        if let min { s["minimum"] = min }
+        if let max { s["maximum"] = max }
+        return s
+    }
+    static var boolean: JSON { ["type": "boolean"] }
+    static func array(_ items: JSON) -> JSON { ["type": "array", "items": items] }
+    static func nullable(_ s: JSON) -> JSON { ["oneOf": [s, ["type": "null"]]] }
+    static func object(_ properties: [String: JSON], required: [String]) -> JSON {
+        ["type": "object", "properties": properties, "required": required]
+    }
+    static func map(_ values: JSON) -> JSON { ["type": "object", "additionalProperties": values] }
+
+    static func query(_ name: String, _ schema: JSON, _ description: String, required: Bool = false) -> JSON {
+        ["name": name, "in": "query", "required": required, "schema": schema, "description": description]
+    }
+
+    static var id: JSON { string(["pattern": "^[A-Za-z0-9._-]{1,64}$"]) }
+    static var filterText: JSON { string(["minLength": 1, "maxLength": 100]) }
+    static var location: JSON { string(["pattern": "^-?[0-9]+(\\.[0-9]+)?,-?[0-9]+(\\.[0-9]+)?$", "examples": ["19.076,72.8777"]]) }
+    static var flag: JSON { string(["enum": ["true", "false", "1", "0"]]) }
+
+    // MARK: Operations
+
+    static var operations: [Operation] { [
+        Operation(method: "get", path: "/", summary: "The service's name and its endpoints", role: nil,
+                  ok: ("name and endpoints", object(["name": string(), "endpoints": array(string())], required: ["name", "endpoints"]),
+                       "application/json")),
+        Operation(method: "get", path: "/openapi.json", summary: "This document", role: nil,
+                  ok: ("the OpenAPI 3.1 document", ["type": "object"], "application/json")),
+        Operation(method: "get", path: "/healthz", summary: "Liveness: 200 while the process runs", role: nil,
+                  ok: ("alive", object(["status": string()], required: ["status"]), "application/json")),
+        Operation(method: "get", path: "/readyz",
+                  summary: "Readiness: PostgreSQL answers, every sink is reachable, every pipeline has partitions and none is stalled",
+                  role: nil, ok: ("ready", object(["status": string()], required: ["status"]), "application/json"), errors: [503]),
+        Operation(method: "get", path: "/metrics", summary: "Prometheus metrics", role: nil,
+                  ok: ("Prometheus text exposition format", string(), "text/plain")),
+        Operation(method: "get", path: "/api/v1/pipelines", summary: "Every pipeline with its partitions' positions, lag and state",
+                  role: .admin, ok: ("pipelines", object(["pipelines": array(ref("Pipeline"))], required: ["pipelines"]), "application/json")),
+        Operation(method: "get", path: "/api/v1/pipelines/{name}", summary: "One pipeline", role: .admin,
+                  parameters: [["name": "name", "in": "path", "required": true, "schema": string()]],
+                  ok: ("the pipeline", ref("Pipeline"), "application/json"), errors: [404]),
+        Operation(method: "get", path: "/api/v1/search/menu", summary: "Search menu items: typo-tolerant, with filters and facets",
+                  role: .public, parameters: [
+                      query("q", string(), "the text typed; the last word matches as a prefix unless the text ends in a space"),
+                      query("restaurant_id", id, "only this restaurant's items"),
+                      query("city", filterText, "only items of restaurants in this city"),
+                      query("category", filterText, "only this category"),
+                      query("diet", string(["enum": ["veg", "vegan", "non_veg"]]), "only this diet"),
+                      query("tags", string(["maxLength": 1000]), "comma-separated tags, all required"),
+                      query("max_price", integer(0, Int(Int32.max)), "highest price in minor units"),
+                      query("include_unavailable", flag, "include items marked unavailable"),
+                      query("limit", integer(1, 100), "page size (default 20)"),
+                      query("offset", integer(0, 10_000), "hits to skip (default 0)"),
+                  ], ok: ("menu items", ref("MenuResult"), "application/json"), errors: [400, 503]),
+        Operation(method: "get", path: "/api/v1/search/restaurants",
+                  summary: "Search restaurants: typo-tolerant, near a location, open now, by rating or popularity", role: .public,
+                  parameters: [
+                      query("q", string(), "the text typed"),
+                      query("location", location, "lat,lng: adds distance_km and a distance decay"),
+                      query("radius_km", number(0.1, 500), "only restaurants within this distance (needs location)"),
+                      query("city", filterText, "only this city"),
+                      query("cuisine", filterText, "only this cuisine"),
+                      query("open_now", flag, "only restaurants open now in their own time zone"),
+                      query("min_rating", number(0, 5), "lowest rating"),
+                      query("sort", string(["enum": ["relevance", "distance", "rating", "popularity"]]), "order (distance needs location)"),
+                      query("limit", integer(1, 100), "page size (default 20)"),
+                      query("offset", integer(0, 10_000), "hits to skip (default 0)"),
+                  ], ok: ("restaurants", ref("RestaurantResult"), "application/json"), errors: [400, 503]),
+        Operation(method: "get", path: "/api/v1/search/suggestions",
+                  summary: "Autocomplete: dish names, restaurant names and cuisines, the most ordered near the user first", role: .public,
+                  parameters: [
+                      query("q", string(["minLength": 1]), "the text typed so far", required: true),
+                      query("location", location, "lat,lng: ranks for the nearest restaurant's city"),
+                      query("city", filterText, "ranks for this city"),
+                      query("limit", integer(1, 20), "how many (default 8)"),
+                  ], ok: ("suggestions", ref("SuggestResult"), "application/json"), errors: [400, 503]),
+        Operation(method: "get", path: "/api/v1/restaurants/{id}", summary: "One restaurant as indexed", role: .public,
+                  parameters: [["name": "id", "in": "path", "required": true, "schema": string()]],
+                  ok: ("the restaurant", ref("Restaurant"), "application/json"), errors: [400, 404, 503]),
+        Operation(method: "get", path: "/api/v1/restaurants/{id}/menu", summary: "A restaurant's menu items, by category and name",
+                  role: .public, parameters: [["name": "id", "in": "path", "required": true, "schema": string()]],
+                  ok: ("the menu", object(["restaurant_id": string(), "items": array(ref("MenuItem"))], required: ["restaurant_id", "items"]),
+                       "application/json"), errors: [400, 404, 503]),
+    ] }
+
+    // MARK: Schemas
+
+    static var schemas: [String: JSON] { [
+        "Error": object(["error": object(["code": string(), "message": string()], required: ["code", "message"])], required: ["error"]),
+        "GeoPoint": object(["lat": number(-90, 90), "lng": number(-180, 180)], required: ["lat", "lng"]),
+        "OpeningHours": object(["day": integer(0, 6), "open": string(), "close": string()], required: ["day", "open", "close"]),
+        "Restaurant": object([
+            "restaurant_id": string(), "revision": integer(), "name": string(), "cuisines": array(string()), "city": string(),
+            "country": string(), "timezone": string(), "address": string(), "location": ref("GeoPoint"), "rating": number(),
+            "rating_count": integer(), "price_level": integer(), "status": string(), "opening_hours": array(ref("OpeningHours")),
+        ], required: ["restaurant_id", "name", "city", "location", "status"]),
+        "MenuItem": object([
+            "item_id": string(), "restaurant_id": string(), "revision": integer(), "name": string(), "description": string(),
+            "category": string(), "tags": array(string()), "diet": string(), "price_minor": integer(), "currency": string(),
+            "available": boolean,
+        ], required: ["item_id", "restaurant_id", "name", "price_minor", "currency", "available"]),
+        "RestaurantSummary": object([
+            "name": string(), "city": string(), "cuisines": array(string()), "location": ref("GeoPoint"), "rating": number(),
+            "status": string(), "timezone": string(),
+        ], required: ["name", "city"]),
+        "Facets": map(map(integer(0))),
+        "MenuHit": object([
+            "id": string(), "score": number(), "typos": integer(0), "item": ref("MenuItem"), "restaurant": nullable(ref("RestaurantSummary")),
+            "highlights": map(string()),
+        ], required: ["id", "score", "typos", "item", "highlights"]),
+        "MenuResult": object([
+            "hits": array(ref("MenuHit")), "estimated_total": integer(0), "facets": ref("Facets"), "corrected_query": nullable(string()),
+            "warnings": array(string()), "took_ms": number(0),
+        ], required: ["hits", "estimated_total", "facets", "warnings", "took_ms"]),
+        "RestaurantHit": object([
+            "id": string(), "score": number(), "typos": integer(0), "distance_km": nullable(number(0)), "open_now": boolean,
+            "restaurant": ref("Restaurant"), "highlights": map(string()),
+        ], required: ["id", "score", "typos", "open_now", "restaurant", "highlights"]),
+        "RestaurantResult": object([
+            "hits": array(ref("RestaurantHit")), "estimated_total": integer(0), "facets": ref("Facets"),
+            "corrected_query": nullable(string()), "warnings": array(string()), "took_ms": number(0),
+        ], required: ["hits", "estimated_total", "facets", "warnings", "took_ms"]),
+        "Suggestion": object([
+            "text": string(), "kind": string(["enum": ["dish", "restaurant", "cuisine"]]), "count": integer(), "orders": integer(),
+            "typos": integer(0), "highlighted": string(),
+        ], required: ["text", "kind", "count", "orders", "typos", "highlighted"]),
+        "SuggestResult": object([
+            "suggestions": array(ref("Suggestion")), "city": nullable(string()), "corrected_query": nullable(string()),
+            "warnings": array(string()), "took_ms": number(0),
+        ], required: ["suggestions", "warnings", "took_ms"]),
+        "PartitionStatus": object([
+            "topic": string(), "partition": integer(0), "position": nullable(integer()), "high_watermark": nullable(integer()),
+            "lag": nullable(integer()), "consumed": integer(0), "applied": integer(0), "dead_lettered": integer(0),
+            "state": string(["enum": ["running", "paused", "stalled"]]), "reason": nullable(string()),
+        ], required: ["topic", "partition", "consumed", "applied", "dead_lettered", "state"]),
+        "Pipeline": object([
+            "name": string(), "topics": array(string()), "group": string(), "sinks": array(string()), "assigned": boolean,
+            "partitions": array(ref("PartitionStatus")),
+        ], required: ["name", "topics", "group", "sinks", "assigned", "partitions"]),
+    ] }
+
+    static let errorDescriptions: [Int: String] = [
+        400: "bad parameters (`unknown_parameter`, `invalid_parameter`, `parameter_out_of_range`, `location_required`, `missing_parameter`)",
+        401: "no valid credentials (`unauthorized`, `invalid_token`, `token_expired`, `token_not_yet_valid`, `invalid_api_key`, `invalid_credentials`)",
+        403: "the credentials' role is too weak (`forbidden`)",
+        404: "no such resource (`not_found`)",
+        503: "not available (`not_ready`, `search_unavailable`)",
+    ]
+
+    /// The document as JSON.
+    static func json(version: String = "1.0.0") -> Data {
+        var paths: [String: JSON] = [:]
+        for op in operations {
+            var responses: [String: JSON] = [
+                "200": ["description": op.ok.description, "content": [op.ok.contentType: ["schema": op.ok.schema]]],
+            ]
+            var errors = op.errors
+            if let role = op.role { errors += role == .public ? [401] : [401, 403] }
+            for status in Set(errors).sorted() {
+                responses[String(status)] = ["description": errorDescriptions[status] ?? "error",
+                                             "content": ["application/json": ["schema": ref("Error")]]]
+            }
+            var operation: JSON = ["summary": op.summary, "operationId": operationID(op), "responses": responses,
+                                   "tags": [op.path.hasPrefix("/api/v1/") ? String(op.path.split(separator: "/")[2]) : "operations"]]
+            if !op.parameters.isEmpty { operation["parameters"] = op.parameters }
+            switch op.role {
+            case nil: operation["security"] = [JSON]()
+            case .public?: operation["security"] = [JSON(), ["bearer": [String]()], ["apiKey": [String]()]]
+            case let role?:
+                operation["security"] = [["bearer": [String]()], ["apiKey": [String]()]]
+                operation["x-hearth-role"] = role.rawValue
+            }
+            paths[op.path, default: [:]][op.method] = operation
+        }
+        let document: JSON = [
+            "openapi": "3.1.0",
+            "info": ["title": "Hearth", "version": version,
+                     "description": "Search, analytics and archive of the food delivery platform. Roles: public (no credentials unless configured), analyst, admin. Every error is {\"error\": {\"code\", \"message\"}}."],
+            "paths": paths,
+            "components": [
+                "schemas": schemas,
+                "securitySchemes": [
+                    "bearer": ["type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                               "description": "HS256, RS256 or ES256; the `role` claim is public, analyst or admin"],
+                    "apiKey": ["type": "apiKey", "in": "header", "name": "X-API-Key"],
+                ],
+            ],
+        ]
+        return (try? JSONSerialization.data(withJSONObject: document, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+    }
+
+    static func operationID(_ op: Operation) -> String {
+        let words = op.path.split(whereSeparator: { !$0.isLetter && !$0.isNumber }).filter { !["api", "v1", "json"].contains($0) }
+        return op.method + words.map { $0.prefix(1).uppercased() + $0.dropFirst() }.joined()
+    }
+
+    /// Documented routes as the router names them (`GET /api/v1/restaurants/{id}`).
+    static var routes: Set<String> { Set(operations.map { "\($0.method.uppercased()) \($0.path)" }) }
+}
