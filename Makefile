@@ -5,7 +5,9 @@ APT_PACKAGES := pkg-config libxapian-dev librdkafka-dev libpq-dev libzstd-dev zs
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SWIFT_BUILD_FLAGS ?=
 
-.PHONY: all deps build release demo test bench clean
+SCHEMATHESIS_VERSION := 4.32.5
+
+.PHONY: all deps tools build release demo test bench clean
 
 all: build
 
@@ -21,6 +23,13 @@ deps:
 	fi
 	@command -v swift >/dev/null || { echo "swift is not on PATH (expected Swift 6 at /opt/swift)"; exit 1; }
 
+# Test tools from PyPI, in a virtual environment under .build (schemathesis checks the live API
+# against its OpenAPI document).
+tools:
+	@[ -x .build/tools/bin/schemathesis ] && .build/tools/bin/schemathesis --version | grep -q "$(SCHEMATHESIS_VERSION)" || { \
+	  echo "Installing schemathesis $(SCHEMATHESIS_VERSION) into .build/tools"; \
+	  python3 -m venv .build/tools && .build/tools/bin/pip install -q "schemathesis==$(SCHEMATHESIS_VERSION)"; }
+
 build: deps
 	swift build --product hearth $(SWIFT_BUILD_FLAGS)
 
@@ -30,7 +39,7 @@ release: deps
 demo: build
 	.build/debug/hearth demo
 
-test: deps
+test: deps tools
 	swift build --build-tests $(SWIFT_BUILD_FLAGS)
 	swift test --skip-build $(SWIFT_BUILD_FLAGS)
 

@@ -47,7 +47,13 @@ enum OpenAPIDocument {
 
     static var id: JSON { string(["pattern": "^[A-Za-z0-9._-]{1,64}$"]) }
     static var filterText: JSON { string(["minLength": 1, "maxLength": 100]) }
-    static var location: JSON { string(["pattern": "^-?[0-9]+(\\.[0-9]+)?,-?[0-9]+(\\.[0-9]+)?$", "examples": ["19.076,72.8777"]]) }
+    /// `lat,lng` in degrees, in range.
+    static var location: JSON {
+        string(["pattern": "^-?(90(\\.0+)?|[1-8]?[0-9](\\.[0-9]+)?),-?(180(\\.0+)?|(1[0-7][0-9]|[1-9]?[0-9])(\\.[0-9]+)?)$",
+                "examples": ["19.076,72.8777"]])
+    }
+    /// 1 to 10 comma-separated entries of at most 50 characters.
+    static var list: JSON { string(["pattern": "^ *[^, ][^,]{0,49}( *, *[^, ][^,]{0,49}){0,9} *$", "examples": ["spicy,bestseller"]]) }
     static var flag: JSON { string(["enum": ["true", "false", "1", "0"]]) }
 
     // MARK: Operations
@@ -77,7 +83,7 @@ enum OpenAPIDocument {
                       query("city", filterText, "only items of restaurants in this city"),
                       query("category", filterText, "only this category"),
                       query("diet", string(["enum": ["veg", "vegan", "non_veg"]]), "only this diet"),
-                      query("tags", string(["maxLength": 1000]), "comma-separated tags, all required"),
+                      query("tags", list, "comma-separated tags (1 to 10), all required"),
                       query("max_price", integer(0, Int(Int32.max)), "highest price in minor units"),
                       query("include_unavailable", flag, "include items marked unavailable"),
                       query("limit", integer(1, 100), "page size (default 20)"),
@@ -106,10 +112,10 @@ enum OpenAPIDocument {
                       query("limit", integer(1, 20), "how many (default 8)"),
                   ], ok: ("suggestions", ref("SuggestResult"), "application/json"), errors: [400, 503]),
         Operation(method: "get", path: "/api/v1/restaurants/{id}", summary: "One restaurant as indexed", role: .public,
-                  parameters: [["name": "id", "in": "path", "required": true, "schema": string()]],
+                  parameters: [["name": "id", "in": "path", "required": true, "schema": id]],
                   ok: ("the restaurant", ref("Restaurant"), "application/json"), errors: [400, 404, 503]),
         Operation(method: "get", path: "/api/v1/restaurants/{id}/menu", summary: "A restaurant's menu items, by category and name",
-                  role: .public, parameters: [["name": "id", "in": "path", "required": true, "schema": string()]],
+                  role: .public, parameters: [["name": "id", "in": "path", "required": true, "schema": id]],
                   ok: ("the menu", object(["restaurant_id": string(), "items": array(ref("MenuItem"))], required: ["restaurant_id", "items"]),
                        "application/json"), errors: [400, 404, 503]),
     ] }

@@ -345,8 +345,19 @@ public final class SearchIndex: Sendable {
     private func withReader<T: Sendable>(_ body: @escaping @Sendable (XapianDatabase, Vocabulary) throws -> T) async throws -> T {
         let reader = readers[next.add(1, ordering: .relaxed).newValue % readers.count]
         return try await Blocking.run(on: reader.queue) { [self] in
-            let db = try self.open(reader)
-            return try body(db, self.state.withLock { $0.vocabulary })
+            // A reader sees one revision; when the writer commits twice while a query runs, Xapian
+            // discards that revision under it. Move to the newest and run the query again.
+            var attempt = 0
+            while true {
+                let db = try self.open(reader)
+                do {
+                    return try body(db, self.state.withLock { $0.vocabulary })
+                } catch let error as XapianError where error.isRevisionDiscarded && attempt < 5 {
+                    attempt += 1
+                    try db.reopen()
+                    reader.reopened = .now
+                }
+            }
         }
     }
 

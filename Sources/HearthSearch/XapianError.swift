@@ -5,6 +5,9 @@ public struct XapianError: Error, Sendable, CustomStringConvertible {
     public let message: String
     public var description: String { "search index error: \(message)" }
 
+    /// The revision a reader was reading has been discarded by the writer: reopen and retry.
+    var isRevisionDiscarded: Bool { message.hasPrefix("DatabaseModifiedError") }
+
     /// Takes ownership of a CXapian error string.
     static func take(_ err: UnsafeMutablePointer<CChar>?) -> XapianError {
         defer { hx_free(err) }

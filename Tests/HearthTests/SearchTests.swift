@@ -406,4 +406,37 @@ import Testing
         #expect(try await suggest("paneer").map(\.text) == ["Paneer Butter Masala", "Paneer Tikka"])
         await connection.close()
     }
+
+    /// Searching never fails during indexing: readers stay on a revision for up to the refresh
+    /// interval while the writer commits batch after batch (Xapian discards old revisions under
+    /// them); a query that meets a discarded revision moves to the newest and runs again.
+    @Test func searchingNeverFailsWhileTheWriterCommits() async throws {
+        var c = try Catalog()
+        let definitions = try IndexDefinition.loadAll(from: TestPaths.indexes)
+        let index = try SearchIndex(path: c.dir.appendingPathComponent("index").path, definitions: definitions, readers: 2,
+                                    refresh: .milliseconds(300))
+        try await c.apply([Self.restaurant("r-1", "Luigi's Pizzeria")])
+        let searches = Task {
+            var done = 0
+            while !Task.isCancelled {
+                var q = SearchIndex.MenuQuery()
+                q.text = "pizza"
+                _ = try await index.searchMenu(q)
+                var s = SearchIndex.SuggestQuery()
+                s.text = "piz"
+                _ = try await index.suggest(s)
+                done += 1
+            }
+            return done
+        }
+        for batch in 0..<150 {
+            try await c.apply((0..<20).map { i in
+                Self.item("m-\(batch)-\(i)", "Pizza \(batch) \(i)", description: "Tomato and mozzarella, batch \(batch)")
+            })
+        }
+        searches.cancel()
+        let completed = try await searches.value
+        #expect(completed > 0)
+        #expect(try await c.search("pizza", { $0.limit = 1 }).estimatedTotal >= 100)
+    }
 }
