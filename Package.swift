@@ -29,7 +29,7 @@ let package = Package(
             linkerSettings: [.linkedLibrary("xapian")]
         ),
 
-        .target(name: "HearthSupport", dependencies: ["Yams"]),
+        .target(name: "HearthSupport", dependencies: ["Yams", .product(name: "Logging", package: "swift-log")]),
         .target(name: "HearthEvents"),
         .target(name: "HearthKafka", dependencies: [
             "CRdKafka", "HearthSupport",

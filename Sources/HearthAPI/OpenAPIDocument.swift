@@ -181,6 +181,8 @@ enum OpenAPIDocument {
         401: "no valid credentials (`unauthorized`, `invalid_token`, `token_expired`, `token_not_yet_valid`, `invalid_api_key`, `invalid_credentials`)",
         403: "the credentials' role is too weak (`forbidden`)",
         404: "no such resource (`not_found`)",
+        414: "the request URI is longer than 8,192 bytes (`uri_too_long`)",
+        429: "over the per-client rate (`rate_limited`); `Retry-After` says when to try again",
         503: "not available (`not_ready`, `search_unavailable`)",
     ]
 
@@ -191,8 +193,8 @@ enum OpenAPIDocument {
             var responses: [String: JSON] = [
                 "200": ["description": op.ok.description, "content": [op.ok.contentType: ["schema": op.ok.schema]]],
             ]
-            var errors = op.errors
-            if let role = op.role { errors += role == .public ? [401] : [401, 403] }
+            var errors = op.errors + [414]
+            if let role = op.role { errors += role == .public ? [401, 429] : [401, 403] }
             for status in Set(errors).sorted() {
                 responses[String(status)] = ["description": errorDescriptions[status] ?? "error",
                                              "content": ["application/json": ["schema": ref("Error")]]]

@@ -9,8 +9,10 @@ struct SearchController<Context: RequestContext> {
     let index: SearchIndex?
 
     /// Public: no credentials needed unless the configuration requires them.
-    func add(to router: Router<Context>, authenticator: Authenticator) {
-        let router = router.group().add(middleware: RequireRole(role: .public, authenticator: authenticator))
+    func add(to router: Router<Context>, authenticator: Authenticator, limiter: RateLimiter? = nil) {
+        let router = router.group()
+        if let limiter { router.add(middleware: RateLimitMiddleware(limiter: limiter)) }
+        router.add(middleware: RequireRole(role: .public, authenticator: authenticator))
         router.get("/api/v1/search/menu") { request, _ in
             let index = try requireIndex()
             let p = QueryParameters(request.uri.queryParameters)

@@ -20,6 +20,13 @@ public struct Settings: Sendable, Equatable {
     public var popularityDays = 30
     public var popularityRefreshSeconds = 60
     public var auth = AuthSettings()
+    /// Browser origins allowed to call the API (CORS); empty: none.
+    public var corsOrigins: [String] = []
+    /// Per-client limit on public endpoints: requests a second and burst (0: no limit).
+    public var rateLimitPerSecond = 100
+    public var rateLimitBurst = 200
+    /// `json` (one object per line) or `text`.
+    public var logFormat = "json"
 
     public init() {}
 
@@ -33,6 +40,9 @@ public struct Settings: Sendable, Equatable {
         ("pipelines_dir", "HEARTH_PIPELINES_DIR", "folder of pipeline definitions (default Pipelines)"),
         ("indexes_dir", "HEARTH_INDEXES_DIR", "folder of search index definitions (default Indexes)"),
         ("log_level", "HEARTH_LOG_LEVEL", "trace, debug, info, notice, warning, error or critical (default info)"),
+        ("log_format", "HEARTH_LOG_FORMAT", "json (one object per line, with request ids) or text (default json)"),
+        ("cors_origins", "HEARTH_CORS_ORIGINS", "browser origins allowed to call the API (default none)"),
+        ("rate_limit.per_second / .burst", "HEARTH_RATE_LIMIT_PER_SECOND", "per-client limit on public endpoints (default 100 a second, bursts of 200; 0: off)"),
         ("dev_partitions", "HEARTH_DEV_PARTITIONS", "partitions per topic in the development cluster (default 12)"),
         ("popularity_days", "HEARTH_POPULARITY_DAYS", "search ranks by orders of this many recent days (default 30)"),
         ("popularity_refresh_seconds", "HEARTH_POPULARITY_REFRESH_SECONDS", "how often search recounts orders (default 60)"),
@@ -57,6 +67,13 @@ public struct Settings: Sendable, Equatable {
             s.devPartitions = try map.int("dev_partitions", default: s.devPartitions, range: 1...256)
             s.popularityDays = try map.int("popularity_days", default: s.popularityDays, range: 1...3650)
             s.popularityRefreshSeconds = try map.int("popularity_refresh_seconds", default: s.popularityRefreshSeconds, range: 1...86_400)
+            s.corsOrigins = try map.strings("cors_origins") ?? []
+            let rate = try map.map("rate_limit")
+            s.rateLimitPerSecond = try rate.int("per_second", default: s.rateLimitPerSecond, range: 0...1_000_000)
+            s.rateLimitBurst = try rate.int("burst", default: s.rateLimitBurst, range: 1...1_000_000)
+            try rate.finish()
+            s.logFormat = try map.string("log_format", default: s.logFormat)
+            guard ["json", "text"].contains(s.logFormat) else { throw map.error("log_format", "must be json or text") }
             s.auth = try AuthSettings(try map.map("auth"), relativeTo: URL(fileURLWithPath: configFile).deletingLastPathComponent())
             try map.finish()
         }
@@ -68,6 +85,8 @@ public struct Settings: Sendable, Equatable {
         s.pipelinesDirectory = env("HEARTH_PIPELINES_DIR") ?? s.pipelinesDirectory
         s.indexesDirectory = env("HEARTH_INDEXES_DIR") ?? s.indexesDirectory
         s.logLevel = env("HEARTH_LOG_LEVEL") ?? s.logLevel
+        s.logFormat = env("HEARTH_LOG_FORMAT") ?? s.logFormat
+        if let origins = env("HEARTH_CORS_ORIGINS") { s.corsOrigins = origins.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
         s.auth.jwtSecret = env("HEARTH_JWT_SECRET") ?? s.auth.jwtSecret
         func envInt(_ name: String, _ range: ClosedRange<Int>) throws(ConfigError) -> Int? {
             guard let v = env(name) else { return nil }
@@ -77,6 +96,7 @@ public struct Settings: Sendable, Equatable {
             return n
         }
         s.port = try envInt("HEARTH_PORT", 0...65535) ?? s.port
+        s.rateLimitPerSecond = try envInt("HEARTH_RATE_LIMIT_PER_SECOND", 0...1_000_000) ?? s.rateLimitPerSecond
         s.devPartitions = try envInt("HEARTH_DEV_PARTITIONS", 1...256) ?? s.devPartitions
         s.popularityDays = try envInt("HEARTH_POPULARITY_DAYS", 1...3650) ?? s.popularityDays
         s.popularityRefreshSeconds = try envInt("HEARTH_POPULARITY_REFRESH_SECONDS", 1...86_400) ?? s.popularityRefreshSeconds

@@ -18,11 +18,12 @@ enum Bootstrap {
     nonisolated(unsafe) private static var done = false
     static let registry = PrometheusCollectorRegistry()
 
-    static func logging(level: String) {
+    static func logging(level: String, format: String = "text") {
         guard !done else { return }
         done = true
         let lvl = Logger.Level(rawValue: level) ?? .info
         LoggingSystem.bootstrap { label in
+            if format == "json" { return JSONLogHandler(label: label, level: lvl) }
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = lvl
             return handler
