@@ -71,7 +71,6 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-            .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .testTarget(name: "HearthTests", dependencies: [
             "hearth", "HearthAPI", "HearthCore", "HearthSearch",

@@ -110,8 +110,7 @@ public final class Authenticator: Sendable {
     /// The principal behind a request's credentials; nil without any; an `APIError` (401) when they are not valid.
     public func authenticate(_ headers: HTTPFields, now: Date = Date()) async throws -> Principal? {
         if let key = headers[.init("X-API-Key")!] {
-            let hash = SHA256.hash(data: Data(key.utf8)).map { String(format: "%02x", $0) }.joined()
-            guard let entry = apiKeys[hash] else { throw Self.unauthorized("invalid_api_key", "the API key is not valid") }
+            guard let entry = apiKeys[Self.hash(apiKey: key)] else { throw Self.unauthorized("invalid_api_key", "the API key is not valid") }
             return Principal(subject: "api-key:\(entry.name)", role: entry.role)
         }
         guard let authorization = headers[.authorization] else { return nil }
@@ -156,6 +155,11 @@ public final class Authenticator: Sendable {
     }
 
     struct Header: Decodable { let alg: String }
+
+    /// How API keys are stored: the lower-case hex SHA-256 of the key.
+    public static func hash(apiKey: String) -> String {
+        SHA256.hash(data: Data(apiKey.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
 
     static func unauthorized(_ code: String, _ message: String) -> APIError {
         var e = APIError(.unauthorized, code: code, message: message)

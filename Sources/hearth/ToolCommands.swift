@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import Crypto
 import HearthAPI
 import HearthAnalytics
 import HearthCore
@@ -176,6 +175,6 @@ struct HashKey: AsyncParsableCommand {
     func run() async throws {
         guard let line = readLine(strippingNewline: true), !line.isEmpty else { throw fail("give the API key on standard input") }
         guard line.utf8.count >= 24 else { throw fail("an API key must be at least 24 characters") }
-        print(SHA256.hash(data: Data(line.utf8)).map { String(format: "%02x", $0) }.joined())
+        print(Authenticator.hash(apiKey: line))
     }
 }

@@ -24,7 +24,7 @@ import Testing
             var s = AuthSettings()
             s.jwtSecret = AuthTests.secret
             s.publicKeys = ["rsa-1": rsa.publicKey.pemRepresentation, "ec-1": ec.publicKey.pemRepresentation]
-            s.apiKeys = [.init(name: "bi-tool", sha256: SHA256.hash(data: Data(AuthTests.apiKey.utf8)).map { String(format: "%02x", $0) }.joined(),
+            s.apiKeys = [.init(name: "bi-tool", sha256: Authenticator.hash(apiKey: AuthTests.apiKey),
                                role: .analyst)]
             return s
         }
