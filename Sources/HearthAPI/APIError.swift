@@ -43,6 +43,12 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let error as APIError {
             return try error.response(from: request, context: context)
         } catch let error as HTTPError {
+            if error.status == .notFound, let methods = OpenAPIDocument.methods(forPath: request.uri.path), !methods.isEmpty {
+                var e = APIError(.methodNotAllowed, code: "method_not_allowed",
+                                 message: "\(request.method) is not allowed on \(request.uri.path) (allowed: \(methods.joined(separator: ", ")))")
+                e.headers[.allow] = methods.joined(separator: ", ")
+                return try e.response(from: request, context: context)
+            }
             let code: String = switch error.status {
             case .notFound: "not_found"
             case .methodNotAllowed: "method_not_allowed"

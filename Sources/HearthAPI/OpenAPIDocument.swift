@@ -233,6 +233,26 @@ enum OpenAPIDocument {
         return op.method + words.map { $0.prefix(1).uppercased() + $0.dropFirst() }.joined()
     }
 
+    /// The methods a documented path template matching `path` allows (nil: no such path).
+    static func methods(forPath path: String) -> [String]? {
+        let segments = path.split(separator: "/", omittingEmptySubsequences: true)
+        var out: [String] = []
+        for (template, methods) in templates {
+            let parts = template.split(separator: "/", omittingEmptySubsequences: true)
+            guard parts.count == segments.count,
+                  zip(parts, segments).allSatisfy({ $0.hasPrefix("{") || $0 == $1 }) else { continue }
+            out += methods
+        }
+        return out.isEmpty ? nil : out.sorted()
+    }
+
+    /// Path templates with their methods, upper-case (built once).
+    static let templates: [String: [String]] = {
+        var t: [String: [String]] = [:]
+        for op in operations { t[op.path, default: []].append(op.method.uppercased()) }
+        return t
+    }()
+
     /// Documented routes as the router names them (`GET /api/v1/restaurants/{id}`).
     static var routes: Set<String> { Set(operations.map { "\($0.method.uppercased()) \($0.path)" }) }
 }

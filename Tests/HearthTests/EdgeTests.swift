@@ -135,6 +135,13 @@ import Testing
                 }
             }
             try await client.execute(uri: "/api/v1/restaurants/r-1'%20OR%20'1'='1", method: .get) { #expect($0.status == .badRequest) }
+            // A known path with another method: 405 and what is allowed.
+            try await client.execute(uri: "/api/v1/search/menu?q=x", method: .delete) { r in
+                #expect(r.status == .methodNotAllowed && r.headers[.allow] == "GET")
+                #expect(String(buffer: r.body).contains("method_not_allowed"))
+            }
+            try await client.execute(uri: "/api/v1/restaurants/r-1/menu", method: .post) { #expect($0.status == .methodNotAllowed) }
+            try await client.execute(uri: "/api/v1/nowhere", method: .post) { #expect($0.status == .notFound) }
         }
         #expect(try await c.search("pizza").hits.map(\.id) == before, "the index is as it was")
     }
