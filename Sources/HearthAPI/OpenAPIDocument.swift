@@ -118,6 +118,13 @@ enum OpenAPIDocument {
                   role: .public, parameters: [["name": "id", "in": "path", "required": true, "schema": id]],
                   ok: ("the menu", object(["restaurant_id": string(), "items": array(ref("MenuItem"))], required: ["restaurant_id", "items"]),
                        "application/json"), errors: [400, 404, 503]),
+        Operation(method: "get", path: "/api/v1/reports", summary: "The reports: name, description, parameters and columns of each",
+                  role: .analyst, ok: ("reports", object(["reports": array(ref("ReportInfo"))], required: ["reports"]), "application/json")),
+        Operation(method: "get", path: "/api/v1/reports/{name}",
+                  summary: "Runs one report; its parameters (listed by GET /api/v1/reports) go in the query string", role: .analyst,
+                  parameters: [["name": "name", "in": "path", "required": true, "schema": string()],
+                               query("format", string(["enum": ["json", "csv"]]), "json (default) or csv")],
+                  ok: ("the report's rows", ref("ReportResult"), "application/json"), errors: [400, 404, 503]),
     ] }
 
     // MARK: Schemas
@@ -170,6 +177,12 @@ enum OpenAPIDocument {
             "lag": nullable(integer()), "consumed": integer(0), "applied": integer(0), "dead_lettered": integer(0),
             "state": string(["enum": ["running", "paused", "stalled"]]), "reason": nullable(string()),
         ], required: ["topic", "partition", "consumed", "applied", "dead_lettered", "state"]),
+        "ReportInfo": object([
+            "name": string(), "description": string(), "params": array(["type": "object"]), "columns": array(["type": "object"]),
+        ], required: ["name", "description", "params", "columns"]),
+        "ReportResult": object([
+            "report": string(), "columns": array(string()), "rows": array(["type": "object"]), "row_count": integer(0), "took_ms": number(0),
+        ], required: ["report", "columns", "rows", "row_count", "took_ms"]),
         "Pipeline": object([
             "name": string(), "topics": array(string()), "group": string(), "sinks": array(string()), "assigned": boolean,
             "partitions": array(ref("PartitionStatus")),
@@ -177,13 +190,13 @@ enum OpenAPIDocument {
     ] }
 
     static let errorDescriptions: [Int: String] = [
-        400: "bad parameters (`unknown_parameter`, `invalid_parameter`, `parameter_out_of_range`, `location_required`, `missing_parameter`)",
+        400: "bad parameters (`unknown_parameter`, `invalid_parameter`, `parameter_out_of_range`, `location_required`, `missing_parameter`, `invalid_range`, `range_too_large`)",
         401: "no valid credentials (`unauthorized`, `invalid_token`, `token_expired`, `token_not_yet_valid`, `invalid_api_key`, `invalid_credentials`)",
         403: "the credentials' role is too weak (`forbidden`)",
         404: "no such resource (`not_found`)",
         414: "the request URI is longer than 8,192 bytes (`uri_too_long`)",
         429: "over the per-client rate (`rate_limited`); `Retry-After` says when to try again",
-        503: "not available (`not_ready`, `search_unavailable`)",
+        503: "not available (`not_ready`, `search_unavailable`, `report_timeout`, `analytics_unavailable`)",
     ]
 
     /// The document as JSON.

@@ -17,6 +17,8 @@ public final class HearthRuntime: Sendable {
     public let searchSink: SearchSink?
     /// The read side of the search index (nil when no pipeline writes one).
     public let searchIndex: SearchIndex?
+    /// The reports of `Reports/`, run against the analytics store.
+    public let reports: ReportRunner
     /// Recounts recent orders for search ranking (nil unless pipelines feed both analytics and search).
     public let popularity: PopularityRefresher?
     private let cluster: DevelopmentCluster?
@@ -25,7 +27,7 @@ public final class HearthRuntime: Sendable {
     private let logger: Logger
 
     private init(settings: Settings, brokers: String, postgresURL: String, runners: [PipelineRunner], producer: KafkaProducer,
-                 searchSink: SearchSink?, searchIndex: SearchIndex?, popularity: PopularityRefresher?, cluster: DevelopmentCluster?,
+                 searchSink: SearchSink?, searchIndex: SearchIndex?, reports: ReportRunner, popularity: PopularityRefresher?, cluster: DevelopmentCluster?,
                  managedPostgres: ManagedPostgres?, logger: Logger) {
         self.settings = settings
         self.brokers = brokers
@@ -35,6 +37,7 @@ public final class HearthRuntime: Sendable {
         self.searchSink = searchSink
         self.searchIndex = searchIndex
         self.popularity = popularity
+        self.reports = reports
         self.cluster = cluster
         self.managedPostgres = managedPostgres
         health = PostgresConnection(url: postgresURL, logger: logger)
@@ -44,6 +47,7 @@ public final class HearthRuntime: Sendable {
     /// Validates the definitions, starts what is embedded, applies migrations and builds the runners.
     public static func start(settings: Settings, logger: Logger) async throws -> HearthRuntime {
         let definitions = try PipelineDefinition.loadAll(from: URL(fileURLWithPath: settings.pipelinesDirectory))
+        let reportDefinitions = try ReportDefinition.loadAll(from: URL(fileURLWithPath: settings.reportsDirectory))
         try FileManager.default.createDirectory(at: settings.dataURL, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o755])
         var cluster: DevelopmentCluster?
@@ -104,7 +108,9 @@ public final class HearthRuntime: Sendable {
                                                  interval: .seconds(settings.popularityRefreshSeconds), logger: logger) }
             }
             return HearthRuntime(settings: settings, brokers: brokers, postgresURL: url, runners: runners, producer: producer,
-                                 searchSink: search, searchIndex: searchIndex, popularity: popularity, cluster: cluster, managedPostgres: managed, logger: logger)
+                                 searchSink: search, searchIndex: searchIndex,
+                                 reports: ReportRunner(url: url, reports: reportDefinitions, timeLimit: .seconds(settings.reportTimeLimitSeconds), logger: logger),
+                                 popularity: popularity, cluster: cluster, managedPostgres: managed, logger: logger)
         } catch {
             await managed?.stop()
             throw error

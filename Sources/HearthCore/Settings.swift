@@ -13,6 +13,9 @@ public struct Settings: Sendable, Equatable {
     public var dataDirectory = "hearth-data"
     public var pipelinesDirectory = "Pipelines"
     public var indexesDirectory = "Indexes"
+    public var reportsDirectory = "Reports"
+    /// Reports running longer are cancelled in PostgreSQL (503 `report_timeout`).
+    public var reportTimeLimitSeconds = 10
     public var logLevel = "info"
     /// Partitions of each topic the development cluster creates.
     public var devPartitions = 12
@@ -39,6 +42,8 @@ public struct Settings: Sendable, Equatable {
         ("data_dir", "HEARTH_DATA_DIR", "runtime data: search index, managed PostgreSQL, archive (default hearth-data)"),
         ("pipelines_dir", "HEARTH_PIPELINES_DIR", "folder of pipeline definitions (default Pipelines)"),
         ("indexes_dir", "HEARTH_INDEXES_DIR", "folder of search index definitions (default Indexes)"),
+        ("reports_dir", "HEARTH_REPORTS_DIR", "folder of report definitions (default Reports)"),
+        ("report_time_limit_seconds", "", "reports running longer are cancelled (default 10)"),
         ("log_level", "HEARTH_LOG_LEVEL", "trace, debug, info, notice, warning, error or critical (default info)"),
         ("log_format", "HEARTH_LOG_FORMAT", "json (one object per line, with request ids) or text (default json)"),
         ("cors_origins", "HEARTH_CORS_ORIGINS", "browser origins allowed to call the API (default none)"),
@@ -63,6 +68,8 @@ public struct Settings: Sendable, Equatable {
             s.dataDirectory = try map.string("data_dir", default: s.dataDirectory)
             s.pipelinesDirectory = try map.string("pipelines_dir", default: s.pipelinesDirectory)
             s.indexesDirectory = try map.string("indexes_dir", default: s.indexesDirectory)
+            s.reportsDirectory = try map.string("reports_dir", default: s.reportsDirectory)
+            s.reportTimeLimitSeconds = try map.int("report_time_limit_seconds", default: s.reportTimeLimitSeconds, range: 1...600)
             s.logLevel = try map.string("log_level", default: s.logLevel)
             s.devPartitions = try map.int("dev_partitions", default: s.devPartitions, range: 1...256)
             s.popularityDays = try map.int("popularity_days", default: s.popularityDays, range: 1...3650)
@@ -84,6 +91,7 @@ public struct Settings: Sendable, Equatable {
         s.dataDirectory = env("HEARTH_DATA_DIR") ?? s.dataDirectory
         s.pipelinesDirectory = env("HEARTH_PIPELINES_DIR") ?? s.pipelinesDirectory
         s.indexesDirectory = env("HEARTH_INDEXES_DIR") ?? s.indexesDirectory
+        s.reportsDirectory = env("HEARTH_REPORTS_DIR") ?? s.reportsDirectory
         s.logLevel = env("HEARTH_LOG_LEVEL") ?? s.logLevel
         s.logFormat = env("HEARTH_LOG_FORMAT") ?? s.logFormat
         if let origins = env("HEARTH_CORS_ORIGINS") { s.corsOrigins = origins.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }

@@ -91,6 +91,7 @@ struct Validate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Check every pipeline and index definition (and the configuration file, if given).")
     @Option(name: .customLong("pipelines-dir"), help: "Pipeline definitions.") var pipelinesDir: String = "Pipelines"
     @Option(name: .customLong("indexes-dir"), help: "Search index definitions.") var indexesDir: String = "Indexes"
+    @Option(name: .customLong("reports-dir"), help: "Report definitions.") var reportsDir: String = "Reports"
     @Option(help: "Configuration file to check too.") var config: String?
 
     func run() async throws {
@@ -98,8 +99,10 @@ struct Validate: AsyncParsableCommand {
             if let config { _ = try Settings.load(configFile: config, environment: [:]) }
             let pipelines = try PipelineDefinition.loadAll(from: URL(fileURLWithPath: pipelinesDir))
             let indexes = try IndexDefinition.loadAll(from: URL(fileURLWithPath: indexesDir))
+            let reports = try ReportDefinition.loadAll(from: URL(fileURLWithPath: reportsDir))
             print("ok: \(pipelines.count) pipelines (\(pipelines.map(\.name).joined(separator: ", "))), "
-                  + "\(indexes.count) indexes (\(indexes.map(\.name).joined(separator: ", ")))")
+                  + "\(indexes.count) indexes (\(indexes.map(\.name).joined(separator: ", "))), "
+                  + "\(reports.count) reports (\(reports.map(\.name).joined(separator: ", ")))")
         } catch {
             throw fail(describe(error))
         }

@@ -1,0 +1,165 @@
+import Foundation
+@testable import HearthAPI
+import HearthAnalytics
+import HearthCore
+import HearthEvents
+import HearthKafka
+import HearthPipeline
+import HearthPostgres
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+/// Reports from `Reports/*.sql` over a real PostgreSQL, filled by the analytics sink: definitions
+/// read strictly, parameters checked and bound, JSON and CSV, roles, the time limit, and
+/// injection attempts in every parameter.
+@Suite struct ReportTests {
+    @Test func definitionsAreReadStrictly() throws {
+        let reports = try ReportDefinition.loadAll(from: TestPaths.root.appendingPathComponent("Reports"))
+        let top = try #require(reports.first { $0.name == "top_items" })
+        #expect(top.bindOrder == ["from", "to", "city", "restaurant_id", "currency", "limit"])
+        #expect(!top.sql.contains(":from") && top.sql.contains("$1::date") && top.sql.contains("$6::int"))
+        func error(_ text: String) -> String? {
+            do { _ = try ReportDefinition(file: "r.sql", text: text); return nil } catch { return "\(error)" }
+        }
+        let head = "/*---\nname: r\ndescription: d\n"
+        #expect(error("SELECT 1") == "r.sql:1: must start with a /*--- … ---*/ block declaring the report")
+        #expect(error(head + "columns: {a: text}\n---*/ SELECT :nope") == "r.sql: the SQL refers to :nope, which is not a declared parameter")
+        #expect(error(head + "params: {a: {type: colour}}\ncolumns: {a: text}\n---*/ SELECT 1")?.contains("params.a.type: must be one of") == true)
+        #expect(error(head + "---*/ SELECT 1")?.contains("columns: is required") == true)
+        // Casts (`::int`) and quoted text are left alone.
+        let r = try ReportDefinition(file: "r.sql", text: head + "params: {n: {type: int}}\ncolumns: {a: text}\n---*/ SELECT ':n', :n::int, :n")
+        #expect(r.sql.hasSuffix("SELECT ':n', $1::int, $1") && r.bindOrder == ["n"])
+    }
+
+    /// A database with the analytics schema and a few days of orders, through the analytics sink.
+    static func database() async throws -> String {
+        let url = try await SharedPostgres.shared.freshDatabase()
+        let connection = PostgresConnection(url: url, logger: testLogger)
+        try await Migrations.apply(connection, logger: testLogger)
+        await connection.close()
+        let sink = AnalyticsSink(url: url, dedupHorizonHours: 24, logger: testLogger)
+        let day = Int64(1_790_000_000_000)   // 2026-09-21T14:13:20Z
+        func order(_ n: Int, item: String, name: String, restaurant: String, city: String, qty: Int, at: Int64) -> Event {
+            Event(eventID: "e-\(n)", occurredAt: Timestamp(epochMillis: at), payload: .orderPlaced(OrderPlaced(
+                order_id: "o-\(n)", customer_id: "c-1", restaurant_id: restaurant, city: city, currency: city == "London" ? "GBP" : "INR",
+                channel: "app", payment_method: "card", items: [OrderLine(item_id: item, name: name, quantity: qty, unit_price_minor: 500)],
+                subtotal_minor: Int64(qty) * 500, delivery_fee_minor: 0, discount_minor: 0, total_minor: Int64(qty) * 500)))
+        }
+        var events: [Event] = []
+        for n in 0..<6 { events.append(order(n, item: "m-1", name: "Paneer Tikka", restaurant: "r-1", city: "Mumbai", qty: 2, at: day)) }
+        for n in 6..<9 { events.append(order(n, item: "m-2", name: "Masala Dosa", restaurant: "r-1", city: "Mumbai", qty: 1, at: day + 86_400_000)) }
+        for n in 9..<13 { events.append(order(n, item: "m-3", name: "Fish, \"Chips\"", restaurant: "r-2", city: "London", qty: 1, at: day)) }
+        events.append(order(99, item: "m-1", name: "Paneer Tikka", restaurant: "r-1", city: "Mumbai", qty: 5, at: day + 10 * 86_400_000))
+        let records = events.enumerated().map { i, e in
+            SinkRecord(record: KafkaRecord(topic: "orders", partition: 0, offset: Int64(i), key: nil, value: []), event: .success(e))
+        }
+        try await sink.apply(SinkBatch(pipeline: "orders", partition: TopicPartition("orders", 0), expectedPosition: nil,
+                                       nextOffset: Int64(records.count), records: records))
+        return url
+    }
+
+    static func app(_ url: String, reportsDir: URL = TestPaths.root.appendingPathComponent("Reports"),
+                    timeLimit: Duration = .seconds(10)) async throws -> (some ApplicationProtocol, Authenticator) {
+        let auth = try await Authenticator(settings: AuthSettings(), secret: String(repeating: "k", count: 40))
+        let runner = ReportRunner(url: url, reports: try ReportDefinition.loadAll(from: reportsDir), timeLimit: timeLimit, logger: testLogger)
+        let router = Router(context: HearthRequestContext.self)
+        HearthAPI.addEdge(router, settings: Settings())
+        ReportsController(runner: runner).add(to: router, authenticator: auth)
+        return (Application(router: router), auth)
+    }
+
+    @Test func topItemsAsJSONAndCSVForAnalystsOnly() async throws {
+        let url = try await Self.database()
+        let (app, auth) = try await Self.app(url)
+        let analyst: HTTPFields = [.authorization: "Bearer \(try await auth.issue(role: .analyst, ttl: .seconds(300)))"]
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/api/v1/reports", method: .get) { #expect($0.status == .unauthorized) }
+            try await client.execute(uri: "/api/v1/reports", method: .get, headers: analyst) { r in
+                #expect(r.status == .ok)
+                #expect(String(buffer: r.body).contains("\"name\":\"top_items\""))
+            }
+            try await client.execute(uri: "/api/v1/reports/top_items?from=2026-09-21&to=2026-09-22", method: .get, headers: analyst) { r in
+                #expect(r.status == .ok)
+                let doc = try JSONSerialization.jsonObject(with: Data(buffer: r.body)) as? [String: Any]
+                let rows = doc?["rows"] as? [[String: Any]] ?? []
+                #expect(rows.map { $0["item_id"] as? String } == ["m-1", "m-3", "m-2"], "by orders: 6, 4, 3 (the later order is outside the range)")
+                #expect(rows.first?["quantity"] as? Int == 12 && rows.first?["revenue_minor"] as? Int == 6000 && rows.first?["currency"] as? String == "INR")
+            }
+            try await client.execute(uri: "/api/v1/reports/top_items?from=2026-09-21&to=2026-10-30&city=Mumbai&limit=1", method: .get, headers: analyst) { r in
+                let rows = (try JSONSerialization.jsonObject(with: Data(buffer: r.body)) as? [String: Any])?["rows"] as? [[String: Any]] ?? []
+                #expect(rows.count == 1 && rows.first?["orders"] as? Int == 7)
+            }
+            try await client.execute(uri: "/api/v1/reports/top_items?from=2026-09-21&to=2026-09-21&currency=GBP&format=csv", method: .get, headers: analyst) { r in
+                #expect(r.status == .ok && r.headers[.contentType] == "text/csv; charset=utf-8")
+                #expect(String(buffer: r.body) == "item_id,name,restaurant_id,city,currency,orders,quantity,revenue_minor\r\nm-3,\"Fish, \"\"Chips\"\"\",r-2,London,GBP,4,4,2000\r\n")
+            }
+        }
+    }
+
+    @Test func badParametersAndInjectionAttemptsAreA400OrMatchNothing() async throws {
+        let url = try await Self.database()
+        let (app, auth) = try await Self.app(url)
+        let analyst: HTTPFields = [.authorization: "Bearer \(try await auth.issue(role: .analyst, ttl: .seconds(300)))"]
+        let base = "/api/v1/reports/top_items?"
+        try await app.test(.router) { client in
+            for (query, code) in [("to=2026-09-22", "missing_parameter"), ("from=2026-09-23&to=2026-09-22", "invalid_range"),
+                                  ("from=2025-01-01&to=2026-09-22", "range_too_large"), ("from=2026-02-30&to=2026-09-22", "invalid_parameter"),
+                                  ("from=yesterday&to=2026-09-22", "invalid_parameter"), ("from=2026-09-21&to=2026-09-22&limit=0", "parameter_out_of_range"),
+                                  ("from=2026-09-21&to=2026-09-22&colour=red", "unknown_parameter"), ("from=2026-09-21&to=2026-09-22&format=xml", "invalid_parameter"),
+                                  ("from=2026-09-21&to=2026-09-22&currency=inr", "invalid_parameter")] {
+                try await client.execute(uri: base + query, method: .get, headers: analyst) { r in
+                    #expect(r.status == .badRequest, "\(query)")
+                    #expect(String(buffer: r.body).contains("\"code\":\"\(code)\""), "\(query): \(String(buffer: r.body))")
+                }
+            }
+            let attacks = ["' OR '1'='1", "x'); DROP TABLE item_orders_daily; --", "1; SELECT pg_sleep(5)", "Mumbai' --", "$1", ":city"]
+            for param in ["from", "to", "city", "restaurant_id", "currency", "limit"] {
+                for attack in attacks {
+                    var values = ["from": "2026-09-21", "to": "2026-09-22"]
+                    values[param] = attack
+                    let query = values.map { "\($0)=\($1.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)" }.joined(separator: "&")
+                    try await client.execute(uri: base + query, method: .get, headers: analyst) { r in
+                        #expect(r.status == .badRequest || r.status == .ok, "\(param)=\(attack)")
+                        if r.status == .ok {
+                            let rows = (try JSONSerialization.jsonObject(with: Data(buffer: r.body)) as? [String: Any])?["rows"] as? [[String: Any]]
+                            #expect(rows?.isEmpty == true, "\(param)=\(attack) matched rows")
+                        }
+                    }
+                }
+            }
+        }
+        let check = PostgresConnection(url: url, logger: testLogger)
+        #expect(try await check.query("SELECT count(*) FROM item_orders_daily").first?[0] == "4", "the table is as it was")
+        await check.close()
+    }
+
+    @Test func aReportOverItsTimeLimitIsCancelledWith503() async throws {
+        let url = try await Self.database()
+        let dir = makeTemporaryDirectory()
+        try """
+        /*---
+        name: slow
+        description: Sleeps.
+        params: {seconds: {type: number, default: "5", min: 0, max: 30}}
+        columns: {slept: text}
+        ---*/
+        SELECT pg_sleep(:seconds::float8)::text AS slept
+        """.write(to: dir.appendingPathComponent("slow.sql"), atomically: true, encoding: .utf8)
+        let (app, auth) = try await Self.app(url, reportsDir: dir, timeLimit: .seconds(1))
+        let admin: HTTPFields = [.authorization: "Bearer \(try await auth.issue(role: .admin, ttl: .seconds(300)))"]
+        try await app.test(.router) { client in
+            let started = ContinuousClock.now
+            try await client.execute(uri: "/api/v1/reports/slow", method: .get, headers: admin) { r in
+                #expect(r.status == .serviceUnavailable)
+                #expect(String(buffer: r.body).contains("\"code\":\"report_timeout\""))
+            }
+            #expect(ContinuousClock.now - started < .seconds(4), "cancelled at the limit, not after the sleep")
+            try await client.execute(uri: "/api/v1/reports/slow?seconds=0", method: .get, headers: admin) { #expect($0.status == .ok) }
+        }
+        // PostgreSQL is no longer running it.
+        let check = PostgresConnection(url: url, logger: testLogger)
+        #expect(try await check.query("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep%' AND pid <> pg_backend_pid()").first?[0] == "0")
+        await check.close()
+    }
+}
