@@ -114,16 +114,27 @@ public final class AnalyticsSink: Sink {
         let starts = keys.map { Timestamp(epochMillis: $0.bucketMillis).description }
         let restaurants = keys.map(\.restaurantID)
         let currencies = keys.map(\.currency)
-        let orders = keys.map { buckets.totals[$0]!.orders }
-        let revenue = keys.map { buckets.totals[$0]!.grossRevenueMinor }
-        try s.query("""
-            INSERT INTO orders_15m (bucket, restaurant_id, currency, orders, gross_revenue_minor, shard)
-            SELECT *, \(shard)::smallint FROM unnest(\(starts)::timestamptz[], \(restaurants)::text[], \(currencies)::text[],
-                                 \(orders)::bigint[], \(revenue)::bigint[])
-            ON CONFLICT (bucket, restaurant_id, currency, shard) DO UPDATE
-               SET orders = orders_15m.orders + EXCLUDED.orders,
-                   gross_revenue_minor = orders_15m.gross_revenue_minor + EXCLUDED.gross_revenue_minor
-            """)
+        let cities = keys.map { buckets.cities[$0] ?? "" }
+        let rows = keys.map { buckets.totals[$0]!.values }
+        let measures = OrderBuckets.Totals.columns
+        let columns = measures.joined(separator: ", ")
+        let updates = measures.map { "\($0) = orders_15m.\($0) + EXCLUDED.\($0)" }.joined(separator: ", ")
+        // The key arrays and one array per measure, unnested side by side; conflicts add up.
+        var q = PostgresQuery.StringInterpolation(literalCapacity: 512, interpolationCount: 5 + measures.count)
+        q.appendLiteral("INSERT INTO orders_15m (bucket, restaurant_id, currency, city, \(columns), shard) SELECT *, ")
+        q.appendInterpolation(shard)
+        q.appendLiteral("::smallint FROM unnest(")
+        q.appendInterpolation(starts); q.appendLiteral("::timestamptz[], ")
+        q.appendInterpolation(restaurants); q.appendLiteral("::text[], ")
+        q.appendInterpolation(currencies); q.appendLiteral("::text[], ")
+        q.appendInterpolation(cities); q.appendLiteral("::text[]")
+        for i in measures.indices {
+            q.appendLiteral(", ")
+            q.appendInterpolation(rows.map { $0[i] })
+            q.appendLiteral("::bigint[]")
+        }
+        q.appendLiteral(") ON CONFLICT (bucket, restaurant_id, currency, shard) DO UPDATE SET city = EXCLUDED.city, " + updates)
+        try s.query(PostgresQuery(stringInterpolation: q))
         guard !buckets.items.isEmpty else { return }
         let itemKeys = buckets.items.keys.sorted()
         let lines = itemKeys.map { buckets.items[$0]! }

@@ -63,6 +63,23 @@ public enum Migrations {
                 PRIMARY KEY (day, item_id, currency, shard)
             );
             """),
+        // The rest of an order's life per bucket: discounts, fees, items, cancellations and refunds,
+        // payments, deliveries (time in whole seconds), ratings; and the restaurant's city.
+        Migration(version: 4, name: "order lifecycle measures per bucket", sql: """
+            ALTER TABLE orders_15m
+                ADD COLUMN city text NOT NULL DEFAULT '',
+                ADD COLUMN discounts_minor bigint NOT NULL DEFAULT 0,
+                ADD COLUMN delivery_fees_minor bigint NOT NULL DEFAULT 0,
+                ADD COLUMN items_sold bigint NOT NULL DEFAULT 0,
+                ADD COLUMN cancellations bigint NOT NULL DEFAULT 0,
+                ADD COLUMN refunds_minor bigint NOT NULL DEFAULT 0,
+                ADD COLUMN payments_succeeded bigint NOT NULL DEFAULT 0,
+                ADD COLUMN payments_failed bigint NOT NULL DEFAULT 0,
+                ADD COLUMN deliveries bigint NOT NULL DEFAULT 0,
+                ADD COLUMN delivery_seconds bigint NOT NULL DEFAULT 0,
+                ADD COLUMN ratings bigint NOT NULL DEFAULT 0,
+                ADD COLUMN ratings_sum bigint NOT NULL DEFAULT 0;
+            """),
     ]
 
     /// Applies every migration not yet applied, each in its own transaction, under an advisory lock

@@ -15,16 +15,45 @@ public struct OrderBuckets: Sendable, Equatable {
         }
     }
 
+    /// What one bucket counts. Money in minor units of the bucket's currency; delivery time in
+    /// whole seconds (so that sums are exact in any order).
     public struct Totals: Sendable, Equatable, Codable {
         public var orders: Int64 = 0
         public var grossRevenueMinor: Int64 = 0
+        public var discountsMinor: Int64 = 0
+        public var deliveryFeesMinor: Int64 = 0
+        public var itemsSold: Int64 = 0
+        public var cancellations: Int64 = 0
+        public var refundsMinor: Int64 = 0
+        public var paymentsSucceeded: Int64 = 0
+        public var paymentsFailed: Int64 = 0
+        public var deliveries: Int64 = 0
+        public var deliverySeconds: Int64 = 0
+        public var ratings: Int64 = 0
+        public var ratingsSum: Int64 = 0
         public init(orders: Int64 = 0, grossRevenueMinor: Int64 = 0) {
             self.orders = orders
             self.grossRevenueMinor = grossRevenueMinor
         }
-    }
 
-    public static let bucketMillis: Int64 = 15 * 60 * 1000
+        /// The columns of `orders_15m` beside the key, in this order.
+        public static let columns = ["orders", "gross_revenue_minor", "discounts_minor", "delivery_fees_minor", "items_sold",
+                                     "cancellations", "refunds_minor", "payments_succeeded", "payments_failed", "deliveries",
+                                     "delivery_seconds", "ratings", "ratings_sum"]
+
+        public var values: [Int64] {
+            [orders, grossRevenueMinor, discountsMinor, deliveryFeesMinor, itemsSold, cancellations, refundsMinor,
+             paymentsSucceeded, paymentsFailed, deliveries, deliverySeconds, ratings, ratingsSum]
+        }
+
+        public init(values v: [Int64]) {
+            orders = v[0]; grossRevenueMinor = v[1]; discountsMinor = v[2]; deliveryFeesMinor = v[3]; itemsSold = v[4]
+            cancellations = v[5]; refundsMinor = v[6]; paymentsSucceeded = v[7]; paymentsFailed = v[8]; deliveries = v[9]
+            deliverySeconds = v[10]; ratings = v[11]; ratingsSum = v[12]
+        }
+
+        public static func + (a: Totals, b: Totals) -> Totals { Totals(values: zip(a.values, b.values).map { $0 + $1 }) }
+    }
 
     /// A menu item on one UTC day of event time, in one currency.
     public struct ItemKey: Hashable, Sendable, Comparable {
@@ -49,9 +78,12 @@ public struct OrderBuckets: Sendable, Equatable {
         public var revenueMinor: Int64 = 0
     }
 
+    public static let bucketMillis: Int64 = 15 * 60 * 1000
     public static let dayMillis: Int64 = 24 * 60 * 60 * 1000
 
     public private(set) var totals: [Key: Totals] = [:]
+    /// The city of each bucket's restaurant (from its events).
+    public private(set) var cities: [Key: String] = [:]
     public private(set) var items: [ItemKey: ItemTotals] = [:]
 
     public init() {}
@@ -60,13 +92,41 @@ public struct OrderBuckets: Sendable, Equatable {
         t.epochMillis.floorDiv(bucketMillis) * bucketMillis
     }
 
-    /// Adds the effect of one (fresh, valid) event.
+    /// Adds the effect of one (fresh, valid) event: each counts in the bucket of its own event time.
     public mutating func add(_ event: Event) {
-        guard case .orderPlaced(let o) = event.payload else { return }
-        let key = Key(bucketMillis: OrderBuckets.bucket(of: event.occurredAt), restaurantID: o.restaurant_id, currency: o.currency)
-        totals[key, default: Totals()].orders += 1
-        totals[key, default: Totals()].grossRevenueMinor += o.total_minor
-        let day = event.occurredAt.epochMillis.floorDiv(Self.dayMillis) * Self.dayMillis
+        let bucket = OrderBuckets.bucket(of: event.occurredAt)
+        func count(_ restaurant: String, _ currency: String, _ city: String, _ body: (inout Totals) -> Void) {
+            let key = Key(bucketMillis: bucket, restaurantID: restaurant, currency: currency)
+            body(&totals[key, default: Totals()])
+            cities[key] = city
+        }
+        switch event.payload {
+        case .orderPlaced(let o):
+            count(o.restaurant_id, o.currency, o.city) {
+                $0.orders += 1
+                $0.grossRevenueMinor += o.total_minor
+                $0.discountsMinor += o.discount_minor
+                $0.deliveryFeesMinor += o.delivery_fee_minor
+                $0.itemsSold += o.items.reduce(0) { $0 + Int64($1.quantity) }
+            }
+            addItems(o, at: event.occurredAt)
+        case .orderCancelled(let c):
+            count(c.restaurant_id, c.currency, c.city) { $0.cancellations += 1; $0.refundsMinor += c.refund_minor }
+        case .paymentSucceeded(let p):
+            count(p.restaurant_id, p.currency, p.city) { $0.paymentsSucceeded += 1 }
+        case .paymentFailed(let p):
+            count(p.restaurant_id, p.currency, p.city) { $0.paymentsFailed += 1 }
+        case .orderDelivered(let d):
+            count(d.restaurant_id, d.currency, d.city) { $0.deliveries += 1; $0.deliverySeconds += Int64((d.delivery_minutes * 60).rounded()) }
+        case .reviewPosted(let r):
+            count(r.restaurant_id, r.currency, r.city) { $0.ratings += 1; $0.ratingsSum += Int64(r.rating) }
+        default:
+            return
+        }
+    }
+
+    private mutating func addItems(_ o: OrderPlaced, at time: Timestamp) {
+        let day = time.epochMillis.floorDiv(Self.dayMillis) * Self.dayMillis
         var counted = Set<String>()
         for line in o.items {
             let k = ItemKey(dayMillis: day, itemID: line.item_id, currency: o.currency)

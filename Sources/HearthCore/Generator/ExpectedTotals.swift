@@ -14,7 +14,7 @@ public struct ExpectedTotals: Codable, Sendable, Equatable {
     /// Unique, valid `order.placed` events.
     public var orders = 0
     public var revenueMinorByCurrency: [String: Int64] = [:]
-    /// `orders_15m`, keyed `<bucket ISO 8601>|<restaurant_id>|<currency>`.
+    /// `orders_15m`, keyed `<bucket ISO 8601>|<restaurant_id>|<currency>`: every measure of every order event.
     public var buckets: [String: OrderBuckets.Totals] = [:]
 
     public init() {}
@@ -25,14 +25,14 @@ public struct ExpectedTotals: Codable, Sendable, Equatable {
 
     mutating func count(_ event: Event) {
         validEvents += 1
-        guard case .orderPlaced(let o) = event.payload else { return }
-        orders += 1
-        revenueMinorByCurrency[o.currency, default: 0] += o.total_minor
+        if case .orderPlaced(let o) = event.payload {
+            orders += 1
+            revenueMinorByCurrency[o.currency, default: 0] += o.total_minor
+        }
         var one = OrderBuckets()
         one.add(event)
         for (key, totals) in one.totals {
-            buckets[Self.bucketKey(key), default: .init()].orders += totals.orders
-            buckets[Self.bucketKey(key), default: .init()].grossRevenueMinor += totals.grossRevenueMinor
+            buckets[Self.bucketKey(key), default: .init()] = buckets[Self.bucketKey(key), default: .init()] + totals
         }
     }
 }

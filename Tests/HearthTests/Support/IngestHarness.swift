@@ -1,4 +1,5 @@
 import Foundation
+import HearthAnalytics
 import HearthCore
 import HearthEvents
 import HearthKafka
@@ -105,18 +106,19 @@ enum IngestHarness {
         }
     }
 
-    /// `orders_15m` as `<bucket>|<restaurant>|<currency>` → totals, in the generator's key format.
-    static func orderBuckets(_ url: String) async throws -> [String: (Int64, Int64)] {
+    /// `orders_15m` as `<bucket>|<restaurant>|<currency>` → totals (every measure), in the generator's key format.
+    static func orderBuckets(_ url: String) async throws -> [String: OrderBuckets.Totals] {
         let c = PostgresConnection(url: url)
         defer { Task { await c.close() } }
-        let rows = try await c.query("""
-            SELECT to_char(bucket AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), restaurant_id, currency,
-                   sum(orders), sum(gross_revenue_minor)
+        let sums = OrderBuckets.Totals.columns.map { "sum(\($0))" }.joined(separator: ", ")
+        let rows = try await c.query(PostgresQuery(unsafeSQL: """
+            SELECT to_char(bucket AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), restaurant_id, currency, \(sums)
             FROM orders_15m GROUP BY 1, 2, 3
-            """)
-        var out: [String: (Int64, Int64)] = [:]
+            """))
+        var out: [String: OrderBuckets.Totals] = [:]
         for row in rows {
-            out["\(row[0]!)|\(row[1]!)|\(row[2]!)"] = (try row.int(3), try row.int(4))
+            let values = try OrderBuckets.Totals.columns.indices.map { try row.int(3 + $0) }
+            out["\(row[0]!)|\(row[1]!)|\(row[2]!)"] = OrderBuckets.Totals(values: values)
         }
         return out
     }
@@ -124,14 +126,16 @@ enum IngestHarness {
     /// Asserts the aggregates equal the generator's expected totals exactly.
     static func expectExactTotals(_ url: String, _ expected: ExpectedTotals, sourceLocation: SourceLocation = #_sourceLocation) async throws {
         let actual = try await orderBuckets(url)
-        let want = expected.buckets.mapValues { ($0.orders, $0.grossRevenueMinor) }
-        #expect(actual.count == want.count, "bucket rows", sourceLocation: sourceLocation)
-        var mismatches = 0
-        for (key, value) in want where actual[key]?.0 != value.0 || actual[key]?.1 != value.1 {
-            mismatches += 1
-        }
-        #expect(mismatches == 0, "\(mismatches) buckets differ from the expected totals", sourceLocation: sourceLocation)
-        let orders = actual.values.reduce(Int64(0)) { $0 + $1.0 }
+        #expect(actual.count == expected.buckets.count, "bucket rows", sourceLocation: sourceLocation)
+        let differing = expected.buckets.filter { actual[$0.key] != $0.value }
+        #expect(differing.isEmpty, "\(differing.count) buckets differ from the expected totals, e.g. \(differing.first.map { "\($0.key): want \($0.value), have \(String(describing: actual[$0.key]))" } ?? "")",
+                sourceLocation: sourceLocation)
+        let orders = actual.values.reduce(Int64(0)) { $0 + $1.orders }
         #expect(orders == Int64(expected.orders), sourceLocation: sourceLocation)
+        // Every measure is exercised by the stream (a measure that stayed zero would prove nothing).
+        let sums = actual.values.reduce(OrderBuckets.Totals(), +)
+        for (name, value) in zip(OrderBuckets.Totals.columns, sums.values) {
+            #expect(value > 0, "\(name) is zero over the whole stream", sourceLocation: sourceLocation)
+        }
     }
 }
