@@ -45,8 +45,16 @@ public struct ReportDefinition: Sendable, Equatable {
     public var description: String
     public var params: [Param]
     public var columns: [Column]
-    /// `from` ≤ `to`, at most `maxDays` apart, when declared.
-    public var range: (from: String, to: String, maxDays: Int)?
+    /// `from` ≤ `to`, at most `maxDays` apart; with a granularity parameter, at most `maxBuckets` buckets of it.
+    public struct RangeRule: Sendable, Equatable {
+        public var from: String
+        public var to: String
+        public var maxDays: Int
+        public var granularity: String?
+        public var maxBuckets: Int
+    }
+
+    public var range: RangeRule?
     /// The SQL with `$n` placeholders, and which parameter each stands for.
     public var sql: String
     public var bindOrder: [String]
@@ -94,7 +102,12 @@ public struct ReportDefinition: Sendable, Equatable {
             for n in [from, to] where !params.contains(where: { $0.name == n }) {
                 throw rangeMap.error("from", "names no parameter \(n)")
             }
-            range = (from, to, try rangeMap.int("max_days", default: 3660, range: 1...36600))
+            let granularity = try rangeMap.string("granularity")
+            if let g = granularity, params.first(where: { $0.name == g })?.type != .enum {
+                throw rangeMap.error("granularity", "must name an enum parameter (15m, hour, day, week, month)")
+            }
+            range = RangeRule(from: from, to: to, maxDays: try rangeMap.int("max_days", default: 3660, range: 1...36600),
+                              granularity: granularity, maxBuckets: try rangeMap.int("max_buckets", default: 10_000, range: 1...1_000_000))
         } else {
             range = nil
         }

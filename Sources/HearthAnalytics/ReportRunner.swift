@@ -53,6 +53,11 @@ public final class ReportRunner: Sendable {
             guard to.timeIntervalSince(from) <= Double(r.maxDays) * 86_400 else {
                 throw ReportParameterError(code: "range_too_large", message: "\(r.from) to \(r.to) may span at most \(r.maxDays) days")
             }
+            if let g = r.granularity, let size = checked[g].flatMap({ Self.granularitySeconds[$0] }),
+               (to.timeIntervalSince(from) + 86_400) / size > Double(r.maxBuckets) {
+                throw ReportParameterError(code: "range_too_large",
+                                           message: "\(r.from) to \(r.to) is more than \(r.maxBuckets) buckets of \(checked[g]!): choose a coarser \(g)")
+            }
         }
         return report.bindOrder.map { checked[$0] }
     }
@@ -95,6 +100,9 @@ public final class ReportRunner: Sendable {
         }
         return raw
     }
+
+    /// The length of a granularity's bucket, in seconds (a month counted as 30 days).
+    static let granularitySeconds: [String: Double] = ["15m": 900, "hour": 3600, "day": 86_400, "week": 604_800, "month": 2_592_000]
 
     private static func show(_ x: Double) -> String { x.rounded() == x ? String(Int(x)) : String(x) }
 

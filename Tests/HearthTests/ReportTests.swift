@@ -162,4 +162,62 @@ import Testing
         #expect(try await check.query("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep%' AND pid <> pg_backend_pid()").first?[0] == "0")
         await check.close()
     }
+
+    /// `sales` cuts buckets in the asked zone: 18:10Z and 18:20Z fall on one UTC day but on two days in
+    /// Asia/Kathmandu (+05:45, midnight at 18:15Z) and in one in Asia/Kolkata (+05:30, midnight at 18:30Z).
+    @Test func salesDaysAreExactInEveryZone() async throws {
+        let url = try await SharedPostgres.shared.freshDatabase()
+        let connection = PostgresConnection(url: url, logger: testLogger)
+        try await Migrations.apply(connection, logger: testLogger)
+        let sink = AnalyticsSink(url: url, dedupHorizonHours: 24, logger: testLogger)
+        let base = Int64(1_790_000_000_000) / 86_400_000 * 86_400_000   // 2026-09-21T00:00Z
+        func at(_ h: Int64, _ m: Int64) -> Timestamp { Timestamp(epochMillis: base + (h * 60 + m) * 60_000) }
+        let dims = OrderDimensions(order_id: "o-1", restaurant_id: "r-1", city: "Kathmandu", currency: "NPR")
+        func placed(_ id: String, _ t: Timestamp, _ total: Int64) -> Event {
+            Event(eventID: id, occurredAt: t, payload: .orderPlaced(OrderPlaced(
+                order_id: id, customer_id: "c", restaurant_id: "r-1", city: "Kathmandu", currency: "NPR", channel: "app",
+                payment_method: "card", items: [OrderLine(item_id: "m-1", name: "Momo", quantity: 1, unit_price_minor: total)],
+                subtotal_minor: total, delivery_fee_minor: 0, discount_minor: 0, total_minor: total)))
+        }
+        let events = [placed("a", at(18, 10), 1000), placed("b", at(18, 20), 3000), placed("c", at(18, 20), 2000),
+                      Event(eventID: "x", occurredAt: at(18, 25), payload: .orderCancelled(OrderCancelled(dims, reason: "customer", refundMinor: 3000)))]
+        let records = events.enumerated().map { i, e in
+            SinkRecord(record: KafkaRecord(topic: "orders", partition: 0, offset: Int64(i), key: nil, value: []), event: .success(e))
+        }
+        try await sink.apply(SinkBatch(pipeline: "orders", partition: TopicPartition("orders", 0), expectedPosition: nil,
+                                       nextOffset: Int64(records.count), records: records))
+        let (app, auth) = try await Self.app(url)
+        let analyst: HTTPFields = [.authorization: "Bearer \(try await auth.issue(role: .analyst, ttl: .seconds(300)))"]
+        func rows(_ query: String) async throws -> [[String: Any]] {
+            let body = try await app.test(.router) { client in
+                try await client.execute(uri: "/api/v1/reports/sales?" + query, method: .get, headers: analyst) { r in
+                    #expect(r.status == .ok, "\(query): \(String(buffer: r.body))")
+                    return Data(buffer: r.body)
+                }
+            }
+            return (try JSONSerialization.jsonObject(with: body) as? [String: Any])?["rows"] as? [[String: Any]] ?? []
+        }
+        let kathmandu = try await rows("from=2026-09-21&to=2026-09-22&tz=Asia/Kathmandu")
+        #expect(kathmandu.map { $0["bucket"] as? String } == ["2026-09-21T00:00:00+05:45", "2026-09-22T00:00:00+05:45"])
+        #expect(kathmandu.map { $0["orders"] as? Int } == [1, 2])
+        #expect(kathmandu.map { $0["gross_revenue_minor"] as? Int } == [1000, 5000])
+        #expect(kathmandu.map { $0["cancellations"] as? Int } == [0, 1])
+        #expect(kathmandu.map { $0["average_order_value_minor"] as? Int } == [1000, 2500])
+        let kolkata = try await rows("from=2026-09-21&to=2026-09-22&tz=Asia/Kolkata")
+        #expect(kolkata.map { $0["bucket"] as? String } == ["2026-09-21T00:00:00+05:30"] && kolkata.first?["orders"] as? Int == 3)
+        let utcHours = try await rows("from=2026-09-21T18:00:00Z&to=2026-09-21T19:00:00Z&granularity=15m")
+        #expect(utcHours.map { $0["bucket"] as? String } == ["2026-09-21T18:00:00+00:00", "2026-09-21T18:15:00+00:00"])
+        let newYork = try await rows("from=2026-09-21&to=2026-09-21&tz=America/New_York&granularity=month")
+        #expect(newYork.map { $0["bucket"] as? String } == ["2026-09-01T00:00:00-04:00"] && newYork.first?["orders"] as? Int == 3)
+        try await app.test(.router) { client in
+            for (query, code) in [("from=2026-09-21&to=2026-09-22&tz=Mars/Olympus", "invalid_parameter"),
+                                  ("from=2026-01-01&to=2026-09-22&granularity=15m", "range_too_large"),
+                                  ("from=2026-09-22&to=2026-09-21", "invalid_range"), ("from=2026-09-21&to=2026-09-22&granularity=year", "invalid_parameter")] {
+                try await client.execute(uri: "/api/v1/reports/sales?" + query, method: .get, headers: analyst) { r in
+                    #expect(r.status == .badRequest && String(buffer: r.body).contains("\"code\":\"\(code)\""), "\(query): \(String(buffer: r.body))")
+                }
+            }
+        }
+        await connection.close()
+    }
 }
