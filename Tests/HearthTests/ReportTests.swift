@@ -207,6 +207,14 @@ import Testing
         #expect(kolkata.map { $0["bucket"] as? String } == ["2026-09-21T00:00:00+05:30"] && kolkata.first?["orders"] as? Int == 3)
         let utcHours = try await rows("from=2026-09-21T18:00:00Z&to=2026-09-21T19:00:00Z&granularity=15m")
         #expect(utcHours.map { $0["bucket"] as? String } == ["2026-09-21T18:00:00+00:00", "2026-09-21T18:15:00+00:00"])
+        let top = try await app.test(.router) { client in
+            try await client.execute(uri: "/api/v1/reports/top_restaurants?from=2026-09-21&to=2026-09-22", method: .get, headers: analyst) {
+                Data(buffer: $0.body)
+            }
+        }
+        let restaurants = (try JSONSerialization.jsonObject(with: top) as? [String: Any])?["rows"] as? [[String: Any]] ?? []
+        #expect(restaurants.count == 1 && restaurants.first?["orders"] as? Int == 3 && restaurants.first?["cancellations"] as? Int == 1
+                && restaurants.first?["city"] as? String == "Kathmandu")
         let newYork = try await rows("from=2026-09-21&to=2026-09-21&tz=America/New_York&granularity=month")
         #expect(newYork.map { $0["bucket"] as? String } == ["2026-09-01T00:00:00-04:00"] && newYork.first?["orders"] as? Int == 3)
         try await app.test(.router) { client in
