@@ -19,8 +19,7 @@ columns:
   average_order_value_minor: int
 ---*/
 WITH bounds AS (
-  SELECT CASE WHEN length(:from) = 10 THEN (:from::date)::timestamp AT TIME ZONE :tz ELSE :from::timestamptz END AS lo,
-         CASE WHEN length(:to) = 10 THEN (:to::date + 1)::timestamp AT TIME ZONE :tz ELSE :to::timestamptz END AS hi
+  SELECT hearth_range_start(:from, :tz) AS lo, hearth_range_end(:to, :tz) AS hi
 ), cut AS (
   SELECT CASE :granularity WHEN '15m' THEN o.bucket
                            ELSE date_trunc(:granularity, o.bucket, :tz) END AS start,

@@ -23,8 +23,7 @@ columns:
   average_delivery_minutes: number
 ---*/
 WITH bounds AS (
-  SELECT CASE WHEN length(:from) = 10 THEN (:from::date)::timestamp AT TIME ZONE :tz ELSE :from::timestamptz END AS lo,
-         CASE WHEN length(:to) = 10 THEN (:to::date + 1)::timestamp AT TIME ZONE :tz ELSE :to::timestamptz END AS hi
+  SELECT hearth_range_start(:from, :tz) AS lo, hearth_range_end(:to, :tz) AS hi
 )
 SELECT o.restaurant_id, max(o.city) AS city, o.currency,
        sum(o.orders)::bigint AS orders,

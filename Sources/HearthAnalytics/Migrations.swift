@@ -80,6 +80,18 @@ public enum Migrations {
                 ADD COLUMN ratings bigint NOT NULL DEFAULT 0,
                 ADD COLUMN ratings_sum bigint NOT NULL DEFAULT 0;
             """),
+        // How reports read a range bound: a date is midnight in the zone (an end date: the midnight
+        // after it, so that the day is included); anything else is an ISO 8601 timestamp.
+        Migration(version: 5, name: "range bounds for reports", sql: """
+            CREATE FUNCTION hearth_range_start(bound text, zone text) RETURNS timestamptz
+                LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+                SELECT CASE WHEN length(bound) = 10 THEN bound::date::timestamp AT TIME ZONE zone ELSE bound::timestamptz END
+            $$;
+            CREATE FUNCTION hearth_range_end(bound text, zone text) RETURNS timestamptz
+                LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+                SELECT CASE WHEN length(bound) = 10 THEN (bound::date + 1)::timestamp AT TIME ZONE zone ELSE bound::timestamptz END
+            $$;
+            """),
     ]
 
     /// Applies every migration not yet applied, each in its own transaction, under an advisory lock
