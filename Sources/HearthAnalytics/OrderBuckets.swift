@@ -84,6 +84,8 @@ public struct OrderBuckets: Sendable, Equatable {
     public private(set) var totals: [Key: Totals] = [:]
     /// The city of each bucket's restaurant (from its events).
     public private(set) var cities: [Key: String] = [:]
+    /// The customers who placed orders, per bucket (for the unique-customer sketch).
+    public private(set) var customers: [Key: Set<String>] = [:]
     public private(set) var items: [ItemKey: ItemTotals] = [:]
 
     public init() {}
@@ -110,6 +112,7 @@ public struct OrderBuckets: Sendable, Equatable {
                 $0.itemsSold += o.items.reduce(0) { $0 + Int64($1.quantity) }
             }
             addItems(o, at: event.occurredAt)
+            customers[Key(bucketMillis: bucket, restaurantID: o.restaurant_id, currency: o.currency), default: []].insert(o.customer_id)
         case .orderCancelled(let c):
             count(c.restaurant_id, c.currency, c.city) { $0.cancellations += 1; $0.refundsMinor += c.refund_minor }
         case .paymentSucceeded(let p):

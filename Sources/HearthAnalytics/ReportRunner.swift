@@ -102,7 +102,8 @@ public final class ReportRunner: Sendable {
     }
 
     /// The length of a granularity's bucket, in seconds (a month counted as 30 days).
-    static let granularitySeconds: [String: Double] = ["15m": 900, "hour": 3600, "day": 86_400, "week": 604_800, "month": 2_592_000]
+    static let granularitySeconds: [String: Double] = ["15m": 900, "hour": 3600, "day": 86_400, "week": 604_800, "month": 2_592_000,
+                                                       "all": .infinity]
 
     private static func show(_ x: Double) -> String { x.rounded() == x ? String(Int(x)) : String(x) }
 

@@ -228,4 +228,54 @@ import Testing
         }
         await connection.close()
     }
+
+    /// Unique customers from the HyperLogLog sketches: 12,000 orders by 4,000 customers over two days,
+    /// applied in batches (so sketches of one bucket are united on upsert), counted within 2%.
+    @Test func uniqueCustomersWithinTwoPercent() async throws {
+        let url = try await SharedPostgres.shared.freshDatabase()
+        let connection = PostgresConnection(url: url, logger: testLogger)
+        try await Migrations.apply(connection, logger: testLogger)
+        let sink = AnalyticsSink(url: url, dedupHorizonHours: 24, logger: testLogger)
+        let start = Int64(1_790_000_000_000) / 86_400_000 * 86_400_000
+        var offset: Int64 = 0
+        var firstDay = Set<String>()
+        for batch in 0..<6 {
+            let events = (0..<2000).map { i -> Event in
+                let n = batch * 2000 + i
+                let customer = "c-\((n * 7919) % 4000)"
+                let at = start + Int64(n % 2 == 0 ? 0 : 86_400_000) + Int64(n % 96) * 900_000
+                if n % 2 == 0 { firstDay.insert(customer) }
+                return Event(eventID: "u-\(n)", occurredAt: Timestamp(epochMillis: at), payload: .orderPlaced(OrderPlaced(
+                    order_id: "o-\(n)", customer_id: customer, restaurant_id: "r-\(n % 7)", city: "Mumbai", currency: "INR",
+                    channel: "app", payment_method: "upi", items: [OrderLine(item_id: "m-1", name: "Dosa", quantity: 1, unit_price_minor: 100)],
+                    subtotal_minor: 100, delivery_fee_minor: 0, discount_minor: 0, total_minor: 100)))
+            }
+            let records = events.enumerated().map { i, e in
+                SinkRecord(record: KafkaRecord(topic: "orders", partition: 0, offset: offset + Int64(i), key: nil, value: []), event: .success(e))
+            }
+            try await sink.apply(SinkBatch(pipeline: "orders", partition: TopicPartition("orders", 0), expectedPosition: offset == 0 ? nil : offset,
+                                           nextOffset: offset + Int64(records.count), records: records))
+            offset += Int64(records.count)
+        }
+        let (app, auth) = try await Self.app(url)
+        let analyst: HTTPFields = [.authorization: "Bearer \(try await auth.issue(role: .analyst, ttl: .seconds(300)))"]
+        let body = try await app.test(.router) { client in
+            try await client.execute(uri: "/api/v1/reports/unique_customers?from=2026-09-21&to=2026-09-22", method: .get, headers: analyst) {
+                Data(buffer: $0.body)
+            }
+        }
+        let rows = (try JSONSerialization.jsonObject(with: body) as? [String: Any])?["rows"] as? [[String: Any]] ?? []
+        let all = try await app.test(.router) { client in
+            try await client.execute(uri: "/api/v1/reports/unique_customers?from=2026-09-21&to=2026-09-22&granularity=all", method: .get, headers: analyst) {
+                Data(buffer: $0.body)
+            }
+        }
+        let total = ((try JSONSerialization.jsonObject(with: all) as? [String: Any])?["rows"] as? [[String: Any]])?.first?["customers"] as? Int
+        #expect(rows.count == 2)
+        let day1 = try #require(rows.first?["customers"] as? Int)
+        #expect(abs(Double(day1) - Double(firstDay.count)) / Double(firstDay.count) <= 0.02, "day 1: \(day1) for \(firstDay.count)")
+        let estimate = try #require(total)
+        #expect(abs(Double(estimate) - 4000) / 4000 <= 0.02, "two days: \(estimate) for 4000")
+        await connection.close()
+    }
 }
