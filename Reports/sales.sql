@@ -30,9 +30,7 @@ WITH bounds AS (
     AND (:city::text IS NULL OR o.city = :city)
     AND (:currency::text IS NULL OR o.currency = :currency)
 )
-SELECT to_char(start AT TIME ZONE :tz, 'YYYY-MM-DD"T"HH24:MI:SS')
-         || CASE WHEN (start AT TIME ZONE :tz) - (start AT TIME ZONE 'UTC') < interval '0' THEN '-' ELSE '+' END
-         || to_char(abs(extract(epoch FROM (start AT TIME ZONE :tz) - (start AT TIME ZONE 'UTC'))) * interval '1 second', 'HH24:MI') AS bucket,
+SELECT hearth_local_iso(start, :tz) AS bucket,
        currency,
        sum(orders)::bigint AS orders,
        sum(gross_revenue_minor)::bigint AS gross_revenue_minor,

@@ -25,9 +25,7 @@ WITH bounds AS (
     AND (:restaurant_id::text IS NULL OR o.restaurant_id = :restaurant_id)
     AND (:city::text IS NULL OR o.city = :city)
 )
-SELECT to_char(start AT TIME ZONE :tz, 'YYYY-MM-DD"T"HH24:MI:SS')
-         || CASE WHEN (start AT TIME ZONE :tz) - (start AT TIME ZONE 'UTC') < interval '0' THEN '-' ELSE '+' END
-         || to_char(abs(extract(epoch FROM (start AT TIME ZONE :tz) - (start AT TIME ZONE 'UTC'))) * interval '1 second', 'HH24:MI') AS bucket,
+SELECT hearth_local_iso(start, :tz) AS bucket,
        round(hll_cardinality(hll_union_agg(customers)))::bigint AS customers
 FROM cut
 GROUP BY start
