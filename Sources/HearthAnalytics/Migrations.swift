@@ -109,6 +109,15 @@ public enum Migrations {
                     || to_char(abs(extract(epoch FROM (t AT TIME ZONE zone) - (t AT TIME ZONE 'UTC'))) * interval '1 second', 'HH24:MI')
             $$;
             """),
+        // The distribution of ratings: how many of each number of stars.
+        Migration(version: 8, name: "ratings by stars", sql: """
+            ALTER TABLE orders_15m
+                ADD COLUMN ratings_1 bigint NOT NULL DEFAULT 0,
+                ADD COLUMN ratings_2 bigint NOT NULL DEFAULT 0,
+                ADD COLUMN ratings_3 bigint NOT NULL DEFAULT 0,
+                ADD COLUMN ratings_4 bigint NOT NULL DEFAULT 0,
+                ADD COLUMN ratings_5 bigint NOT NULL DEFAULT 0;
+            """),
     ]
 
     /// Applies every migration not yet applied, each in its own transaction, under an advisory lock

@@ -31,6 +31,8 @@ public struct OrderBuckets: Sendable, Equatable {
         public var deliverySeconds: Int64 = 0
         public var ratings: Int64 = 0
         public var ratingsSum: Int64 = 0
+        /// Ratings of 1, 2, 3, 4 and 5 stars.
+        public var stars: [Int64] = [0, 0, 0, 0, 0]
         public init(orders: Int64 = 0, grossRevenueMinor: Int64 = 0) {
             self.orders = orders
             self.grossRevenueMinor = grossRevenueMinor
@@ -39,17 +41,18 @@ public struct OrderBuckets: Sendable, Equatable {
         /// The columns of `orders_15m` beside the key, in this order.
         public static let columns = ["orders", "gross_revenue_minor", "discounts_minor", "delivery_fees_minor", "items_sold",
                                      "cancellations", "refunds_minor", "payments_succeeded", "payments_failed", "deliveries",
-                                     "delivery_seconds", "ratings", "ratings_sum"]
+                                     "delivery_seconds", "ratings", "ratings_sum", "ratings_1", "ratings_2", "ratings_3",
+                                     "ratings_4", "ratings_5"]
 
         public var values: [Int64] {
             [orders, grossRevenueMinor, discountsMinor, deliveryFeesMinor, itemsSold, cancellations, refundsMinor,
-             paymentsSucceeded, paymentsFailed, deliveries, deliverySeconds, ratings, ratingsSum]
+             paymentsSucceeded, paymentsFailed, deliveries, deliverySeconds, ratings, ratingsSum] + stars
         }
 
         public init(values v: [Int64]) {
             orders = v[0]; grossRevenueMinor = v[1]; discountsMinor = v[2]; deliveryFeesMinor = v[3]; itemsSold = v[4]
             cancellations = v[5]; refundsMinor = v[6]; paymentsSucceeded = v[7]; paymentsFailed = v[8]; deliveries = v[9]
-            deliverySeconds = v[10]; ratings = v[11]; ratingsSum = v[12]
+            deliverySeconds = v[10]; ratings = v[11]; ratingsSum = v[12]; stars = Array(v[13..<18])
         }
 
         public static func + (a: Totals, b: Totals) -> Totals { Totals(values: zip(a.values, b.values).map { $0 + $1 }) }
@@ -122,7 +125,11 @@ public struct OrderBuckets: Sendable, Equatable {
         case .orderDelivered(let d):
             count(d.restaurant_id, d.currency, d.city) { $0.deliveries += 1; $0.deliverySeconds += Int64((d.delivery_minutes * 60).rounded()) }
         case .reviewPosted(let r):
-            count(r.restaurant_id, r.currency, r.city) { $0.ratings += 1; $0.ratingsSum += Int64(r.rating) }
+            count(r.restaurant_id, r.currency, r.city) {
+                $0.ratings += 1
+                $0.ratingsSum += Int64(r.rating)
+                if (1...5).contains(r.rating) { $0.stars[r.rating - 1] += 1 }
+            }
         default:
             return
         }

@@ -51,6 +51,11 @@ import Testing
         for n in 6..<9 { events.append(order(n, item: "m-2", name: "Masala Dosa", restaurant: "r-1", city: "Mumbai", qty: 1, at: day + 86_400_000)) }
         for n in 9..<13 { events.append(order(n, item: "m-3", name: "Fish, \"Chips\"", restaurant: "r-2", city: "London", qty: 1, at: day)) }
         events.append(order(99, item: "m-1", name: "Paneer Tikka", restaurant: "r-1", city: "Mumbai", qty: 5, at: day + 10 * 86_400_000))
+        for (n, (restaurant, city, stars)) in [("r-1", "Mumbai", 5), ("r-1", "Mumbai", 4), ("r-1", "Mumbai", 5), ("r-2", "London", 1)].enumerated() {
+            events.append(Event(eventID: "rv-\(n)", occurredAt: Timestamp(epochMillis: day), payload: .reviewPosted(ReviewPosted(
+                OrderDimensions(order_id: "o-\(n)", restaurant_id: restaurant, city: city, currency: city == "London" ? "GBP" : "INR"),
+                rating: stars))))
+        }
         let records = events.enumerated().map { i, e in
             SinkRecord(record: KafkaRecord(topic: "orders", partition: 0, offset: Int64(i), key: nil, value: []), event: .success(e))
         }
@@ -89,6 +94,10 @@ import Testing
             try await client.execute(uri: "/api/v1/reports/top_items?from=2026-09-21&to=2026-10-30&city=Mumbai&limit=1", method: .get, headers: analyst) { r in
                 let rows = (try JSONSerialization.jsonObject(with: Data(buffer: r.body)) as? [String: Any])?["rows"] as? [[String: Any]] ?? []
                 #expect(rows.count == 1 && rows.first?["orders"] as? Int == 7)
+            }
+            try await client.execute(uri: "/api/v1/reports/ratings?from=2026-09-21&to=2026-09-22&format=csv", method: .get, headers: analyst) { r in
+                #expect(String(buffer: r.body) == "restaurant_id,city,ratings,average_rating,stars_1,stars_2,stars_3,stars_4,stars_5\r\n"
+                        + "r-1,Mumbai,3,4.67,0,0,0,1,2\r\nr-2,London,1,1.00,1,0,0,0,0\r\n")
             }
             try await client.execute(uri: "/api/v1/reports/top_items?from=2026-09-21&to=2026-09-21&currency=GBP&format=csv", method: .get, headers: analyst) { r in
                 #expect(r.status == .ok && r.headers[.contentType] == "text/csv; charset=utf-8")
