@@ -4,9 +4,10 @@ import Testing
 
 /// The command line as people and other tools use it: `hearth broker` with kcat, `hearth serve`, `hearth validate`.
 @Suite(.serialized) struct CommandLineTests {
-    static func run(_ tool: String, _ args: [String], stdin: String? = nil) throws -> (status: Int32, out: String) {
+    static func run(_ tool: String, _ args: [String], stdin: String? = nil, in directory: URL? = nil) throws -> (status: Int32, out: String) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: tool)
+        if let directory { p.currentDirectoryURL = directory }
         p.arguments = args
         let out = Pipe()
         p.standardOutput = out
