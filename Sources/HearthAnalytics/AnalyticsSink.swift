@@ -117,18 +117,15 @@ public final class AnalyticsSink: Sink {
         let cities = keys.map { buckets.cities[$0] ?? "" }
         let rows = keys.map { buckets.totals[$0]!.values }
         let measures = OrderBuckets.Totals.columns
-        let columns = measures.joined(separator: ", ")
-        let updates = measures.map { "\($0) = orders_15m.\($0) + EXCLUDED.\($0)" }.joined(separator: ", ")
         // The key arrays and one array per measure, unnested side by side, with each bucket's customers
         // folded into a HyperLogLog; conflicts add up (and unite the sketches).
         var customerBucket: [Int32] = [], customerIDs: [String] = []
         for (n, key) in keys.enumerated() {
             for c in buckets.customers[key] ?? [] { customerBucket.append(Int32(n + 1)); customerIDs.append(c) }
         }
-        let measureNames = (0..<measures.count).map { "m\($0)" }
         var q = PostgresQuery.StringInterpolation(literalCapacity: 1024, interpolationCount: 7 + measures.count)
-        q.appendLiteral("INSERT INTO orders_15m (bucket, restaurant_id, currency, city, \(columns), customers, shard) ")
-        q.appendLiteral("SELECT k.b, k.r, k.cu, k.ci, \(measureNames.map { "k." + $0 }.joined(separator: ", ")), c.h, ")
+        q.appendLiteral("INSERT INTO orders_15m (bucket, restaurant_id, currency, city, \(UpsertSQL.columns), customers, shard) ")
+        q.appendLiteral("SELECT k.b, k.r, k.cu, k.ci, \(UpsertSQL.selected), c.h, ")
         q.appendInterpolation(shard)
         q.appendLiteral("::smallint FROM unnest(")
         q.appendInterpolation(starts); q.appendLiteral("::timestamptz[], ")
@@ -140,11 +137,11 @@ public final class AnalyticsSink: Sink {
             q.appendInterpolation(rows.map { $0[i] })
             q.appendLiteral("::bigint[]")
         }
-        q.appendLiteral(") WITH ORDINALITY AS k(b, r, cu, ci, \(measureNames.joined(separator: ", ")), n) ")
+        q.appendLiteral(") WITH ORDINALITY AS k(b, r, cu, ci, \(UpsertSQL.aliases), n) ")
         q.appendLiteral("LEFT JOIN (SELECT n, hll_add_agg(hll_hash_text(id), 14, 5) AS h FROM unnest(")
         q.appendInterpolation(customerBucket); q.appendLiteral("::int[], ")
         q.appendInterpolation(customerIDs); q.appendLiteral("::text[]) AS u(n, id) GROUP BY n) c ON c.n = k.n ")
-        q.appendLiteral("ON CONFLICT (bucket, restaurant_id, currency, shard) DO UPDATE SET city = EXCLUDED.city, " + updates
+        q.appendLiteral("ON CONFLICT (bucket, restaurant_id, currency, shard) DO UPDATE SET city = EXCLUDED.city, " + UpsertSQL.updates
                         + ", customers = CASE WHEN orders_15m.customers IS NULL THEN EXCLUDED.customers WHEN EXCLUDED.customers IS NULL"
                         + " THEN orders_15m.customers ELSE hll_union(orders_15m.customers, EXCLUDED.customers) END")
         try s.query(PostgresQuery(stringInterpolation: q))
@@ -165,6 +162,14 @@ public final class AnalyticsSink: Sink {
                    revenue_minor = item_orders_daily.revenue_minor + EXCLUDED.revenue_minor,
                    name = EXCLUDED.name
             """)
+    }
+
+    /// The parts of the bucket upsert that follow from the measure columns (built once).
+    enum UpsertSQL {
+        static let columns = OrderBuckets.Totals.columns.joined(separator: ", ")
+        static let aliases = OrderBuckets.Totals.columns.indices.map { "m\($0)" }.joined(separator: ", ")
+        static let selected = OrderBuckets.Totals.columns.indices.map { "k.m\($0)" }.joined(separator: ", ")
+        static let updates = OrderBuckets.Totals.columns.map { "\($0) = orders_15m.\($0) + EXCLUDED.\($0)" }.joined(separator: ", ")
     }
 
     /// Orders of the last `days` days (by event time) per menu item, per restaurant, and per city

@@ -158,20 +158,10 @@ public struct ReportDefinition: Sendable, Equatable {
         bindOrder = order
     }
 
-    /// Every `*.sql` of `directory`, names unique.
+    /// Every `*.sql` of `directory`, names unique (none: no reports).
     public static func loadAll(from directory: URL) throws(ConfigError) -> [ReportDefinition] {
-        let files = ((try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []).filter { $0.hasSuffix(".sql") }.sorted()
-        var out: [ReportDefinition] = []
-        for f in files {
-            guard let text = try? String(contentsOf: directory.appendingPathComponent(f), encoding: .utf8) else {
-                throw ConfigError(file: f, line: nil, key: "", message: "cannot be read")
-            }
-            let r = try ReportDefinition(file: f, text: text)
-            guard !out.contains(where: { $0.name == r.name }) else {
-                throw ConfigError(file: f, line: nil, key: "name", message: "\"\(r.name)\" is already the name of another report")
-            }
-            out.append(r)
-        }
-        return out
+        try DefinitionDirectory.load(directory, kind: "reports", extensions: [".sql"], allowEmpty: true,
+                                     parse: { (file, text) throws(ConfigError) in try ReportDefinition(file: file, text: text) },
+                                     name: \.name)
     }
 }

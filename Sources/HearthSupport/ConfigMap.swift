@@ -195,12 +195,16 @@ public final class ConfigMap {
 
 /// Definitions read from every `*.yaml` of a directory, sorted by file name, with unique names.
 public enum DefinitionDirectory {
-    public static func load<T>(_ directory: URL, kind: String, parse: (_ file: String, _ yaml: String) throws(ConfigError) -> T,
+    /// - Parameters:
+    ///   - extensions: file name endings read (YAML by default).
+    ///   - allowEmpty: whether a directory with no such file (or none at all) is an empty list rather than an error.
+    public static func load<T>(_ directory: URL, kind: String, extensions: [String] = [".yaml", ".yml"], allowEmpty: Bool = false,
+                               parse: (_ file: String, _ text: String) throws(ConfigError) -> T,
                                name: (T) -> String) throws(ConfigError) -> [T] {
         let files = ((try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? [])
-            .filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }.sorted()
-        guard !files.isEmpty else {
-            throw ConfigError(file: directory.path, line: nil, key: "", message: "holds no \(kind) (*.yaml)")
+            .filter { f in extensions.contains { f.hasSuffix($0) } }.sorted()
+        guard !files.isEmpty || allowEmpty else {
+            throw ConfigError(file: directory.path, line: nil, key: "", message: "holds no \(kind) (*\(extensions[0]))")
         }
         var seen: [String: String] = [:]
         var out: [T] = []

@@ -40,13 +40,7 @@ struct BenchIngest: AsyncParsableCommand {
         func note(_ s: String) { if !json { FileHandle.standardError.write(Data((s + "\n").utf8)) } }
 
         let cluster = try DevelopmentCluster(brokers: 1, partitions: partitions)
-        var managed: ManagedPostgres?
-        let url: String
-        if let postgres { url = postgres } else {
-            let m = try await ManagedPostgres.start(dataDirectory: work, logger: logger)
-            managed = m
-            url = m.url
-        }
+        let (url, managed) = try await benchPostgres(postgres, in: work, logger: logger)
 
         // 1. Produce.
         note("producing \(count) records …")
@@ -196,4 +190,11 @@ enum CPUUsage {
         }
         return total
     }
+}
+
+/// The PostgreSQL a benchmark uses: the given URL, else a managed server in `directory` (which the caller stops).
+func benchPostgres(_ given: String?, in directory: URL, logger: Logger) async throws -> (url: String, managed: ManagedPostgres?) {
+    if let given { return (given, nil) }
+    let m = try await ManagedPostgres.start(dataDirectory: directory, logger: logger)
+    return (m.url, m)
 }

@@ -152,13 +152,7 @@ struct BenchSearch: AsyncParsableCommand {
         var peer: PeerResult?
         if !skipPeer {
             note("loading the catalog into PostgreSQL (full-text search + pg_trgm) …")
-            var managed: ManagedPostgres?
-            let url: String
-            if let postgres { url = postgres } else {
-                let m = try await ManagedPostgres.start(dataDirectory: work, logger: logger)
-                managed = m
-                url = m.url
-            }
+            let (url, managed) = try await benchPostgres(postgres, in: work, logger: logger)
             do {
                 peer = try await PostgresPeer.run(url: url, items: peerRows, restaurants: peerRestaurants, mix: mix, rounds: max(1, rounds / 4), note: note)
             } catch {

@@ -56,11 +56,7 @@ import Testing
                 OrderDimensions(order_id: "o-\(n)", restaurant_id: restaurant, city: city, currency: city == "London" ? "GBP" : "INR"),
                 rating: stars))))
         }
-        let records = events.enumerated().map { i, e in
-            SinkRecord(record: KafkaRecord(topic: "orders", partition: 0, offset: Int64(i), key: nil, value: []), event: .success(e))
-        }
-        try await sink.apply(SinkBatch(pipeline: "orders", partition: TopicPartition("orders", 0), expectedPosition: nil,
-                                       nextOffset: Int64(records.count), records: records))
+        try await IngestHarness.applyBatch(events, to: sink)
         return url
     }
 
@@ -190,11 +186,7 @@ import Testing
         }
         let events = [placed("a", at(18, 10), 1000), placed("b", at(18, 20), 3000), placed("c", at(18, 20), 2000),
                       Event(eventID: "x", occurredAt: at(18, 25), payload: .orderCancelled(OrderCancelled(dims, reason: "customer", refundMinor: 3000)))]
-        let records = events.enumerated().map { i, e in
-            SinkRecord(record: KafkaRecord(topic: "orders", partition: 0, offset: Int64(i), key: nil, value: []), event: .success(e))
-        }
-        try await sink.apply(SinkBatch(pipeline: "orders", partition: TopicPartition("orders", 0), expectedPosition: nil,
-                                       nextOffset: Int64(records.count), records: records))
+        try await IngestHarness.applyBatch(events, to: sink)
         let (app, auth) = try await Self.app(url)
         let analyst: HTTPFields = [.authorization: "Bearer \(try await auth.issue(role: .analyst, ttl: .seconds(300)))"]
         func rows(_ query: String) async throws -> [[String: Any]] {
@@ -259,12 +251,7 @@ import Testing
                     channel: "app", payment_method: "upi", items: [OrderLine(item_id: "m-1", name: "Dosa", quantity: 1, unit_price_minor: 100)],
                     subtotal_minor: 100, delivery_fee_minor: 0, discount_minor: 0, total_minor: 100)))
             }
-            let records = events.enumerated().map { i, e in
-                SinkRecord(record: KafkaRecord(topic: "orders", partition: 0, offset: offset + Int64(i), key: nil, value: []), event: .success(e))
-            }
-            try await sink.apply(SinkBatch(pipeline: "orders", partition: TopicPartition("orders", 0), expectedPosition: offset == 0 ? nil : offset,
-                                           nextOffset: offset + Int64(records.count), records: records))
-            offset += Int64(records.count)
+            offset = try await IngestHarness.applyBatch(events, to: sink, at: offset)
         }
         let (app, auth) = try await Self.app(url)
         let analyst: HTTPFields = [.authorization: "Bearer \(try await auth.issue(role: .analyst, ttl: .seconds(300)))"]

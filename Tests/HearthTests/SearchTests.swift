@@ -29,16 +29,8 @@ import Testing
         }
 
         mutating func apply(_ payloads: [EventPayload]) async throws {
-            let tp = TopicPartition("menus", 0)
-            let records = payloads.enumerated().map { i, payload in
-                let event = Event(eventID: UUID().uuidString, occurredAt: Timestamp(epochMillis: 1_790_000_000_000), payload: payload)
-                return SinkRecord(record: KafkaRecord(topic: "menus", partition: 0, offset: offset + Int64(i), key: nil, value: []),
-                                  event: .success(event))
-            }
-            let batch = SinkBatch(pipeline: "catalog", partition: tp, expectedPosition: offset == 0 ? nil : offset,
-                                  nextOffset: offset + Int64(records.count), records: records)
-            try await sink.apply(batch)
-            offset += Int64(records.count)
+            let events = payloads.map { Event(eventID: UUID().uuidString, occurredAt: Timestamp(epochMillis: 1_790_000_000_000), payload: $0) }
+            offset = try await IngestHarness.applyBatch(events, to: sink, pipeline: "catalog", topic: "menus", at: offset)
         }
 
         func search(_ text: String, _ configure: (inout SearchIndex.MenuQuery) -> Void = { _ in }) async throws -> SearchIndex.MenuResult {
@@ -379,11 +371,7 @@ import Testing
         }
         let events = (0..<5).map { order($0, item: "m-2", restaurant: "r-2", daysAgo: 0.01) } + [order(0, item: "m-2", restaurant: "r-2", daysAgo: 0.01)]
             + (0..<20).map { order($0, item: "m-1", restaurant: "r-1", daysAgo: 40) }
-        let records = events.enumerated().map { i, e in
-            SinkRecord(record: KafkaRecord(topic: "orders", partition: 0, offset: Int64(i), key: nil, value: []), event: .success(e))
-        }
-        try await analytics.apply(SinkBatch(pipeline: "orders", partition: TopicPartition("orders", 0), expectedPosition: nil,
-                                            nextOffset: Int64(records.count), records: records))
+        try await IngestHarness.applyBatch(events, to: analytics)
         let change = try await refresher.refresh()
         #expect(change == SearchSink.PopularityChange(documents: 2, suggestions: 3), "m-2 and r-2; the dish, the restaurant and its cuisine")
 

@@ -138,4 +138,18 @@ enum IngestHarness {
             #expect(value > 0, "\(name) is zero over the whole stream", sourceLocation: sourceLocation)
         }
     }
+
+    /// Applies `events` to `sink` as one batch of partition 0 of `topic`, from `offset` (where the
+    /// previous batch ended); returns the offset after it.
+    @discardableResult
+    static func applyBatch(_ events: [Event], to sink: some Sink, pipeline: String = "orders", topic: String = "orders",
+                           at offset: Int64 = 0) async throws -> Int64 {
+        let records = events.enumerated().map { i, e in
+            SinkRecord(record: KafkaRecord(topic: topic, partition: 0, offset: offset + Int64(i), key: nil, value: []), event: .success(e))
+        }
+        let next = offset + Int64(records.count)
+        try await sink.apply(SinkBatch(pipeline: pipeline, partition: TopicPartition(topic, 0), expectedPosition: offset == 0 ? nil : offset,
+                                       nextOffset: next, records: records))
+        return next
+    }
 }
