@@ -2,10 +2,14 @@
 
 APT_PACKAGES := pkg-config libxapian-dev librdkafka-dev libpq-dev libzstd-dev zstd \
                 postgresql postgresql-15-hll kcat util-linux wrk
+SHELL := /bin/bash
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SWIFT_BUILD_FLAGS ?=
 
 SCHEMATHESIS_VERSION := 4.32.5
+# The whole test run's time limit in seconds (it takes about 3 minutes here): a hung test fails the
+# run with the names of the tests still running instead of holding CI until its own limit.
+TEST_TIME_LIMIT ?= 1200
 
 .PHONY: all deps tools build release demo test bench clean
 
@@ -41,7 +45,8 @@ demo: build
 
 test: deps tools
 	swift build --build-tests $(SWIFT_BUILD_FLAGS)
-	swift test --skip-build $(SWIFT_BUILD_FLAGS)
+	@set -o pipefail; timeout --kill-after=30 $(TEST_TIME_LIMIT) swift test --skip-build $(SWIFT_BUILD_FLAGS) 2>&1 | tee .build/test.log; \
+	status=$$?; [ $$status -eq 0 ] || .ci/unfinished-tests .build/test.log $$status; exit $$status
 
 bench: release
 	.build/release/hearth bench ingest

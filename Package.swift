@@ -29,7 +29,8 @@ let package = Package(
             linkerSettings: [.linkedLibrary("xapian")]
         ),
 
-        .target(name: "HearthSupport", dependencies: ["Yams", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "CSpawn"),
+        .target(name: "HearthSupport", dependencies: ["CSpawn", "Yams", .product(name: "Logging", package: "swift-log")]),
         .target(name: "HearthEvents"),
         .target(name: "HearthKafka", dependencies: [
             "CRdKafka", "HearthSupport",

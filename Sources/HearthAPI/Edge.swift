@@ -40,6 +40,7 @@ struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
         }
         response.headers[.init("X-Request-Id")!] = id
         var line = accessLog
+        line.logLevel = context.logger.logLevel   // the application's level (tests run theirs quiet)
         line[metadataKey: "request_id"] = .string(id)
         var metadata: Logger.Metadata = [
             "method": "\(request.method)", "path": "\(request.uri.path)", "status": "\(response.status.code)",

@@ -147,21 +147,16 @@ public final class ManagedPostgres: Sendable {
         return Int(UInt16(bigEndian: addr.sin_port))
     }
 
-    static func run(_ path: String, _ args: [String], as owner: (uid: uid_t, gid: gid_t)?) async throws -> (status: Int32, output: String) {
-        try await Blocking.run {
-            let p = Process()
-            let (exe, full) = SpawnedProcess.command(path, args, as: owner, parentDeathSignal: false)
-            p.executableURL = URL(fileURLWithPath: exe)
-            p.arguments = full
-            p.currentDirectoryURL = URL(fileURLWithPath: "/")
-            let pipe = Pipe()
-            p.standardOutput = pipe
-            p.standardError = pipe
-            try p.run()
-            let data = pipe.fileHandleForReading.readDataToEndOfFile()
-            p.waitUntilExit()
-            return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    static func run(_ path: String, _ args: [String], as owner: (uid: uid_t, gid: gid_t)?,
+                    timeout: Duration = .seconds(300)) async throws -> (status: Int32, output: String) {
+        let (exe, full) = SpawnedProcess.command(path, args, as: owner, parentDeathSignal: false)
+        let child = try ChildProcess(exe, full, directory: "/", stdout: .capture)
+        guard let ended = await child.wait(timeout: timeout) else {
+            child.signal(SIGKILL)
+            throw ManagedPostgresError("\(path) did not finish within \(timeout): \(child.output.suffix(300))")
         }
+        _ = await child.outputClosed(timeout: .seconds(5))
+        return (ended.status, child.output)
     }
 }
 

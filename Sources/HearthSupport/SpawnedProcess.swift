@@ -1,52 +1,30 @@
 import Foundation
 import Synchronization
 
-/// A child process started from a dedicated, long-lived thread, so that a
-/// parent-death signal (which Linux ties to the spawning *thread*) fires only
-/// when Hearth itself dies.
+/// A long-lived child process started from a dedicated thread, so that a parent-death signal
+/// (which Linux ties to the spawning *thread*) fires only when Hearth itself dies.
 public final class SpawnedProcess: Sendable {
-    public let pid: Int32
-    private let exited = Atomic<Bool>(false)
+    private let child: ChildProcess
 
-    private init(pid: Int32) { self.pid = pid }
+    private init(child: ChildProcess) { self.child = child }
 
     /// Starts `path args` (as `owner` when given, through `setpriv`), with its output appended to `output`.
     public static func start(_ path: String, _ args: [String], as owner: (uid: uid_t, gid: gid_t)?,
                              parentDeathSignal: Bool, output: URL?) throws -> SpawnedProcess {
         let (exe, full) = command(path, args, as: owner, parentDeathSignal: parentDeathSignal)
         let started = DispatchSemaphore(value: 0)
-        let result = Mutex<Result<SpawnedProcess, any Error>?>(nil)
+        let result = Mutex<Result<ChildProcess, any Error>?>(nil)
         let thread = Thread {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: exe)
-            p.arguments = full
-            p.currentDirectoryURL = URL(fileURLWithPath: "/")
-            if let output, let handle = try? FileHandle(forWritingTo: output) {
-                handle.seekToEndOfFile()
-                p.standardOutput = handle
-                p.standardError = handle
-            } else {
-                p.standardOutput = FileHandle.nullDevice
-                p.standardError = FileHandle.nullDevice
-            }
-            do {
-                try p.run()
-            } catch {
-                result.withLock { $0 = .failure(error) }
-                started.signal()
-                return
-            }
-            let spawned = SpawnedProcess(pid: p.processIdentifier)
-            result.withLock { $0 = .success(spawned) }
+            let spawned = Result { try ChildProcess(exe, full, directory: "/", stdout: output.map { .file($0) } ?? .discard) }
+            result.withLock { $0 = spawned }
             started.signal()
             // This thread stays alive for as long as the child runs.
-            p.waitUntilExit()
-            spawned.exited.store(true, ordering: .releasing)
+            if case .success(let child) = spawned { _ = child.waitBlocking() }
         }
         thread.name = "hearth.spawn"
         thread.start()
         started.wait()
-        return try result.withLock { $0! }.get()
+        return SpawnedProcess(child: try result.withLock { $0! }.get())
     }
 
     public static func command(_ path: String, _ args: [String], as owner: (uid: uid_t, gid: gid_t)?,
@@ -58,9 +36,11 @@ public final class SpawnedProcess: Sendable {
         return ("/usr/bin/setpriv", pre + ["--", path] + args)
     }
 
-    public var isRunning: Bool { !exited.load(ordering: .acquiring) }
+    public var pid: Int32 { child.pid }
 
-    public func interrupt() { if isRunning { kill(pid, SIGINT) } }
+    public var isRunning: Bool { child.isRunning }
 
-    public func terminate() { if isRunning { kill(pid, SIGKILL) } }
+    public func interrupt() { child.signal(SIGINT) }
+
+    public func terminate() { child.signal(SIGKILL) }
 }

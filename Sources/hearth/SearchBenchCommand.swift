@@ -138,9 +138,9 @@ struct BenchSearch: AsyncParsableCommand {
             var ports = ready.stream.makeAsyncIterator()
             guard let port = await ports.next() else { throw fail("the HTTP server did not start") }
             let base = "http://127.0.0.1:\(port)"
-            httpSuggest = try Self.wrk(wrk, base: base, paths: mix.suggestions.map { "/api/v1/search/suggestions?q=\(Self.escape($0))" },
+            httpSuggest = try await Self.wrk(wrk, base: base, paths: mix.suggestions.map { "/api/v1/search/suggestions?q=\(Self.escape($0))" },
                                        seconds: httpSeconds, dir: work)
-            httpSearch = try Self.wrk(wrk, base: base, paths: mix.menu.map { "/api/v1/search/menu?" + $0.httpQuery },
+            httpSearch = try await Self.wrk(wrk, base: base, paths: mix.menu.map { "/api/v1/search/menu?" + $0.httpQuery },
                                       seconds: httpSeconds, dir: work)
             await group.triggerGracefulShutdown()
             _ = try? await server.value
@@ -230,7 +230,7 @@ struct BenchSearch: AsyncParsableCommand {
     }
 
     /// Requests per second from wrk cycling through `paths` on 2 threads and 32 connections.
-    static func wrk(_ wrk: String, base: String, paths: [String], seconds: Int, dir: URL) throws -> Double {
+    static func wrk(_ wrk: String, base: String, paths: [String], seconds: Int, dir: URL) async throws -> Double {
         let script = dir.appendingPathComponent("paths.lua")
         let list = paths.map { "\"\($0)\"" }.joined(separator: ",")
         try """
@@ -244,16 +244,13 @@ struct BenchSearch: AsyncParsableCommand {
               if status ~= 200 then io.stderr:write("status " .. status .. "\\n") end
             end
             """.write(to: script, atomically: true, encoding: .utf8)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: wrk)
-        process.arguments = ["-t2", "-c32", "-d\(seconds)s", "-s", script.path, base]
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
+        let child = try ChildProcess(wrk, ["-t2", "-c32", "-d\(seconds)s", "-s", script.path, base], stdout: .capture, stderr: .discard)
+        guard await child.wait(timeout: .seconds(seconds + 60)) != nil else {
+            child.signal(SIGKILL)
+            throw fail("wrk did not finish within \(seconds + 60) s")
+        }
+        _ = await child.outputClosed(timeout: .seconds(5))
+        let text = child.output
         guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("Requests/sec:") }),
               let value = Double(line.split(separator: " ").last ?? "") else {
             throw fail("could not read wrk's output: \(text.prefix(200))")

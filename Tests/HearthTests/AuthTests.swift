@@ -172,7 +172,7 @@ import Testing
         #expect(try Authenticator.secret(for: generated, dataDirectory: dir) == secret, "generated once, then kept")
         let attributes = try FileManager.default.attributesOfItem(atPath: dir.appendingPathComponent("auth/jwt-secret").path)
         #expect((attributes[.posixPermissions] as? Int) == 0o600)
-        let cli = try CommandLineTests.run(TestPaths.hearthBinary.path, ["token", "--role", "analyst", "--ttl", "10m", "--data-dir", dir.path])
+        let cli = try await runTool(TestPaths.hearthBinary.path, ["token", "--role", "analyst", "--ttl", "10m", "--data-dir", dir.path])
         #expect(cli.status == 0)
         let token = try #require(cli.out.split(separator: "\n").last.map(String.init))
         settings.jwtSecret = secret
@@ -182,7 +182,7 @@ import Testing
             try await Self.check(client, "/analyst", Self.bearer(token), 200)
             try await Self.check(client, "/admin", Self.bearer(token), 403)
         }
-        let bad = try CommandLineTests.run(TestPaths.hearthBinary.path, ["token", "--role", "root", "--data-dir", dir.path])
+        let bad = try await runTool(TestPaths.hearthBinary.path, ["token", "--role", "root", "--data-dir", dir.path])
         #expect(bad.status == 1 && bad.out.contains("--role must be analyst or admin"))
     }
 

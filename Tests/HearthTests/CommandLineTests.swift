@@ -4,31 +4,12 @@ import Testing
 
 /// The command line as people and other tools use it: `hearth broker` with kcat, `hearth serve`, `hearth validate`.
 @Suite(.serialized) struct CommandLineTests {
-    static func run(_ tool: String, _ args: [String], stdin: String? = nil, in directory: URL? = nil) throws -> (status: Int32, out: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: tool)
-        if let directory { p.currentDirectoryURL = directory }
-        p.arguments = args
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        let input = Pipe()
-        p.standardInput = input
-        try p.run()
-        if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
-        try input.fileHandleForWriting.close()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
-    }
-
     @Test func kcatTalksToTheBrokerAndServeConsumesWhatKcatProduced() async throws {
-        let broker = try HearthProcess(["broker", "--brokers", "3", "--partitions", "4"])
-        defer { broker.interrupt() }
-        let address = try broker.firstLine()
+        try await HearthProcess.with(["broker", "--brokers", "3", "--partitions", "4"]) { broker in
+        let address = try await broker.nextLine()
         #expect(address.split(separator: ",").count == 3 && address.hasPrefix("127.0.0.1:"))
 
-        let metadata = try Self.run("/usr/bin/kcat", ["-b", address, "-L"])
+        let metadata = try await runTool("/usr/bin/kcat", ["-b", address, "-L"])
         #expect(metadata.status == 0)
         #expect(metadata.out.contains("3 brokers"))
         #expect(metadata.out.contains("topic \"orders\" with 4 partitions"))
@@ -39,14 +20,13 @@ import Testing
             o-kcat-1|{"event_id":"kcat-1","type":"order.placed","occurred_at":"2026-11-22T23:34:05+05:30","schema_version":1,"data":{"order_id":"o-kcat-1","customer_id":"c-1","restaurant_id":"r-kcat","city":"Mumbai","currency":"INR","channel":"app","payment_method":"upi","items":[{"item_id":"m-1","name":"Pepperoni Feast","quantity":2,"unit_price_minor":54900}],"subtotal_minor":109800,"delivery_fee_minor":4000,"discount_minor":0,"total_minor":113800}}
 
             """
-        let produced = try Self.run("/usr/bin/kcat", ["-b", address, "-P", "-t", "orders", "-K", "|"], stdin: good)
+        let produced = try await runTool("/usr/bin/kcat", ["-b", address, "-P", "-t", "orders", "-K", "|"], stdin: good)
         #expect(produced.status == 0, "\(produced.out)")
 
         let url = try await SharedPostgres.shared.freshDatabase()
         let pipelines = try IngestHarness.pipelines(["orders"])
-        let serve = try HearthProcess(["serve", "--brokers", address, "--postgres", url, "--pipelines-dir", pipelines.path,
-                                       "--data-dir", makeTemporaryDirectory().path, "--port", "0"])
-        defer { serve.interrupt() }
+        try await HearthProcess.with(["serve", "--brokers", address, "--postgres", url, "--pipelines-dir", pipelines.path,
+                                      "--data-dir", makeTemporaryDirectory().path, "--port", "0"]) { _ in
         let db = PostgresConnection(url: url)
         try await waitUntil("the kcat order to be aggregated", timeout: .seconds(60)) {
             let rows = try? await db.query("SELECT orders, gross_revenue_minor, to_char(bucket AT TIME ZONE 'UTC', 'HH24:MI') FROM orders_15m WHERE restaurant_id = 'r-kcat'")
@@ -60,28 +40,30 @@ import Testing
         // The invalid record is on another partition, applied independently: wait for its dead letter.
         var letter = (status: Int32(0), out: "")
         try await waitUntil("the dead letter", timeout: .seconds(30), every: .milliseconds(500)) {
-            letter = try Self.run("/usr/bin/kcat", ["-b", address, "-C", "-t", "orders.dlq", "-c", "1", "-e", "-q",
+            letter = try await runTool("/usr/bin/kcat", ["-b", address, "-C", "-t", "orders.dlq", "-c", "1", "-e", "-q",
                                                     "-f", "%k %s %h\\n"])
             return !letter.out.isEmpty
         }
         #expect(letter.out.contains("o-kcat-2 not json"))
         #expect(letter.out.contains("__connect.errors.exception.class.name=invalid_json"))
         #expect(letter.out.contains("__connect.errors.stage=decode"))
+        }
+        }
     }
 
-    @Test func validateReportsFileLineAndKey() throws {
-        let ok = try Self.run(TestPaths.hearthBinary.path, ["validate", "--pipelines-dir", TestPaths.pipelines.path,
+    @Test func validateReportsFileLineAndKey() async throws {
+        let ok = try await runTool(TestPaths.hearthBinary.path, ["validate", "--pipelines-dir", TestPaths.pipelines.path,
                                                             "--indexes-dir", TestPaths.indexes.path])
         #expect(ok.status == 0 && ok.out.contains("ok: 2 pipelines") && ok.out.contains("2 indexes (menu_items, restaurants)") && ok.out.contains("5 reports (ratings, sales, top_items, top_restaurants, unique_customers)"))
         let dir = makeTemporaryDirectory()
         try "name: orders\ntopics: [orders]\nsinks: [analytics]\nbatch:\n  max_records: lots\n".write(
             to: dir.appendingPathComponent("orders.yaml"), atomically: true, encoding: .utf8)
-        let bad = try Self.run(TestPaths.hearthBinary.path, ["validate", "--pipelines-dir", dir.path])
+        let bad = try await runTool(TestPaths.hearthBinary.path, ["validate", "--pipelines-dir", dir.path])
         #expect(bad.status != 0)
         #expect(bad.out == "hearth: error: orders.yaml:5: batch.max_records: must be an integer\n")
         try "name: menu\nentity: item\nfields:\n  name: {weight: 10}\n  colour: {weight: 2}\n".write(
             to: dir.appendingPathComponent("menu.yaml"), atomically: true, encoding: .utf8)
-        let badIndex = try Self.run(TestPaths.hearthBinary.path, ["validate", "--pipelines-dir", TestPaths.pipelines.path,
+        let badIndex = try await runTool(TestPaths.hearthBinary.path, ["validate", "--pipelines-dir", TestPaths.pipelines.path,
                                                                   "--indexes-dir", dir.path])
         #expect(badIndex.status != 0)
         #expect(badIndex.out.hasPrefix("hearth: error: menu.yaml:5: fields.colour: is not a searchable field of an item"))

@@ -2,6 +2,7 @@ import Foundation
 import HearthCore
 import HearthKafka
 import HearthPostgres
+import HearthSupport
 import Testing
 
 /// Exactly-once effects: the process is killed at random points during ingest and restarted;
@@ -41,19 +42,19 @@ import Testing
             }
             try await Task.sleep(for: .milliseconds(Int.random(in: 0...700, using: &rng)))
             let atKill = try await Self.applied(positions)
-            hearth.kill()
+            await hearth.kill()
             if atKill > before && atKill < produced { midIngestKills += 1 }
         }
 
         // A final run catches up; the totals must be exact.
         let final = try HearthProcess(args)
         // Serving (signal handlers installed) before it is asked to stop.
-        #expect(try final.firstLine().hasPrefix("Hearth is listening on"))
+        #expect(try await final.nextLine().hasPrefix("Hearth is listening on"))
         try await waitUntil("the final run to apply every record", timeout: .seconds(120)) {
             try await Self.applied(positions) == produced
         }
-        final.interrupt()
-        #expect(final.process.terminationStatus == 0, "graceful stop: \(final.stderr.suffix(500))")
+        let stopped = await final.interrupt()
+        #expect(stopped == .exited(0), "graceful stop: \(final.stderr.suffix(500))")
         try await IngestHarness.expectExactTotals(url, expected)
         #expect(midIngestKills >= 10)
         await positions.close()

@@ -19,14 +19,13 @@ import Testing
         let dir = makeTemporaryDirectory()
         // The per-client rate limit (429s are documented) would answer most of schemathesis's requests
         // from one address: raise it so that the endpoints themselves are exercised.
-        let demo = try HearthProcess(["demo", "--port", "0", "--data-dir", dir.path, "--rate", "300"],
-                                     environment: ["HEARTH_RATE_LIMIT_PER_SECOND": "100000"])
-        defer { demo.interrupt() }
-        let first = try demo.firstLine(timeout: .seconds(60))
+        try await HearthProcess.with(["demo", "--port", "0", "--data-dir", dir.path, "--rate", "300"],
+                                     environment: ["HEARTH_RATE_LIMIT_PER_SECOND": "100000"]) { demo in
+        let first = try await demo.nextLine(timeout: .seconds(60))
         let base = try #require(first.components(separatedBy: " on ").last, "unexpected first line: \(first)")
         var token: String?
         for _ in 0..<12 where token == nil {
-            let line = try demo.firstLine()
+            let line = try await demo.nextLine()
             if line.contains("admin token") { token = line.split(separator: " ").last.map(String.init) }
         }
         let admin = try #require(token, "demo printed no admin token")
@@ -36,7 +35,7 @@ import Testing
             guard let (data, _) = try? await URLSession.shared.data(from: url) else { return false }
             return String(decoding: data, as: UTF8.self).contains("\"text\"")
         }
-        let run = try CommandLineTests.run(Self.tool.path, [
+        let run = try await runTool(Self.tool.path, [
             "run", "\(base)/openapi.json", "-H", "Authorization: Bearer \(admin)",
             "--checks", "not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance",
             "--max-examples", "40", "--seed", "20261122", "--no-color",
@@ -44,5 +43,6 @@ import Testing
         let failures = run.out.range(of: "FAILURES").map { String(run.out[$0.lowerBound...].prefix(8000)) } ?? String(run.out.suffix(4000))
         #expect(run.status == 0, "schemathesis found problems:\n\(failures)")
         #expect(run.out.contains("passed") && run.out.contains("Operations:"), "\(run.out.suffix(2000))")
+        }
     }
 }

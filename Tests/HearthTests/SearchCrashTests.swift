@@ -2,6 +2,7 @@ import Foundation
 import HearthCore
 import HearthEvents
 import HearthKafka
+import HearthSupport
 @testable import HearthSearch
 import Testing
 
@@ -45,15 +46,15 @@ import Testing
             try? await waitUntil("progress", timeout: .seconds(20), every: .milliseconds(50)) { Self.applied(indexPath) > before }
             try await Task.sleep(for: .milliseconds(Int.random(in: 0...300, using: &rng)))
             let atKill = Self.applied(indexPath)
-            hearth.kill()
+            await hearth.kill()
             if atKill > before && atKill < produced { midIngestKills += 1 }
         }
 
         let final = try HearthProcess(args)
-        #expect(try final.firstLine().hasPrefix("Hearth is listening on"))
+        #expect(try await final.nextLine().hasPrefix("Hearth is listening on"))
         try await waitUntil("the final run to index every record", timeout: .seconds(120)) { Self.applied(indexPath) == produced }
-        final.interrupt()
-        #expect(final.process.terminationStatus == 0)
+        let stopped = await final.interrupt()
+        #expect(stopped == .exited(0), "graceful stop: \(final.stderr.suffix(500))")
 
         // Counts and contents: every restaurant and item once, each at its last revision.
         let index = try SearchIndex(path: indexPath, definitions: try IndexDefinition.loadAll(from: TestPaths.indexes))
