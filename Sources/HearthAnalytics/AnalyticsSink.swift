@@ -123,9 +123,14 @@ public final class AnalyticsSink: Sink {
         for (n, key) in keys.enumerated() {
             for c in buckets.customers[key] ?? [] { customerBucket.append(Int32(n + 1)); customerIDs.append(c) }
         }
-        var q = PostgresQuery.StringInterpolation(literalCapacity: 1024, interpolationCount: 7 + measures.count)
-        q.appendLiteral("INSERT INTO orders_15m (bucket, restaurant_id, currency, city, \(UpsertSQL.columns), customers, shard) ")
-        q.appendLiteral("SELECT k.b, k.r, k.cu, k.ci, \(UpsertSQL.selected), c.h, ")
+        var q = PostgresQuery.StringInterpolation(literalCapacity: 1024, interpolationCount: 8 + measures.count)
+        // Each bucket's delivery-time histogram as an array literal ('' when it has none).
+        let histograms: [String] = keys.map {
+            let h = buckets.totals[$0]!.deliveryHistogram
+            return h.isEmpty ? "" : "{" + h.map(String.init).joined(separator: ",") + "}"
+        }
+        q.appendLiteral("INSERT INTO orders_15m (bucket, restaurant_id, currency, city, \(UpsertSQL.columns), customers, delivery_hist, shard) ")
+        q.appendLiteral("SELECT k.b, k.r, k.cu, k.ci, \(UpsertSQL.selected), c.h, NULLIF(k.dh, '')::bigint[], ")
         q.appendInterpolation(shard)
         q.appendLiteral("::smallint FROM unnest(")
         q.appendInterpolation(starts); q.appendLiteral("::timestamptz[], ")
@@ -137,14 +142,19 @@ public final class AnalyticsSink: Sink {
             q.appendInterpolation(rows.map { $0[i] })
             q.appendLiteral("::bigint[]")
         }
-        q.appendLiteral(") WITH ORDINALITY AS k(b, r, cu, ci, \(UpsertSQL.aliases), n) ")
+        q.appendLiteral(", ")
+        q.appendInterpolation(histograms)
+        q.appendLiteral("::text[]) WITH ORDINALITY AS k(b, r, cu, ci, \(UpsertSQL.aliases), dh, n) ")
         q.appendLiteral("LEFT JOIN (SELECT n, hll_add_agg(hll_hash_text(id), 14, 5) AS h FROM unnest(")
         q.appendInterpolation(customerBucket); q.appendLiteral("::int[], ")
         q.appendInterpolation(customerIDs); q.appendLiteral("::text[]) AS u(n, id) GROUP BY n) c ON c.n = k.n ")
         q.appendLiteral("ON CONFLICT (bucket, restaurant_id, currency, shard) DO UPDATE SET city = EXCLUDED.city, " + UpsertSQL.updates
                         + ", customers = CASE WHEN orders_15m.customers IS NULL THEN EXCLUDED.customers WHEN EXCLUDED.customers IS NULL"
-                        + " THEN orders_15m.customers ELSE hll_union(orders_15m.customers, EXCLUDED.customers) END")
+                        + " THEN orders_15m.customers ELSE hll_union(orders_15m.customers, EXCLUDED.customers) END"
+                        + ", delivery_hist = hearth_hist_add(orders_15m.delivery_hist, EXCLUDED.delivery_hist)")
         try s.query(PostgresQuery(stringInterpolation: q))
+        try upsertMix(s, buckets, shard: shard)
+        try upsertLive(s, buckets, shard: shard)
         guard !buckets.items.isEmpty else { return }
         let itemKeys = buckets.items.keys.sorted()
         let lines = itemKeys.map { buckets.items[$0]! }
@@ -161,6 +171,48 @@ public final class AnalyticsSink: Sink {
                    quantity = item_orders_daily.quantity + EXCLUDED.quantity,
                    revenue_minor = item_orders_daily.revenue_minor + EXCLUDED.revenue_minor,
                    name = EXCLUDED.name
+            """)
+    }
+
+    static func upsertMix(_ s: PostgresSession, _ buckets: OrderBuckets, shard: Int) throws {
+        guard !buckets.mix.isEmpty else { return }
+        let keys = buckets.mix.keys.sorted()
+        let rows = keys.map { buckets.mix[$0]! }
+        // The city of a mix row is its bucket's (every mix entry comes with a bucket entry).
+        let cities = keys.map { buckets.cities[OrderBuckets.Key(bucketMillis: $0.bucketMillis, restaurantID: $0.restaurantID, currency: $0.currency)] ?? "" }
+        try s.query("""
+            INSERT INTO order_mix_15m (bucket, restaurant_id, currency, dimension, value, shard, city,
+                                       orders, gross_revenue_minor, payments_succeeded, payments_failed)
+            SELECT b, r, c, d, v, \(shard)::smallint, ci, o, g, ps, pf
+              FROM unnest(\(keys.map { Timestamp(epochMillis: $0.bucketMillis).description })::timestamptz[],
+                          \(keys.map(\.restaurantID))::text[], \(keys.map(\.currency))::text[], \(keys.map(\.dimension))::text[],
+                          \(keys.map(\.value))::text[], \(cities)::text[], \(rows.map(\.orders))::bigint[],
+                          \(rows.map(\.grossRevenueMinor))::bigint[], \(rows.map(\.paymentsSucceeded))::bigint[],
+                          \(rows.map(\.paymentsFailed))::bigint[]) AS t(b, r, c, d, v, ci, o, g, ps, pf)
+            ON CONFLICT (bucket, restaurant_id, currency, dimension, value, shard) DO UPDATE
+               SET city = EXCLUDED.city,
+                   orders = order_mix_15m.orders + EXCLUDED.orders,
+                   gross_revenue_minor = order_mix_15m.gross_revenue_minor + EXCLUDED.gross_revenue_minor,
+                   payments_succeeded = order_mix_15m.payments_succeeded + EXCLUDED.payments_succeeded,
+                   payments_failed = order_mix_15m.payments_failed + EXCLUDED.payments_failed
+            """)
+    }
+
+    static func upsertLive(_ s: PostgresSession, _ buckets: OrderBuckets, shard: Int) throws {
+        guard !buckets.live.isEmpty else { return }
+        let keys = buckets.live.keys.sorted()
+        let rows = keys.map { buckets.live[$0]! }
+        try s.query("""
+            INSERT INTO orders_live_1m (minute, city, currency, shard, orders, gross_revenue_minor, cancellations, deliveries)
+            SELECT m, ci, cu, \(shard)::smallint, o, g, c, d
+              FROM unnest(\(keys.map { Timestamp(epochMillis: $0.minuteMillis).description })::timestamptz[], \(keys.map(\.city))::text[],
+                          \(keys.map(\.currency))::text[], \(rows.map { $0[0] })::bigint[], \(rows.map { $0[1] })::bigint[],
+                          \(rows.map { $0[2] })::bigint[], \(rows.map { $0[3] })::bigint[]) AS t(m, ci, cu, o, g, c, d)
+            ON CONFLICT (minute, city, currency, shard) DO UPDATE
+               SET orders = orders_live_1m.orders + EXCLUDED.orders,
+                   gross_revenue_minor = orders_live_1m.gross_revenue_minor + EXCLUDED.gross_revenue_minor,
+                   cancellations = orders_live_1m.cancellations + EXCLUDED.cancellations,
+                   deliveries = orders_live_1m.deliveries + EXCLUDED.deliveries
             """)
     }
 
@@ -212,6 +264,7 @@ public final class AnalyticsSink: Sink {
             try await reader.query("""
                 DELETE FROM analytics_seen_events WHERE seen_at < now() - make_interval(hours => \(dedupHorizonHours))
                 """)
+            try await reader.query("DELETE FROM orders_live_1m WHERE minute < now() - interval '2 days'")
         } catch {
             logger.warning("Could not purge old event ids.", metadata: ["reason": "\(error)"])
         }

@@ -118,6 +118,75 @@ public enum Migrations {
                 ADD COLUMN ratings_4 bigint NOT NULL DEFAULT 0,
                 ADD COLUMN ratings_5 bigint NOT NULL DEFAULT 0;
             """),
+        // The order funnel (status changes per bucket), the delivery-time distribution as a
+        // mergeable histogram (`DeliveryHistogram`: bins growing by 5%, added element by element),
+        // and orders and payments by channel and by payment method.
+        Migration(version: 9, name: "funnel, delivery-time distribution, channel and payment mix", sql: """
+            ALTER TABLE orders_15m
+                ADD COLUMN status_accepted bigint NOT NULL DEFAULT 0,
+                ADD COLUMN status_preparing bigint NOT NULL DEFAULT 0,
+                ADD COLUMN status_ready bigint NOT NULL DEFAULT 0,
+                ADD COLUMN status_assigned bigint NOT NULL DEFAULT 0,
+                ADD COLUMN status_picked bigint NOT NULL DEFAULT 0,
+                ADD COLUMN status_out_for_delivery bigint NOT NULL DEFAULT 0,
+                ADD COLUMN delivery_hist bigint[];
+            CREATE FUNCTION hearth_hist_add(a bigint[], b bigint[]) RETURNS bigint[]
+                LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+                SELECT CASE WHEN a IS NULL THEN b WHEN b IS NULL THEN a ELSE
+                    ARRAY(SELECT coalesce(a[i], 0) + coalesce(b[i], 0)
+                            FROM generate_series(1, greatest(cardinality(a), cardinality(b))) AS i) END
+            $$;
+            CREATE AGGREGATE hearth_hist_sum(bigint[]) (
+                SFUNC = hearth_hist_add, STYPE = bigint[], COMBINEFUNC = hearth_hist_add, PARALLEL = SAFE);
+            -- The nearest-rank q-quantile, as the geometric middle of its bin (minutes).
+            CREATE FUNCTION hearth_hist_quantile(h bigint[], q float8) RETURNS float8
+                LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+                DECLARE
+                    total bigint;
+                    wanted bigint;
+                    running bigint := 0;
+                BEGIN
+                    SELECT sum(x) INTO total FROM unnest(h) AS x;
+                    IF total IS NULL OR total = 0 THEN RETURN NULL; END IF;
+                    wanted := greatest(1, ceil(q * total));
+                    FOR i IN 1 .. cardinality(h) LOOP
+                        running := running + coalesce(h[i], 0);
+                        IF running >= wanted THEN
+                            RETURN CASE WHEN i = 1 THEN 0.5 ELSE round((1.05 ^ (i - 2) * sqrt(1.05))::numeric, 2)::float8 END;
+                        END IF;
+                    END LOOP;
+                    RETURN NULL;
+                END
+            $$;
+            CREATE TABLE order_mix_15m (
+                bucket              timestamptz NOT NULL,
+                restaurant_id       text        NOT NULL,
+                currency            text        NOT NULL,
+                dimension           text        NOT NULL,
+                value               text        NOT NULL,
+                shard               smallint    NOT NULL DEFAULT 0,
+                city                text        NOT NULL DEFAULT '',
+                orders              bigint      NOT NULL DEFAULT 0,
+                gross_revenue_minor bigint      NOT NULL DEFAULT 0,
+                payments_succeeded  bigint      NOT NULL DEFAULT 0,
+                payments_failed     bigint      NOT NULL DEFAULT 0,
+                PRIMARY KEY (bucket, restaurant_id, currency, dimension, value, shard)
+            );
+            """),
+        // Orders per minute for the live view; rows older than two days are deleted.
+        Migration(version: 10, name: "orders per minute for the live view", sql: """
+            CREATE TABLE orders_live_1m (
+                minute              timestamptz NOT NULL,
+                city                text        NOT NULL,
+                currency            text        NOT NULL,
+                shard               smallint    NOT NULL DEFAULT 0,
+                orders              bigint      NOT NULL DEFAULT 0,
+                gross_revenue_minor bigint      NOT NULL DEFAULT 0,
+                cancellations       bigint      NOT NULL DEFAULT 0,
+                deliveries          bigint      NOT NULL DEFAULT 0,
+                PRIMARY KEY (minute, city, currency, shard)
+            );
+            """),
     ]
 
     /// Applies every migration not yet applied, each in its own transaction, under an advisory lock

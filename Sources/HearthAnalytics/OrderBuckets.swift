@@ -1,3 +1,4 @@
+import Foundation
 import HearthEvents
 
 /// Order counts and revenue per 15-minute bucket of event time × restaurant × currency, and
@@ -33,6 +34,10 @@ public struct OrderBuckets: Sendable, Equatable {
         public var ratingsSum: Int64 = 0
         /// Ratings of 1, 2, 3, 4 and 5 stars.
         public var stars: [Int64] = [0, 0, 0, 0, 0]
+        /// Status changes, in the order of `OrderBuckets.statuses`.
+        public var statuses: [Int64] = Array(repeating: 0, count: OrderBuckets.statuses.count)
+        /// Delivery times (`DeliveryHistogram`): counts per bin, trailing empty bins left out.
+        public var deliveryHistogram: [Int64] = []
         public init(orders: Int64 = 0, grossRevenueMinor: Int64 = 0) {
             self.orders = orders
             self.grossRevenueMinor = grossRevenueMinor
@@ -42,20 +47,25 @@ public struct OrderBuckets: Sendable, Equatable {
         public static let columns = ["orders", "gross_revenue_minor", "discounts_minor", "delivery_fees_minor", "items_sold",
                                      "cancellations", "refunds_minor", "payments_succeeded", "payments_failed", "deliveries",
                                      "delivery_seconds", "ratings", "ratings_sum", "ratings_1", "ratings_2", "ratings_3",
-                                     "ratings_4", "ratings_5"]
+                                     "ratings_4", "ratings_5"] + OrderBuckets.statuses.map { "status_" + $0.lowercased() }
 
         public var values: [Int64] {
             [orders, grossRevenueMinor, discountsMinor, deliveryFeesMinor, itemsSold, cancellations, refundsMinor,
-             paymentsSucceeded, paymentsFailed, deliveries, deliverySeconds, ratings, ratingsSum] + stars
+             paymentsSucceeded, paymentsFailed, deliveries, deliverySeconds, ratings, ratingsSum] + stars + statuses
         }
 
         public init(values v: [Int64]) {
             orders = v[0]; grossRevenueMinor = v[1]; discountsMinor = v[2]; deliveryFeesMinor = v[3]; itemsSold = v[4]
             cancellations = v[5]; refundsMinor = v[6]; paymentsSucceeded = v[7]; paymentsFailed = v[8]; deliveries = v[9]
             deliverySeconds = v[10]; ratings = v[11]; ratingsSum = v[12]; stars = Array(v[13..<18])
+            statuses = Array(v[18..<(18 + OrderBuckets.statuses.count)])
         }
 
-        public static func + (a: Totals, b: Totals) -> Totals { Totals(values: zip(a.values, b.values).map { $0 + $1 }) }
+        public static func + (a: Totals, b: Totals) -> Totals {
+            var sum = Totals(values: zip(a.values, b.values).map { $0 + $1 })
+            sum.deliveryHistogram = DeliveryHistogram.add(a.deliveryHistogram, b.deliveryHistogram)
+            return sum
+        }
     }
 
     /// A menu item on one UTC day of event time, in one currency.
@@ -81,6 +91,48 @@ public struct OrderBuckets: Sendable, Equatable {
         public var revenueMinor: Int64 = 0
     }
 
+    /// The statuses of `order.status_changed`, in the order an order passes them.
+    public static let statuses = ["ACCEPTED", "PREPARING", "READY", "ASSIGNED", "PICKED", "OUT_FOR_DELIVERY"]
+
+    /// Orders and payments by channel or by payment method, per bucket × restaurant × currency.
+    public struct MixKey: Hashable, Sendable, Comparable {
+        public var bucketMillis: Int64
+        public var restaurantID: String
+        public var currency: String
+        /// `channel` or `payment_method`.
+        public var dimension: String
+        public var value: String
+
+        public static func < (a: MixKey, b: MixKey) -> Bool {
+            (a.bucketMillis, a.restaurantID, a.currency, a.dimension, a.value) < (b.bucketMillis, b.restaurantID, b.currency, b.dimension, b.value)
+        }
+    }
+
+    public struct MixTotals: Sendable, Equatable, Codable {
+        public var orders: Int64 = 0
+        public var grossRevenueMinor: Int64 = 0
+        public var paymentsSucceeded: Int64 = 0
+        public var paymentsFailed: Int64 = 0
+        public var values: [Int64] { [orders, grossRevenueMinor, paymentsSucceeded, paymentsFailed] }
+        public static let columns = ["orders", "gross_revenue_minor", "payments_succeeded", "payments_failed"]
+        public init() {}
+        public init(values v: [Int64]) { orders = v[0]; grossRevenueMinor = v[1]; paymentsSucceeded = v[2]; paymentsFailed = v[3] }
+        public static func + (a: MixTotals, b: MixTotals) -> MixTotals { MixTotals(values: zip(a.values, b.values).map { $0 + $1 }) }
+    }
+
+    /// Orders per minute × city × currency, for the live view (kept for a short time only).
+    public struct LiveKey: Hashable, Sendable, Comparable {
+        public var minuteMillis: Int64
+        public var city: String
+        public var currency: String
+        public static func < (a: LiveKey, b: LiveKey) -> Bool {
+            (a.minuteMillis, a.city, a.currency) < (b.minuteMillis, b.city, b.currency)
+        }
+    }
+
+    /// The measures of `orders_live_1m`, in this order.
+    public static let liveColumns = ["orders", "gross_revenue_minor", "cancellations", "deliveries"]
+
     public static let bucketMillis: Int64 = 15 * 60 * 1000
     public static let dayMillis: Int64 = 24 * 60 * 60 * 1000
 
@@ -90,6 +142,8 @@ public struct OrderBuckets: Sendable, Equatable {
     /// The customers who placed orders, per bucket (for the unique-customer sketch).
     public private(set) var customers: [Key: Set<String>] = [:]
     public private(set) var items: [ItemKey: ItemTotals] = [:]
+    public private(set) var mix: [MixKey: MixTotals] = [:]
+    public private(set) var live: [LiveKey: [Int64]] = [:]
 
     public init() {}
 
@@ -100,6 +154,10 @@ public struct OrderBuckets: Sendable, Equatable {
     /// Adds the effect of one (fresh, valid) event: each counts in the bucket of its own event time.
     public mutating func add(_ event: Event) {
         let bucket = OrderBuckets.bucket(of: event.occurredAt)
+        func minute(_ city: String, _ currency: String, _ measure: Int, _ amount: Int64 = 1) {
+            let key = LiveKey(minuteMillis: event.occurredAt.epochMillis.floorDiv(60_000) * 60_000, city: city, currency: currency)
+            live[key, default: [0, 0, 0, 0]][measure] += amount
+        }
         func count(_ restaurant: String, _ currency: String, _ city: String, _ body: (inout Totals) -> Void) {
             let key = Key(bucketMillis: bucket, restaurantID: restaurant, currency: currency)
             body(&totals[key, default: Totals()])
@@ -115,15 +173,35 @@ public struct OrderBuckets: Sendable, Equatable {
                 $0.itemsSold += o.items.reduce(0) { $0 + Int64($1.quantity) }
             }
             addItems(o, at: event.occurredAt)
+            minute(o.city, o.currency, 0)
+            minute(o.city, o.currency, 1, o.total_minor)
+            for (dimension, value) in [("channel", o.channel), ("payment_method", o.payment_method)] {
+                let key = MixKey(bucketMillis: bucket, restaurantID: o.restaurant_id, currency: o.currency, dimension: dimension, value: value)
+                mix[key, default: MixTotals()].orders += 1
+                mix[key, default: MixTotals()].grossRevenueMinor += o.total_minor
+            }
             customers[Key(bucketMillis: bucket, restaurantID: o.restaurant_id, currency: o.currency), default: []].insert(o.customer_id)
         case .orderCancelled(let c):
             count(c.restaurant_id, c.currency, c.city) { $0.cancellations += 1; $0.refundsMinor += c.refund_minor }
+            minute(c.city, c.currency, 2)
         case .paymentSucceeded(let p):
             count(p.restaurant_id, p.currency, p.city) { $0.paymentsSucceeded += 1 }
+            mix[MixKey(bucketMillis: bucket, restaurantID: p.restaurant_id, currency: p.currency, dimension: "payment_method", value: p.method),
+                default: MixTotals()].paymentsSucceeded += 1
         case .paymentFailed(let p):
             count(p.restaurant_id, p.currency, p.city) { $0.paymentsFailed += 1 }
+            mix[MixKey(bucketMillis: bucket, restaurantID: p.restaurant_id, currency: p.currency, dimension: "payment_method", value: p.method),
+                default: MixTotals()].paymentsFailed += 1
+        case .orderStatusChanged(let c):
+            guard let index = Self.statuses.firstIndex(of: c.status) else { return }
+            count(c.restaurant_id, c.currency, c.city) { $0.statuses[index] += 1 }
         case .orderDelivered(let d):
-            count(d.restaurant_id, d.currency, d.city) { $0.deliveries += 1; $0.deliverySeconds += Int64((d.delivery_minutes * 60).rounded()) }
+            minute(d.city, d.currency, 3)
+            count(d.restaurant_id, d.currency, d.city) {
+                $0.deliveries += 1
+                $0.deliverySeconds += Int64((d.delivery_minutes * 60).rounded())
+                DeliveryHistogram.add(minutes: d.delivery_minutes, to: &$0.deliveryHistogram)
+            }
         case .reviewPosted(let r):
             count(r.restaurant_id, r.currency, r.city) {
                 $0.ratings += 1
@@ -150,4 +228,44 @@ public struct OrderBuckets: Sendable, Equatable {
     }
 
     public var isEmpty: Bool { totals.isEmpty }
+}
+
+/// A mergeable distribution of delivery times: counts per bin, bins growing by 5%, so that any
+/// percentile of any range and grouping comes from summed bins without re-reading events.
+///
+/// Bin 0 holds [0, 1) minute; bin k ≥ 1 holds [1.05^(k−1), 1.05^k) minutes; the last bin (k = 127,
+/// from about 467 minutes) holds everything longer. A percentile is reported as its bin's
+/// geometric middle: within 2.5% of the exact (nearest-rank) value from 1 minute to 467
+/// minutes, within 0.5 minute below 1 minute. PostgreSQL adds bins with `hearth_hist_add` (and the
+/// aggregate `hearth_hist_sum`) and reads percentiles with `hearth_hist_quantile`.
+public enum DeliveryHistogram {
+    public static let bins = 128
+    public static let growth = 1.05
+
+    public static func bin(minutes: Double) -> Int {
+        guard minutes >= 1 else { return 0 }
+        return min(bins - 1, Int((log(minutes) / log(growth)).rounded(.down)) + 1)
+    }
+
+    /// The value reported for a percentile that falls in `bin`.
+    public static func representative(_ bin: Int) -> Double {
+        bin == 0 ? 0.5 : pow(growth, Double(bin - 1)) * growth.squareRoot()
+    }
+
+    public static func add(minutes: Double, to histogram: inout [Int64]) {
+        let b = bin(minutes: minutes)
+        if histogram.count <= b { histogram += Array(repeating: 0, count: b + 1 - histogram.count) }
+        histogram[b] += 1
+    }
+
+    public static func add(_ a: [Int64], _ b: [Int64]) -> [Int64] {
+        (0..<max(a.count, b.count)).map { (a.indices.contains($0) ? a[$0] : 0) + (b.indices.contains($0) ? b[$0] : 0) }
+    }
+
+    /// The nearest-rank `q` quantile of `minutes`, exactly (what the histogram approximates).
+    public static func exactQuantile(_ minutes: [Double], _ q: Double) -> Double? {
+        guard !minutes.isEmpty else { return nil }
+        let sorted = minutes.sorted()
+        return sorted[max(1, Int((q * Double(sorted.count)).rounded(.up))) - 1]
+    }
 }

@@ -10,19 +10,19 @@ import Testing
     /// short one inherits the short one's end-of-life socket, and the short one is seen running
     /// until the long-lived one exits (a test waiting for it then hung the whole run when the
     /// long-lived child was the test run's PostgreSQL server). Written with `Process` on both
-    /// sides, each 3-second run of this loop here saw a short child "run" for 3 s.
+    /// sides, each 3-second run of this loop here saw a short child "run" as long as a sleeper.
     @Test func childrenStartedConcurrentlyNeverHoldEachOtherOpen() async throws {
         let stop = Atomic<Bool>(false)
+        let stopped = Atomic<Bool>(false)
+        let sleepers = Mutex<[ChildProcess]>([])
         let longLived = Thread {
-            var children: [ChildProcess] = []
             while !stop.load(ordering: .relaxed) {
-                if let child = try? ChildProcess("/bin/sleep", ["3"]) { children.append(child) }
+                if let child = try? ChildProcess("/bin/sleep", ["120"]) { sleepers.withLock { $0.append(child) } }
                 usleep(200)
             }
-            for child in children { child.signal(SIGKILL); _ = child.waitBlocking() }
+            stopped.store(true, ordering: .relaxed)
         }
         longLived.start()
-        defer { stop.store(true, ordering: .relaxed) }
         var slowest = Duration.zero
         let until = ContinuousClock.now + .seconds(3)
         var count = 0
@@ -30,13 +30,19 @@ import Testing
             count += 1
             let started = ContinuousClock.now
             let child = try ChildProcess("/bin/true", [], stdout: .capture)
-            let ended = await child.wait(timeout: .seconds(5))
+            // Held open by a sleeper, it would be seen running until the sleepers are killed.
+            let ended = await child.wait(timeout: .seconds(20))
             #expect(ended == .exited(0))
-            #expect(await child.outputClosed(timeout: .seconds(5)))
+            #expect(await child.outputClosed(timeout: .seconds(20)))
             slowest = max(slowest, ContinuousClock.now - started)
         }
+        stop.store(true, ordering: .relaxed)
+        while !stopped.load(ordering: .relaxed) { try await Task.sleep(for: .milliseconds(10)) }
+        let all = sleepers.withLock { $0 }
+        for sleeper in all { sleeper.signal(SIGKILL) }
+        for sleeper in all { #expect(await sleeper.wait(timeout: .seconds(10)) == .signalled(SIGKILL)) }
         #expect(count > 20)
-        #expect(slowest < .seconds(1), "a short child was seen running for \(slowest)")
+        #expect(slowest < .seconds(20), "a short child was seen running for \(slowest)")
     }
 
     @Test func outputInputStatusAndSignals() async throws {

@@ -274,4 +274,108 @@ import Testing
         #expect(abs(Double(estimate) - 4000) / 4000 <= 0.02, "two days: \(estimate) for 4000")
         await connection.close()
     }
+
+    /// The funnel, delivery times (percentiles from the mergeable histogram, within its documented
+    /// 2.5%), the delivery-time distribution and the payment mix over a generated stream with
+    /// duplicates and late records, against the generator's own count of every event.
+    @Test func funnelDeliveryTimesAndPaymentMixMatchTheGeneratedStream() async throws {
+        let url = try await SharedPostgres.shared.freshDatabase()
+        let connection = PostgresConnection(url: url, logger: testLogger)
+        try await Migrations.apply(connection, logger: testLogger)
+        await connection.close()
+        let sink = AnalyticsSink(url: url, dedupHorizonHours: 24 * 365, logger: testLogger)
+        var generator = EventGenerator(config: IngestHarness.config(seed: 11, restaurants: 12, ordersPerMinute: 20))
+        let codec = EventCodec()
+        var batch: [Event] = []
+        var offset: Int64 = 0
+        for _ in 0..<40_000 {
+            let record = generator.next()
+            guard record.topic == "orders", record.kind != .invalid else { continue }
+            batch.append(try codec.decode(record.value, topic: record.topic))
+            if batch.count == 2_000 { offset = try await IngestHarness.applyBatch(batch, to: sink, at: offset); batch = [] }
+        }
+        try await IngestHarness.applyBatch(batch, to: sink, at: offset)
+        let expected = generator.expected
+        try await IngestHarness.expectExactTotals(url, expected)
+
+        let (app, auth) = try await Self.app(url)
+        let analyst: HTTPFields = [.authorization: "Bearer \(try await auth.issue(role: .analyst, ttl: .seconds(300)))"]
+        func rows(_ path: String) async throws -> [[String: Any]] {
+            let body = try await app.test(.router) { client in
+                try await client.execute(uri: "/api/v1/reports/" + path, method: .get, headers: analyst) { r in
+                    #expect(r.status == .ok, "\(path): \(String(buffer: r.body))")
+                    return Data(buffer: r.body)
+                }
+            }
+            return (try JSONSerialization.jsonObject(with: body) as? [String: Any])?["rows"] as? [[String: Any]] ?? []
+        }
+        let days = expected.buckets.keys.map { String($0.prefix(10)) }.sorted()
+        let range = "from=\(days.first!)&to=\(days.last!)"
+        let totals = expected.buckets.values.reduce(OrderBuckets.Totals(), +)
+
+        let funnel = try await rows("funnel?" + range)
+        let stages = Dictionary(uniqueKeysWithValues: funnel.map { ($0["stage"] as! String, $0["orders"] as! Int) })
+        #expect(funnel.map { $0["stage"] as? String } == ["placed", "paid", "accepted", "preparing", "ready", "assigned", "picked",
+                                                          "out_for_delivery", "delivered", "cancelled"])
+        #expect(stages["placed"] == expected.orders && stages["paid"] == Int(totals.paymentsSucceeded))
+        #expect(stages["accepted"] == Int(totals.statuses[0]) && stages["out_for_delivery"] == Int(totals.statuses[5]))
+        #expect(stages["delivered"] == Int(totals.deliveries) && stages["cancelled"] == Int(totals.cancellations))
+        let rate = try #require(funnel.last?["share_of_placed"] as? Double)
+        #expect(abs(rate - Double(totals.cancellations) / Double(expected.orders)) < 0.00005)
+
+        // Percentiles per city, within the histogram's documented error of the exact values.
+        #expect(expected.deliveryMinutesByCity.count >= 2)
+        for (city, minutes) in expected.deliveryMinutesByCity {
+            let query = "delivery_times?\(range)&city=" + city.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
+            let row = try #require(try await rows(query).first, "\(city)")
+            #expect(row["deliveries"] as? Int == minutes.count)
+            for (column, q) in [("p50_minutes", 0.5), ("p90_minutes", 0.9), ("p99_minutes", 0.99)] {
+                let exact = try #require(DeliveryHistogram.exactQuantile(minutes, q))
+                let reported = try #require(row[column] as? Double, "\(city) \(column)")
+                #expect(abs(reported - exact) <= max(0.5, exact * 0.025) + 0.01, "\(city) \(column): \(reported) for \(exact)")
+            }
+        }
+        let distribution = try await rows("delivery_distribution?" + range)
+        #expect(distribution.reduce(0) { $0 + ($1["deliveries"] as! Int) } == Int(totals.deliveries))
+        #expect(distribution.allSatisfy { ($0["from_minutes"] as! Double) < ($0["to_minutes"] as! Double) })
+
+        // Payment methods per currency: orders add up to the currency's orders, payments to the events.
+        let mix = try await rows("payment_mix?" + range)
+        var byCurrency: [String: Int] = [:]
+        for row in mix { byCurrency[row["currency"] as! String, default: 0] += row["orders"] as! Int }
+        let expectedByCurrency = expected.buckets.reduce(into: [String: Int]()) { $0[String($1.key.split(separator: "|")[2]), default: 0] += Int($1.value.orders) }
+        #expect(byCurrency == expectedByCurrency)
+        #expect(mix.reduce(0) { $0 + ($1["payments_failed"] as! Int) } == Int(totals.paymentsFailed))
+        let channels = try await rows("payment_mix?\(range)&by=channel")
+        #expect(Set(channels.map { $0["value"] as! String }).isSubset(of: ["app", "web", "kiosk", "pos", "partner"]) && channels.count >= 5)
+    }
+
+    /// The live view: the last 60 minutes by minute, zeros where nothing happened.
+    @Test func liveShowsTheLastHourByMinute() async throws {
+        let url = try await SharedPostgres.shared.freshDatabase()
+        let connection = PostgresConnection(url: url, logger: testLogger)
+        try await Migrations.apply(connection, logger: testLogger)
+        await connection.close()
+        let sink = AnalyticsSink(url: url, dedupHorizonHours: 24, logger: testLogger)
+        let minute = Int64(Date().timeIntervalSince1970 * 1000) / 60_000 * 60_000
+        func placed(_ n: Int, minutesAgo: Int64, total: Int64) -> Event {
+            Event(eventID: "l-\(n)", occurredAt: Timestamp(epochMillis: minute - minutesAgo * 60_000 + 5_000), payload: .orderPlaced(OrderPlaced(
+                order_id: "o-\(n)", customer_id: "c", restaurant_id: "r-1", city: "Pune", currency: "INR", channel: "app",
+                payment_method: "upi", items: [OrderLine(item_id: "m-1", name: "Vada Pav", quantity: 1, unit_price_minor: total)],
+                subtotal_minor: total, delivery_fee_minor: 0, discount_minor: 0, total_minor: total)))
+        }
+        try await IngestHarness.applyBatch([placed(1, minutesAgo: 2, total: 100), placed(2, minutesAgo: 2, total: 250),
+                                            placed(3, minutesAgo: 30, total: 400), placed(4, minutesAgo: 90, total: 999)], to: sink)
+        let (app, auth) = try await Self.app(url)
+        let analyst: HTTPFields = [.authorization: "Bearer \(try await auth.issue(role: .analyst, ttl: .seconds(300)))"]
+        let body = try await app.test(.router) { client in
+            try await client.execute(uri: "/api/v1/reports/live?city=Pune", method: .get, headers: analyst) { Data(buffer: $0.body) }
+        }
+        let rows = (try JSONSerialization.jsonObject(with: body) as? [String: Any])?["rows"] as? [[String: Any]] ?? []
+        // 60 minutes (61 if the clock turned a minute between the batch and the query).
+        #expect(rows.count == 60 || rows.count == 61)
+        #expect(rows.reduce(0) { $0 + ($1["orders"] as! Int) } == 3, "the order 90 minutes ago is outside the hour")
+        #expect(rows.reduce(0) { $0 + ($1["gross_revenue_minor"] as! Int) } == 750)
+        #expect(rows.filter { ($0["orders"] as! Int) == 0 }.count >= 57)
+    }
 }

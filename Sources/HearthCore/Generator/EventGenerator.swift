@@ -227,6 +227,7 @@ public struct EventGenerator: Sendable {
             } else {
                 later(1...5, .orderStatusChanged(OrderStatusChanged(dims, status: "PREPARING")))
                 later(8...20, .orderStatusChanged(OrderStatusChanged(dims, status: "READY")))
+                later(0...3, .orderStatusChanged(OrderStatusChanged(dims, status: "ASSIGNED")))
                 later(1...5, .orderStatusChanged(OrderStatusChanged(dims, status: "PICKED")))
                 later(0...1, .orderStatusChanged(OrderStatusChanged(dims, status: "OUT_FOR_DELIVERY")))
                 later(8...30, .orderDelivered(OrderDelivered(dims, deliveryMinutes: Double(after / 60_000) + 0.5)))

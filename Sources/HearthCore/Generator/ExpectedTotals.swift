@@ -16,6 +16,10 @@ public struct ExpectedTotals: Codable, Sendable, Equatable {
     public var revenueMinorByCurrency: [String: Int64] = [:]
     /// `orders_15m`, keyed `<bucket ISO 8601>|<restaurant_id>|<currency>`: every measure of every order event.
     public var buckets: [String: OrderBuckets.Totals] = [:]
+    /// `order_mix_15m`, keyed `<bucket ISO 8601>|<restaurant_id>|<currency>|<dimension>|<value>`.
+    public var mix: [String: OrderBuckets.MixTotals] = [:]
+    /// Every delivery time (minutes) per city, for exact percentiles.
+    public var deliveryMinutesByCity: [String: [Double]] = [:]
 
     public init() {}
 
@@ -34,5 +38,10 @@ public struct ExpectedTotals: Codable, Sendable, Equatable {
         for (key, totals) in one.totals {
             buckets[Self.bucketKey(key), default: .init()] = buckets[Self.bucketKey(key), default: .init()] + totals
         }
+        for (key, totals) in one.mix {
+            let k = "\(Timestamp(epochMillis: key.bucketMillis))|\(key.restaurantID)|\(key.currency)|\(key.dimension)|\(key.value)"
+            mix[k, default: .init()] = mix[k, default: .init()] + totals
+        }
+        if case .orderDelivered(let d) = event.payload { deliveryMinutesByCity[d.city, default: []].append(d.delivery_minutes) }
     }
 }

@@ -112,13 +112,33 @@ enum IngestHarness {
         defer { Task { await c.close() } }
         let sums = OrderBuckets.Totals.columns.map { "sum(\($0))" }.joined(separator: ", ")
         let rows = try await c.query(PostgresQuery(unsafeSQL: """
-            SELECT to_char(bucket AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), restaurant_id, currency, \(sums)
+            SELECT to_char(bucket AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), restaurant_id, currency,
+                   hearth_hist_sum(delivery_hist)::text, \(sums)
             FROM orders_15m GROUP BY 1, 2, 3
             """))
         var out: [String: OrderBuckets.Totals] = [:]
         for row in rows {
-            let values = try OrderBuckets.Totals.columns.indices.map { try row.int(3 + $0) }
-            out["\(row[0]!)|\(row[1]!)|\(row[2]!)"] = OrderBuckets.Totals(values: values)
+            let values = try OrderBuckets.Totals.columns.indices.map { try row.int(4 + $0) }
+            var totals = OrderBuckets.Totals(values: values)
+            totals.deliveryHistogram = (row[3] ?? "").trimmingCharacters(in: CharacterSet(charactersIn: "{}"))
+                .split(separator: ",").compactMap { Int64($0) }
+            out["\(row[0]!)|\(row[1]!)|\(row[2]!)"] = totals
+        }
+        return out
+    }
+
+    /// `order_mix_15m` in the generator's key format.
+    static func orderMix(_ url: String) async throws -> [String: OrderBuckets.MixTotals] {
+        let c = PostgresConnection(url: url)
+        defer { Task { await c.close() } }
+        let rows = try await c.query("""
+            SELECT to_char(bucket AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), restaurant_id, currency, dimension, value,
+                   sum(orders), sum(gross_revenue_minor), sum(payments_succeeded), sum(payments_failed)
+            FROM order_mix_15m GROUP BY 1, 2, 3, 4, 5
+            """)
+        var out: [String: OrderBuckets.MixTotals] = [:]
+        for row in rows {
+            out["\(row[0]!)|\(row[1]!)|\(row[2]!)|\(row[3]!)|\(row[4]!)"] = OrderBuckets.MixTotals(values: try (5..<9).map { try row.int($0) })
         }
         return out
     }
@@ -137,6 +157,14 @@ enum IngestHarness {
         for (name, value) in zip(OrderBuckets.Totals.columns, sums.values) {
             #expect(value > 0, "\(name) is zero over the whole stream", sourceLocation: sourceLocation)
         }
+        #expect(sums.deliveryHistogram.reduce(0, +) == sums.deliveries, sourceLocation: sourceLocation)
+        let mix = try await orderMix(url)
+        let mixDiffering = expected.mix.filter { mix[$0.key] != $0.value }
+        #expect(mix.count == expected.mix.count && mixDiffering.isEmpty,
+                "channel and payment mix: \(mixDiffering.count) rows differ, e.g. \(mixDiffering.first.map { "\($0.key): want \($0.value), have \(String(describing: mix[$0.key]))" } ?? "")",
+                sourceLocation: sourceLocation)
+        let mixSums = mix.values.reduce(OrderBuckets.MixTotals(), +)
+        #expect(mixSums.values.allSatisfy { $0 > 0 }, "a mix measure is zero over the whole stream: \(mixSums)", sourceLocation: sourceLocation)
     }
 
     /// Applies `events` to `sink` as one batch of partition 0 of `topic`, from `offset` (where the

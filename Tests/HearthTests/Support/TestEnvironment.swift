@@ -34,13 +34,15 @@ func makeTemporaryDirectory(_ name: String = "hearth-test") -> URL {
 /// every test gets a database of its own.
 actor SharedPostgres {
     static let shared = SharedPostgres()
-    private var server: ManagedPostgres?
+    /// One start, awaited by every caller (the actor is reentrant: a second caller arriving while
+    /// the first start is under way must wait for it, not start a server of its own).
+    private var server: Task<ManagedPostgres, any Error>?
 
     func serverURL() async throws -> ManagedPostgres {
-        if let server { return server }
-        let s = try await ManagedPostgres.start(dataDirectory: makeTemporaryDirectory("hearth-pg"), logger: testLogger)
-        server = s
-        return s
+        if server == nil {
+            server = Task { try await ManagedPostgres.start(dataDirectory: makeTemporaryDirectory("hearth-pg"), logger: testLogger) }
+        }
+        return try await server!.value
     }
 
     /// A new, empty database; returns its URL.
