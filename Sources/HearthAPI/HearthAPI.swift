@@ -20,6 +20,7 @@ public enum HearthAPI {
         OperationsController(runtime: runtime, registry: registry).add(to: router, authenticator: authenticator)
         SearchController(index: runtime.searchIndex).add(to: router, authenticator: authenticator, limiter: limiter(runtime.settings))
         ReportsController(runner: runtime.reports).add(to: router, authenticator: authenticator)
+        DashboardController(runner: runtime.reports, authenticator: authenticator).add(to: router)
         return router
     }
 

@@ -15,6 +15,11 @@ enum OpenAPIDocument {
         var ok: (description: String, schema: JSON, contentType: String)
         /// Error statuses the operation may answer with (401 and 403 are added from the role).
         var errors: [Int] = []
+        /// The success status (303: a redirect, with no body).
+        var okStatus = 200
+        var requestBody: JSON? = nil
+        /// A page for people: its errors are HTML pages too (those of the request limits stay JSON).
+        var html = false
     }
 
     // MARK: Building blocks
@@ -125,6 +130,23 @@ enum OpenAPIDocument {
                   parameters: [["name": "name", "in": "path", "required": true, "schema": string()],
                                query("format", string(["enum": ["json", "csv"]]), "json (default) or csv")],
                   ok: ("the report's rows", ref("ReportResult"), "application/json"), errors: [400, 404, 503]),
+        Operation(method: "get", path: "/dashboard",
+                  summary: "The dashboard: KPIs and charts (inline SVG) of orders for a range, city and restaurant; without credentials (a bearer token, an API key or the dashboard's cookie) a sign-in form",
+                  role: .analyst, parameters: [
+                      query("from", string(), "first day (YYYY-MM-DD; default: six days before today)"),
+                      query("to", string(), "last day (YYYY-MM-DD; default: today)"),
+                      query("tz", string(), "IANA time zone the days are cut in (default UTC)"),
+                      query("city", string(), "only this city"),
+                      query("restaurant_id", string(), "only this restaurant"),
+                  ], ok: ("the dashboard page", string(), "text/html"), errors: [400], html: true),
+        Operation(method: "post", path: "/dashboard/session",
+                  summary: "Signs in to the dashboard: checks a token or API key and keeps it in an HttpOnly cookie for /dashboard (12 hours)",
+                  role: nil, ok: ("to the dashboard, with the cookie set", string(), "text/html"), errors: [400, 401, 413], okStatus: 303,
+                  requestBody: ["required": true, "content": ["application/x-www-form-urlencoded": ["schema":
+                      object(["token": string(["description": "a token (hearth token --role analyst) or an API key"])], required: ["token"])]]],
+                  html: true),
+        Operation(method: "post", path: "/dashboard/signout", summary: "Signs out of the dashboard (clears its cookie)", role: nil,
+                  ok: ("to the sign-in form", string(), "text/html"), okStatus: 303, html: true),
     ] }
 
     // MARK: Schemas
@@ -194,6 +216,7 @@ enum OpenAPIDocument {
         401: "no valid credentials (`unauthorized`, `invalid_token`, `token_expired`, `token_not_yet_valid`, `invalid_api_key`, `invalid_credentials`)",
         403: "the credentials' role is too weak (`forbidden`)",
         404: "no such resource (`not_found`)",
+        413: "the request body is too large (`request_too_large`)",
         414: "the request URI is longer than 8,192 bytes (`uri_too_long`)",
         429: "over the per-client rate (`rate_limited`); `Retry-After` says when to try again",
         503: "not available (`not_ready`, `search_unavailable`, `report_timeout`, `analytics_unavailable`)",
@@ -203,23 +226,26 @@ enum OpenAPIDocument {
     static func json(version: String = "1.0.0") -> Data {
         var paths: [String: JSON] = [:]
         for op in operations {
-            var responses: [String: JSON] = [
-                "200": ["description": op.ok.description, "content": [op.ok.contentType: ["schema": op.ok.schema]]],
-            ]
+            var responses: [String: JSON] = op.okStatus == 303
+                ? ["303": ["description": op.ok.description, "headers": ["Location": ["schema": string()]]]]
+                : [String(op.okStatus): ["description": op.ok.description, "content": [op.ok.contentType: ["schema": op.ok.schema]]]]
             var errors = op.errors + [414]
             if let role = op.role { errors += role == .public ? [401, 429] : [401, 403] }
             for status in Set(errors).sorted() {
+                let page = op.html && ![413, 414].contains(status)
                 responses[String(status)] = ["description": errorDescriptions[status] ?? "error",
-                                             "content": ["application/json": ["schema": ref("Error")]]]
+                                             "content": page ? ["text/html": ["schema": string()]] : ["application/json": ["schema": ref("Error")]]]
             }
             var operation: JSON = ["summary": op.summary, "operationId": operationID(op), "responses": responses,
-                                   "tags": [op.path.hasPrefix("/api/v1/") ? String(op.path.split(separator: "/")[2]) : "operations"]]
+                                   "tags": [op.path.hasPrefix("/api/v1/") ? String(op.path.split(separator: "/")[2])
+                                            : op.path.hasPrefix("/dashboard") ? "dashboard" : "operations"]]
             if !op.parameters.isEmpty { operation["parameters"] = op.parameters }
+            if let body = op.requestBody { operation["requestBody"] = body }
             switch op.role {
             case nil: operation["security"] = [JSON]()
             case .public?: operation["security"] = [JSON(), ["bearer": [String]()], ["apiKey": [String]()]]
             case let role?:
-                operation["security"] = [["bearer": [String]()], ["apiKey": [String]()]]
+                operation["security"] = [["bearer": [String]()], ["apiKey": [String]()]] + (op.html ? [["dashboardCookie": [String]()]] : [])
                 operation["x-hearth-role"] = role.rawValue
             }
             paths[op.path, default: [:]][op.method] = operation
@@ -235,6 +261,8 @@ enum OpenAPIDocument {
                     "bearer": ["type": "http", "scheme": "bearer", "bearerFormat": "JWT",
                                "description": "HS256, RS256 or ES256; the `role` claim is public, analyst or admin"],
                     "apiKey": ["type": "apiKey", "in": "header", "name": "X-API-Key"],
+                    "dashboardCookie": ["type": "apiKey", "in": "cookie", "name": "hearth_dashboard",
+                                        "description": "set by POST /dashboard/session"],
                 ],
             ],
         ]

@@ -101,7 +101,8 @@ func runService(settings: Settings, demoRate: Int?, seed: UInt64 = 42) async thr
         let base = "http://\(settings.host):\(port)"
         var lines = ["Hearth is listening on \(base)", "  brokers:   \(runtime.brokers)"]
         if demoRate != nil {
-            lines += ["  readiness: \(base)/readyz", "  pipelines: \(base)/api/v1/pipelines (admin)", "  metrics:   \(base)/metrics"]
+            lines += ["  readiness: \(base)/readyz", "  dashboard: \(base)/dashboard (paste the analyst token)",
+                      "  pipelines: \(base)/api/v1/pipelines (admin)", "  metrics:   \(base)/metrics"]
             lines += demoTokens
             lines.append("  (send as: Authorization: Bearer <token>; `hearth token --role analyst|admin` makes more)")
         }

@@ -6,43 +6,38 @@ import Testing
 /// The child processes Hearth starts (PostgreSQL, initdb, wrk) and the tests start (hearth, kcat,
 /// schemathesis).
 @Suite struct ChildProcessTests {
-    /// Foundation's `Process` fails this: a long-lived child started while another thread starts a
-    /// short one inherits the short one's end-of-life socket, and the short one is seen running
-    /// until the long-lived one exits (a test waiting for it then hung the whole run when the
-    /// long-lived child was the test run's PostgreSQL server). Written with `Process` on both
-    /// sides, each 3-second run of this loop here saw a short child "run" as long as a sleeper.
+    /// With Foundation's `Process`, a long-lived child started while another thread starts a short
+    /// one can inherit the short one's end-of-life socket, and the short one is then seen running
+    /// until the long-lived one exits (a test waiting for it hung the whole run when the long-lived
+    /// child was the test run's PostgreSQL server). A probe of this shape written with `Process`
+    /// (sleepers every 0.2 ms for 3 s) saw a short child held open in each of its three runs.
+    /// Here 200 short children, started while up to 3,000 sleepers start beside them, must each be
+    /// seen to end (a held one would be seen running until the sleepers are killed at the end).
     @Test func childrenStartedConcurrentlyNeverHoldEachOtherOpen() async throws {
         let stop = Atomic<Bool>(false)
         let stopped = Atomic<Bool>(false)
         let sleepers = Mutex<[ChildProcess]>([])
         let longLived = Thread {
-            while !stop.load(ordering: .relaxed) {
-                if let child = try? ChildProcess("/bin/sleep", ["120"]) { sleepers.withLock { $0.append(child) } }
+            var started = 0
+            while !stop.load(ordering: .relaxed) && started < 3_000 {
+                if let child = try? ChildProcess("/bin/sleep", ["120"]) { sleepers.withLock { $0.append(child) }; started += 1 }
                 usleep(200)
             }
             stopped.store(true, ordering: .relaxed)
         }
         longLived.start()
-        var slowest = Duration.zero
-        let until = ContinuousClock.now + .seconds(3)
-        var count = 0
-        while ContinuousClock.now < until {
-            count += 1
-            let started = ContinuousClock.now
+        for _ in 0..<200 {
             let child = try ChildProcess("/bin/true", [], stdout: .capture)
-            // Held open by a sleeper, it would be seen running until the sleepers are killed.
             let ended = await child.wait(timeout: .seconds(20))
             #expect(ended == .exited(0))
             #expect(await child.outputClosed(timeout: .seconds(20)))
-            slowest = max(slowest, ContinuousClock.now - started)
         }
         stop.store(true, ordering: .relaxed)
         while !stopped.load(ordering: .relaxed) { try await Task.sleep(for: .milliseconds(10)) }
         let all = sleepers.withLock { $0 }
         for sleeper in all { sleeper.signal(SIGKILL) }
         for sleeper in all { #expect(await sleeper.wait(timeout: .seconds(10)) == .signalled(SIGKILL)) }
-        #expect(count > 20)
-        #expect(slowest < .seconds(20), "a short child was seen running for \(slowest)")
+        #expect(!all.isEmpty)
     }
 
     @Test func outputInputStatusAndSignals() async throws {
