@@ -13,14 +13,10 @@ columns:
   to_minutes: number
   deliveries: int
 ---*/
-WITH bounds AS (
-  SELECT hearth_range_start(:from, :tz) AS lo, hearth_range_end(:to, :tz) AS hi
-), merged AS (
-  SELECT hearth_hist_sum(o.delivery_hist) AS hist
-  FROM orders_15m o, bounds
-  WHERE o.bucket >= bounds.lo AND o.bucket < bounds.hi AND o.deliveries > 0
-    AND (:restaurant_id::text IS NULL OR o.restaurant_id = :restaurant_id)
-    AND (:city::text IS NULL OR o.city = :city)
+WITH merged AS (
+  SELECT hearth_hist_sum(delivery_hist) AS hist
+  FROM hearth_cut(:from, :to, :tz, 'total', :restaurant_id, :city, NULL)
+  WHERE deliveries > 0
 )
 SELECT CASE WHEN b.i = 1 THEN 0 ELSE round((1.05 ^ (b.i - 2))::numeric, 2) END AS from_minutes,
        CASE WHEN b.i = 128 THEN NULL ELSE round((1.05 ^ (b.i - 1))::numeric, 2) END AS to_minutes,

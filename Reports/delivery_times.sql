@@ -17,18 +17,11 @@ columns:
   p90_minutes: number
   p99_minutes: number
 ---*/
-WITH bounds AS (
-  SELECT hearth_range_start(:from, :tz) AS lo, hearth_range_end(:to, :tz) AS hi
-), cut AS (
-  SELECT CASE :granularity WHEN 'total' THEN bounds.lo ELSE date_trunc(:granularity, o.bucket, :tz) END AS start,
-         o.deliveries, o.delivery_seconds, o.delivery_hist
-  FROM orders_15m o, bounds
-  WHERE o.bucket >= bounds.lo AND o.bucket < bounds.hi AND o.deliveries > 0
-    AND (:restaurant_id::text IS NULL OR o.restaurant_id = :restaurant_id)
-    AND (:city::text IS NULL OR o.city = :city)
-), merged AS (
+WITH merged AS (
   SELECT start, sum(deliveries) AS deliveries, sum(delivery_seconds) AS seconds, hearth_hist_sum(delivery_hist) AS hist
-  FROM cut GROUP BY start
+  FROM hearth_cut(:from, :to, :tz, :granularity, :restaurant_id, :city, NULL)
+  WHERE deliveries > 0
+  GROUP BY start
 )
 SELECT hearth_local_iso(start, :tz) AS bucket,
        deliveries::bigint,

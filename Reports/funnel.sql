@@ -13,18 +13,13 @@ columns:
   orders: int
   share_of_placed: number
 ---*/
-WITH bounds AS (
-  SELECT hearth_range_start(:from, :tz) AS lo, hearth_range_end(:to, :tz) AS hi
-), totals AS (
+WITH totals AS (
   SELECT coalesce(sum(orders), 0) AS placed, coalesce(sum(payments_succeeded), 0) AS paid,
          coalesce(sum(status_accepted), 0) AS accepted, coalesce(sum(status_preparing), 0) AS preparing,
          coalesce(sum(status_ready), 0) AS ready, coalesce(sum(status_assigned), 0) AS assigned,
          coalesce(sum(status_picked), 0) AS picked, coalesce(sum(status_out_for_delivery), 0) AS out_for_delivery,
          coalesce(sum(deliveries), 0) AS delivered, coalesce(sum(cancellations), 0) AS cancelled
-  FROM orders_15m o, bounds
-  WHERE o.bucket >= bounds.lo AND o.bucket < bounds.hi
-    AND (:restaurant_id::text IS NULL OR o.restaurant_id = :restaurant_id)
-    AND (:city::text IS NULL OR o.city = :city)
+  FROM hearth_cut(:from, :to, :tz, 'total', :restaurant_id, :city, NULL)
 )
 SELECT s.stage, s.n::bigint AS orders,
        CASE WHEN t.placed > 0 THEN round(s.n::numeric / t.placed, 4) END AS share_of_placed

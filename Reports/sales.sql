@@ -1,6 +1,6 @@
 /*---
 name: sales
-description: Orders, gross revenue, cancellations and average order value per bucket of local time and per currency (amounts in different currencies are never added).
+description: "Orders, gross revenue, cancellations and average order value per bucket of local time and per currency (amounts in different currencies are never added), and how many of the bucket's events arrived late (more than a minute after the 15-minute bucket of their event time had ended; they count all the same)."
 params:
   from: {type: timestamp, required: true, description: "a date (midnight in tz) or an ISO 8601 timestamp with offset; inclusive"}
   to: {type: timestamp, required: true, description: "a date (through the end of that day in tz) or an ISO 8601 timestamp; exclusive"}
@@ -17,25 +17,15 @@ columns:
   gross_revenue_minor: int
   cancellations: int
   average_order_value_minor: int
+  late_events: int
 ---*/
-WITH bounds AS (
-  SELECT hearth_range_start(:from, :tz) AS lo, hearth_range_end(:to, :tz) AS hi
-), cut AS (
-  SELECT CASE :granularity WHEN '15m' THEN o.bucket
-                           ELSE date_trunc(:granularity, o.bucket, :tz) END AS start,
-         o.currency, o.orders, o.gross_revenue_minor, o.cancellations
-  FROM orders_15m o, bounds
-  WHERE o.bucket >= bounds.lo AND o.bucket < bounds.hi
-    AND (:restaurant_id::text IS NULL OR o.restaurant_id = :restaurant_id)
-    AND (:city::text IS NULL OR o.city = :city)
-    AND (:currency::text IS NULL OR o.currency = :currency)
-)
 SELECT hearth_local_iso(start, :tz) AS bucket,
        currency,
        sum(orders)::bigint AS orders,
        sum(gross_revenue_minor)::bigint AS gross_revenue_minor,
        sum(cancellations)::bigint AS cancellations,
-       CASE WHEN sum(orders) > 0 THEN round(sum(gross_revenue_minor)::numeric / sum(orders))::bigint END AS average_order_value_minor
-FROM cut
+       CASE WHEN sum(orders) > 0 THEN round(sum(gross_revenue_minor)::numeric / sum(orders))::bigint END AS average_order_value_minor,
+       sum(late_events)::bigint AS late_events
+FROM hearth_cut(:from, :to, :tz, :granularity, :restaurant_id, :city, :currency)
 GROUP BY start, currency
 ORDER BY start, currency

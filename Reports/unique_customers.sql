@@ -13,20 +13,9 @@ columns:
   bucket: text
   customers: int
 ---*/
-WITH bounds AS (
-  SELECT hearth_range_start(:from, :tz) AS lo, hearth_range_end(:to, :tz) AS hi
-), cut AS (
-  SELECT CASE :granularity WHEN 'all' THEN bounds.lo
-                           WHEN '15m' THEN o.bucket
-                           ELSE date_trunc(:granularity, o.bucket, :tz) END AS start,
-         o.customers
-  FROM orders_15m o, bounds
-  WHERE o.bucket >= bounds.lo AND o.bucket < bounds.hi AND o.customers IS NOT NULL
-    AND (:restaurant_id::text IS NULL OR o.restaurant_id = :restaurant_id)
-    AND (:city::text IS NULL OR o.city = :city)
-)
 SELECT hearth_local_iso(start, :tz) AS bucket,
        round(hll_cardinality(hll_union_agg(customers)))::bigint AS customers
-FROM cut
+FROM hearth_cut(:from, :to, :tz, :granularity, :restaurant_id, :city, NULL)
+WHERE customers IS NOT NULL
 GROUP BY start
 ORDER BY start

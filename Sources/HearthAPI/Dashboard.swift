@@ -19,25 +19,39 @@ struct DashboardController<Context: RequestContext> {
 
     func add(to router: Router<Context>) {
         router.get("/dashboard") { request, _ in
+            let html = Self.wantsHTML(request)
             switch await signedIn(request) {
-            case .none: return Page.signIn(message: nil, status: .unauthorized)
-            case .failed(let message): return Page.signIn(message: message, status: .unauthorized)
+            case .none:
+                guard html else { throw Authenticator.unauthorized("unauthorized", "the dashboard needs a bearer token, an API key or its sign-in cookie") }
+                return Page.signIn(message: nil, status: .unauthorized)
+            case .failed(let message, let error):
+                guard html else { throw error }
+                return Page.signIn(message: message, status: .unauthorized)
             case .principal(let principal) where principal.role < .analyst:
-                return Page.message("The dashboard needs the analyst role; these credentials carry \(principal.role.rawValue).", status: .forbidden)
+                let message = "The dashboard needs the analyst role; these credentials carry \(principal.role.rawValue)."
+                guard html else { throw APIError(.forbidden, code: "forbidden", message: message) }
+                return Page.message(message, status: .forbidden)
             case .principal:
                 var query: [String: String] = [:]
                 for (k, v) in request.uri.queryParameters { query[String(k)] = String(v) }
-                return await dashboard(query)
+                let page = await dashboard(query)
+                if page.status != .ok && !html { throw APIError.badRequest("invalid_parameter", page.problem ?? "the filters are not valid") }
+                return Page.response(page.html, status: page.status)
             }
         }
         router.post("/dashboard/session") { request, _ in
+            let html = Self.wantsHTML(request)
             let body = try await request.body.collect(upTo: 16 * 1024)
             let form = Self.form(String(buffer: body))
             let credential = (form["token"] ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
-            guard !credential.isEmpty else { return Page.signIn(message: "Enter a token or an API key.", status: .badRequest) }
+            guard !credential.isEmpty else {
+                guard html else { throw APIError.badRequest("missing_parameter", "the form needs a token (a token or an API key)") }
+                return Page.signIn(message: "Enter a token or an API key.", status: .badRequest)
+            }
             do {
                 _ = try await authenticator.authenticate(credential: credential)
             } catch {
+                guard html else { throw error }
                 return Page.signIn(message: Self.reason(error), status: .unauthorized)
             }
             var response = Response(status: .seeOther, headers: [.location: "/dashboard"])
@@ -51,7 +65,12 @@ struct DashboardController<Context: RequestContext> {
         }
     }
 
-    enum SignIn { case none, failed(String), principal(Principal) }
+    enum SignIn { case none, failed(String, any Error), principal(Principal) }
+
+    /// Browsers ask for HTML and get pages; other clients get the API's JSON error body.
+    static func wantsHTML(_ request: Request) -> Bool {
+        request.headers[values: .accept].contains { $0.contains("text/html") }
+    }
 
     /// The request's credentials: its headers first, else the dashboard's cookie.
     func signedIn(_ request: Request) async -> SignIn {
@@ -60,7 +79,7 @@ struct DashboardController<Context: RequestContext> {
             guard let credential = Self.cookie(request) else { return .none }
             return .principal(try await authenticator.authenticate(credential: credential))
         } catch {
-            return .failed("The saved credentials no longer work (\(Self.reason(error))). Enter a new token.")
+            return .failed("The saved credentials no longer work (\(Self.reason(error))). Enter a new token.", error)
         }
     }
 
@@ -90,7 +109,7 @@ struct DashboardController<Context: RequestContext> {
 
     // MARK: The page
 
-    func dashboard(_ query: [String: String]) async -> Response {
+    func dashboard(_ query: [String: String]) async -> (html: String, status: HTTPResponse.Status, problem: String?) {
         var filters = DashboardFilters(query)
         let range = ["from": filters.from, "to": filters.to, "tz": filters.tz]
         var problems: [String] = filters.error.map { [$0] } ?? []
@@ -119,7 +138,7 @@ struct DashboardController<Context: RequestContext> {
         filters.error = problems.isEmpty ? nil : problems.joined(separator: " ")
         let html = Page.dashboard(filters: filters, sales: sales, funnel: funnel, delivery: delivery.first,
                                   distribution: distribution, items: items)
-        return Page.response(html, status: problems.isEmpty || !(sales.isEmpty && funnel.isEmpty) ? .ok : .badRequest)
+        return (html, problems.isEmpty || !(sales.isEmpty && funnel.isEmpty) ? .ok : .badRequest, filters.error)
     }
 }
 

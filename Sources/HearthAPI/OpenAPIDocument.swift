@@ -18,7 +18,7 @@ enum OpenAPIDocument {
         /// The success status (303: a redirect, with no body).
         var okStatus = 200
         var requestBody: JSON? = nil
-        /// A page for people: its errors are HTML pages too (those of the request limits stay JSON).
+        /// A page for people: its errors are HTML pages for browsers (Accept: text/html), the error body otherwise.
         var html = false
     }
 
@@ -232,9 +232,11 @@ enum OpenAPIDocument {
             var errors = op.errors + [414]
             if let role = op.role { errors += role == .public ? [401, 429] : [401, 403] }
             for status in Set(errors).sorted() {
+                // Pages answer browsers (Accept: text/html) with a page, other clients with the error body.
                 let page = op.html && ![413, 414].contains(status)
-                responses[String(status)] = ["description": errorDescriptions[status] ?? "error",
-                                             "content": page ? ["text/html": ["schema": string()]] : ["application/json": ["schema": ref("Error")]]]
+                var content: JSON = ["application/json": ["schema": ref("Error")]]
+                if page { content["text/html"] = ["schema": string()] }
+                responses[String(status)] = ["description": errorDescriptions[status] ?? "error", "content": content]
             }
             var operation: JSON = ["summary": op.summary, "operationId": operationID(op), "responses": responses,
                                    "tags": [op.path.hasPrefix("/api/v1/") ? String(op.path.split(separator: "/")[2])

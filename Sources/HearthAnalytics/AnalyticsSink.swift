@@ -19,6 +19,18 @@ public struct OrderPopularity: Sendable, Equatable {
     public init() {}
 }
 
+/// How long the aggregates are kept: whole months are dropped once they ended this many days ago.
+public struct AggregateRetention: Sendable, Equatable {
+    /// The 15-minute level: restaurant buckets, the channel and payment mix, city quarter hours.
+    public var quarterHourDays: Int
+    /// The rollups: city hours and days, item orders per day.
+    public var rollupDays: Int
+    public init(quarterHourDays: Int = 180, rollupDays: Int = 1825) {
+        self.quarterHourDays = quarterHourDays
+        self.rollupDays = rollupDays
+    }
+}
+
 /// The analytics sink: aggregates each batch in memory and writes the deltas,
 /// the batch's event ids (for deduplication) and its position in one
 /// PostgreSQL transaction.
@@ -28,10 +40,13 @@ public final class AnalyticsSink: Sink {
     private let writers: [PostgresConnection]
     private let reader: PostgresConnection
     private let dedupHorizonHours: Int
+    private let retention: AggregateRetention
     private let lastPurge = Mutex<ContinuousClock.Instant?>(nil)
     private let logger: Logger
 
-    public init(url: String, dedupHorizonHours: Int, writers: Int = 4, logger: Logger) {
+    public init(url: String, dedupHorizonHours: Int, retention: AggregateRetention = AggregateRetention(), writers: Int = 4,
+                logger: Logger) {
+        self.retention = retention
         self.writers = (0..<max(1, writers)).map { _ in PostgresConnection(url: url, logger: logger) }
         reader = PostgresConnection(url: url, logger: logger)
         self.dedupHorizonHours = dedupHorizonHours
@@ -76,16 +91,24 @@ public final class AnalyticsSink: Sink {
                 ON CONFLICT DO NOTHING RETURNING event_id
                 """).compactMap { $0[0] })
             var buckets = OrderBuckets()
-            if fresh.count == events.count {
-                // The common case: every id is new and none repeats within the batch.
-                for event in events { buckets.add(event) }
-            } else {
-                var remaining = fresh
-                for event in events where remaining.remove(event.eventID) != nil { buckets.add(event) }
+            let common = fresh.count == events.count   // every id is new and none repeats within the batch
+            var remaining = common ? [] : fresh
+            for record in batch.records {
+                guard case .success(let event) = record.event, common || remaining.remove(event.eventID) != nil else { continue }
+                buckets.add(event, arrivedAt: record.record.timestampMillis)
             }
             try Self.upsert(s, buckets, shard: shard)
         }
         await purgeIfDue()
+    }
+
+    /// Adds events to the aggregates through the same upsert as `apply`, but with no position and no
+    /// event-id check: for loading a known-unique history (the reports benchmark), never for a stream.
+    public func load(_ events: [Event], shard: Int) async throws {
+        var aggregated = OrderBuckets()
+        for event in events { aggregated.add(event) }
+        let buckets = aggregated, shard = shard % writers.count
+        try await writers[shard].withTransaction(synchronousCommit: false) { s in try Self.upsert(s, buckets, shard: shard) }
     }
 
     /// Moves the stored position from `expectedPosition` to `nextOffset`, or throws `SinkPositionConflict`.
@@ -110,49 +133,23 @@ public final class AnalyticsSink: Sink {
 
     static func upsert(_ s: PostgresSession, _ buckets: OrderBuckets, shard: Int) throws {
         guard !buckets.isEmpty else { return }
+        // Every month the batch writes to has its partitions before the first row goes in.
+        let months = Set(buckets.totals.keys.map { $0.bucketMillis.floorDiv(OrderBuckets.dayMillis) * OrderBuckets.dayMillis })
+        try s.query("SELECT hearth_ensure_partitions(\(months.sorted().map { Timestamp(epochMillis: $0).description })::timestamptz[])")
         let keys = buckets.totals.keys.sorted()
-        let starts = keys.map { Timestamp(epochMillis: $0.bucketMillis).description }
-        let restaurants = keys.map(\.restaurantID)
-        let currencies = keys.map(\.currency)
-        let cities = keys.map { buckets.cities[$0] ?? "" }
-        let rows = keys.map { buckets.totals[$0]!.values }
-        let measures = OrderBuckets.Totals.columns
-        // The key arrays and one array per measure, unnested side by side, with each bucket's customers
-        // folded into a HyperLogLog; conflicts add up (and unite the sketches).
-        var customerBucket: [Int32] = [], customerIDs: [String] = []
-        for (n, key) in keys.enumerated() {
-            for c in buckets.customers[key] ?? [] { customerBucket.append(Int32(n + 1)); customerIDs.append(c) }
+        try upsertTotals(s, table: "orders_15m", conflict: ["restaurant_id", "currency"],
+                         text: [("restaurant_id", keys.map(\.restaurantID)), ("currency", keys.map(\.currency)),
+                                ("city", keys.map { buckets.cities[$0] ?? "" })],
+                         starts: keys.map(\.bucketMillis), totals: keys.map { buckets.totals[$0]! },
+                         customers: keys.map { buckets.customers[$0] ?? [] }, shard: shard)
+        for level in OrderBuckets.rollups {
+            let (totals, customers) = buckets.cityRollup(per: level.millis)
+            let keys = totals.keys.sorted()
+            try upsertTotals(s, table: level.table, conflict: ["city", "currency"],
+                             text: [("city", keys.map(\.city)), ("currency", keys.map(\.currency))],
+                             starts: keys.map(\.bucketMillis), totals: keys.map { totals[$0]! },
+                             customers: keys.map { customers[$0] ?? [] }, shard: shard)
         }
-        var q = PostgresQuery.StringInterpolation(literalCapacity: 1024, interpolationCount: 8 + measures.count)
-        // Each bucket's delivery-time histogram as an array literal ('' when it has none).
-        let histograms: [String] = keys.map {
-            let h = buckets.totals[$0]!.deliveryHistogram
-            return h.isEmpty ? "" : "{" + h.map(String.init).joined(separator: ",") + "}"
-        }
-        q.appendLiteral("INSERT INTO orders_15m (bucket, restaurant_id, currency, city, \(UpsertSQL.columns), customers, delivery_hist, shard) ")
-        q.appendLiteral("SELECT k.b, k.r, k.cu, k.ci, \(UpsertSQL.selected), c.h, NULLIF(k.dh, '')::bigint[], ")
-        q.appendInterpolation(shard)
-        q.appendLiteral("::smallint FROM unnest(")
-        q.appendInterpolation(starts); q.appendLiteral("::timestamptz[], ")
-        q.appendInterpolation(restaurants); q.appendLiteral("::text[], ")
-        q.appendInterpolation(currencies); q.appendLiteral("::text[], ")
-        q.appendInterpolation(cities); q.appendLiteral("::text[]")
-        for i in measures.indices {
-            q.appendLiteral(", ")
-            q.appendInterpolation(rows.map { $0[i] })
-            q.appendLiteral("::bigint[]")
-        }
-        q.appendLiteral(", ")
-        q.appendInterpolation(histograms)
-        q.appendLiteral("::text[]) WITH ORDINALITY AS k(b, r, cu, ci, \(UpsertSQL.aliases), dh, n) ")
-        q.appendLiteral("LEFT JOIN (SELECT n, hll_add_agg(hll_hash_text(id), 14, 5) AS h FROM unnest(")
-        q.appendInterpolation(customerBucket); q.appendLiteral("::int[], ")
-        q.appendInterpolation(customerIDs); q.appendLiteral("::text[]) AS u(n, id) GROUP BY n) c ON c.n = k.n ")
-        q.appendLiteral("ON CONFLICT (bucket, restaurant_id, currency, shard) DO UPDATE SET city = EXCLUDED.city, " + UpsertSQL.updates
-                        + ", customers = CASE WHEN orders_15m.customers IS NULL THEN EXCLUDED.customers WHEN EXCLUDED.customers IS NULL"
-                        + " THEN orders_15m.customers ELSE hll_union(orders_15m.customers, EXCLUDED.customers) END"
-                        + ", delivery_hist = hearth_hist_add(orders_15m.delivery_hist, EXCLUDED.delivery_hist)")
-        try s.query(PostgresQuery(stringInterpolation: q))
         try upsertMix(s, buckets, shard: shard)
         try upsertLive(s, buckets, shard: shard)
         guard !buckets.items.isEmpty else { return }
@@ -172,6 +169,53 @@ public final class AnalyticsSink: Sink {
                    revenue_minor = item_orders_daily.revenue_minor + EXCLUDED.revenue_minor,
                    name = EXCLUDED.name
             """)
+    }
+
+    /// Adds `totals` (every measure, the customers' sketch and the delivery-time histogram) to the rows of
+    /// `table` keyed by bucket start, the `conflict` columns among `text` and the writer's shard: one
+    /// statement, the key and measure arrays unnested side by side; conflicts add up and unite the sketches.
+    static func upsertTotals(_ s: PostgresSession, table: String, conflict: [String], text: [(column: String, values: [String])],
+                             starts: [Int64], totals: [OrderBuckets.Totals], customers: [Set<String>], shard: Int) throws {
+        guard !starts.isEmpty else { return }
+        let measures = OrderBuckets.Totals.columns
+        var customerBucket: [Int32] = [], customerIDs: [String] = []
+        for (n, people) in customers.enumerated() {
+            for c in people { customerBucket.append(Int32(n + 1)); customerIDs.append(c) }
+        }
+        // Each row's delivery-time histogram as an array literal ('' when it has none).
+        let histograms: [String] = totals.map {
+            $0.deliveryHistogram.isEmpty ? "" : "{" + $0.deliveryHistogram.map(String.init).joined(separator: ",") + "}"
+        }
+        let names = text.map(\.column)
+        let aliases = names.indices.map { "t\($0)" }
+        var q = PostgresQuery.StringInterpolation(literalCapacity: 2048, interpolationCount: 6 + text.count + measures.count)
+        q.appendLiteral("INSERT INTO \(table) (bucket, \(names.joined(separator: ", ")), \(UpsertSQL.columns), customers, delivery_hist, shard) ")
+        q.appendLiteral("SELECT k.b, \(aliases.map { "k." + $0 }.joined(separator: ", ")), \(UpsertSQL.selected), c.h, NULLIF(k.dh, '')::bigint[], ")
+        q.appendInterpolation(shard)
+        q.appendLiteral("::smallint FROM unnest(")
+        q.appendInterpolation(starts.map { Timestamp(epochMillis: $0).description }); q.appendLiteral("::timestamptz[]")
+        for column in text {
+            q.appendLiteral(", ")
+            q.appendInterpolation(column.values); q.appendLiteral("::text[]")
+        }
+        let rows = totals.map(\.values)
+        for i in measures.indices {
+            q.appendLiteral(", ")
+            q.appendInterpolation(rows.map { $0[i] })
+            q.appendLiteral("::bigint[]")
+        }
+        q.appendLiteral(", ")
+        q.appendInterpolation(histograms)
+        q.appendLiteral("::text[]) WITH ORDINALITY AS k(b, \(aliases.joined(separator: ", ")), \(UpsertSQL.aliases), dh, n) ")
+        q.appendLiteral("LEFT JOIN (SELECT n, hll_add_agg(hll_hash_text(id), 14, 5) AS h FROM unnest(")
+        q.appendInterpolation(customerBucket); q.appendLiteral("::int[], ")
+        q.appendInterpolation(customerIDs); q.appendLiteral("::text[]) AS u(n, id) GROUP BY n) c ON c.n = k.n ")
+        let others = names.filter { !conflict.contains($0) }.map { "\($0) = EXCLUDED.\($0), " }.joined()
+        q.appendLiteral("ON CONFLICT (bucket, \(conflict.joined(separator: ", ")), shard) DO UPDATE SET \(others)" + UpsertSQL.updates(table)
+                        + ", customers = CASE WHEN \(table).customers IS NULL THEN EXCLUDED.customers WHEN EXCLUDED.customers IS NULL"
+                        + " THEN \(table).customers ELSE hll_union(\(table).customers, EXCLUDED.customers) END"
+                        + ", delivery_hist = hearth_hist_add(\(table).delivery_hist, EXCLUDED.delivery_hist)")
+        try s.query(PostgresQuery(stringInterpolation: q))
     }
 
     static func upsertMix(_ s: PostgresSession, _ buckets: OrderBuckets, shard: Int) throws {
@@ -221,7 +265,9 @@ public final class AnalyticsSink: Sink {
         static let columns = OrderBuckets.Totals.columns.joined(separator: ", ")
         static let aliases = OrderBuckets.Totals.columns.indices.map { "m\($0)" }.joined(separator: ", ")
         static let selected = OrderBuckets.Totals.columns.indices.map { "k.m\($0)" }.joined(separator: ", ")
-        static let updates = OrderBuckets.Totals.columns.map { "\($0) = orders_15m.\($0) + EXCLUDED.\($0)" }.joined(separator: ", ")
+        static func updates(_ table: String) -> String {
+            OrderBuckets.Totals.columns.map { "\($0) = \(table).\($0) + EXCLUDED.\($0)" }.joined(separator: ", ")
+        }
     }
 
     /// Orders of the last `days` days (by event time) per menu item, per restaurant, and per city
@@ -251,7 +297,20 @@ public final class AnalyticsSink: Sink {
         return out
     }
 
-    /// Forgets event ids older than the dedup horizon, at most every ten minutes.
+    /// Drops the months of aggregates past their retention; returns the partitions dropped.
+    @discardableResult
+    public func dropExpired() async throws -> [String] {
+        let dropped = try await reader.query("""
+            SELECT hearth_drop_expired(\(retention.quarterHourDays), \(retention.rollupDays))
+            """).compactMap { $0[0] }
+        if !dropped.isEmpty {
+            logger.info("Dropped months of aggregates past their retention.", metadata: ["partitions": "\(dropped.joined(separator: ", "))"])
+        }
+        return dropped
+    }
+
+    /// Forgets event ids older than the dedup horizon and drops aggregates past their retention, at
+    /// most every ten minutes.
     private func purgeIfDue() async {
         let now = ContinuousClock.now
         let due = lastPurge.withLock { last -> Bool in
@@ -265,8 +324,9 @@ public final class AnalyticsSink: Sink {
                 DELETE FROM analytics_seen_events WHERE seen_at < now() - make_interval(hours => \(dedupHorizonHours))
                 """)
             try await reader.query("DELETE FROM orders_live_1m WHERE minute < now() - interval '2 days'")
+            try await dropExpired()
         } catch {
-            logger.warning("Could not purge old event ids.", metadata: ["reason": "\(error)"])
+            logger.warning("Could not purge old event ids or expired aggregates.", metadata: ["reason": "\(error)"])
         }
     }
 

@@ -187,6 +187,19 @@ public enum Migrations {
                 PRIMARY KEY (minute, city, currency, shard)
             );
             """),
+        // How many of a bucket's events reached Kafka after it had closed (they count all the same).
+        Migration(version: 11, name: "late events per bucket", sql: """
+            ALTER TABLE orders_15m ADD COLUMN late_events bigint NOT NULL DEFAULT 0;
+            """),
+        Migration(version: 12, name: "cancellations by reason", sql: """
+            ALTER TABLE orders_15m
+                ADD COLUMN cancelled_customer bigint NOT NULL DEFAULT 0,
+                ADD COLUMN cancelled_restaurant_rejected bigint NOT NULL DEFAULT 0,
+                ADD COLUMN cancelled_payment_failed bigint NOT NULL DEFAULT 0,
+                ADD COLUMN cancelled_no_rider bigint NOT NULL DEFAULT 0,
+                ADD COLUMN cancelled_other bigint NOT NULL DEFAULT 0;
+            """),
+        Migration(version: 13, name: "city rollups per 15 minutes, hour and day; monthly partitions; retention", sql: RollupMigration.sql),
     ]
 
     /// Applies every migration not yet applied, each in its own transaction, under an advisory lock

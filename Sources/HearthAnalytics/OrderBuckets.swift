@@ -36,6 +36,10 @@ public struct OrderBuckets: Sendable, Equatable {
         public var stars: [Int64] = [0, 0, 0, 0, 0]
         /// Status changes, in the order of `OrderBuckets.statuses`.
         public var statuses: [Int64] = Array(repeating: 0, count: OrderBuckets.statuses.count)
+        /// Events that reached Kafka after their bucket had closed (`OrderBuckets.isLate`), counted all the same.
+        public var lateEvents: Int64 = 0
+        /// Cancellations by reason, in the order of `OrderBuckets.cancellationReasons`.
+        public var reasons: [Int64] = Array(repeating: 0, count: OrderBuckets.cancellationReasons.count)
         /// Delivery times (`DeliveryHistogram`): counts per bin, trailing empty bins left out.
         public var deliveryHistogram: [Int64] = []
         public init(orders: Int64 = 0, grossRevenueMinor: Int64 = 0) {
@@ -47,11 +51,12 @@ public struct OrderBuckets: Sendable, Equatable {
         public static let columns = ["orders", "gross_revenue_minor", "discounts_minor", "delivery_fees_minor", "items_sold",
                                      "cancellations", "refunds_minor", "payments_succeeded", "payments_failed", "deliveries",
                                      "delivery_seconds", "ratings", "ratings_sum", "ratings_1", "ratings_2", "ratings_3",
-                                     "ratings_4", "ratings_5"] + OrderBuckets.statuses.map { "status_" + $0.lowercased() }
+                                     "ratings_4", "ratings_5"] + OrderBuckets.statuses.map { "status_" + $0.lowercased() } + ["late_events"]
+            + OrderBuckets.cancellationReasons.map { "cancelled_" + $0 }
 
         public var values: [Int64] {
             [orders, grossRevenueMinor, discountsMinor, deliveryFeesMinor, itemsSold, cancellations, refundsMinor,
-             paymentsSucceeded, paymentsFailed, deliveries, deliverySeconds, ratings, ratingsSum] + stars + statuses
+             paymentsSucceeded, paymentsFailed, deliveries, deliverySeconds, ratings, ratingsSum] + stars + statuses + [lateEvents] + reasons
         }
 
         public init(values v: [Int64]) {
@@ -59,6 +64,9 @@ public struct OrderBuckets: Sendable, Equatable {
             cancellations = v[5]; refundsMinor = v[6]; paymentsSucceeded = v[7]; paymentsFailed = v[8]; deliveries = v[9]
             deliverySeconds = v[10]; ratings = v[11]; ratingsSum = v[12]; stars = Array(v[13..<18])
             statuses = Array(v[18..<(18 + OrderBuckets.statuses.count)])
+            let late = 18 + OrderBuckets.statuses.count
+            lateEvents = v[late]
+            reasons = Array(v[(late + 1)..<(late + 1 + OrderBuckets.cancellationReasons.count)])
         }
 
         public static func + (a: Totals, b: Totals) -> Totals {
@@ -93,6 +101,9 @@ public struct OrderBuckets: Sendable, Equatable {
 
     /// The statuses of `order.status_changed`, in the order an order passes them.
     public static let statuses = ["ACCEPTED", "PREPARING", "READY", "ASSIGNED", "PICKED", "OUT_FOR_DELIVERY"]
+
+    /// The reasons of `order.cancelled` (the contract's).
+    public static let cancellationReasons = ["customer", "restaurant_rejected", "payment_failed", "no_rider", "other"]
 
     /// Orders and payments by channel or by payment method, per bucket × restaurant × currency.
     public struct MixKey: Hashable, Sendable, Comparable {
@@ -151,9 +162,19 @@ public struct OrderBuckets: Sendable, Equatable {
         t.epochMillis.floorDiv(bucketMillis) * bucketMillis
     }
 
+    /// A record is late when it reached Kafka (its record timestamp) more than a minute after the
+    /// 15-minute bucket of its event time had ended. It counts in that bucket all the same.
+    public static let lateAfterMillis: Int64 = 60_000
+
+    public static func isLate(bucket: Int64, arrivedAt: Int64) -> Bool {
+        arrivedAt >= 0 && arrivedAt > bucket + bucketMillis + lateAfterMillis
+    }
+
     /// Adds the effect of one (fresh, valid) event: each counts in the bucket of its own event time.
-    public mutating func add(_ event: Event) {
+    /// `arrivedAt`: the record's Kafka timestamp (ms since the epoch; negative when unknown).
+    public mutating func add(_ event: Event, arrivedAt: Int64 = -1) {
         let bucket = OrderBuckets.bucket(of: event.occurredAt)
+        let late = Self.isLate(bucket: bucket, arrivedAt: arrivedAt)
         func minute(_ city: String, _ currency: String, _ measure: Int, _ amount: Int64 = 1) {
             let key = LiveKey(minuteMillis: event.occurredAt.epochMillis.floorDiv(60_000) * 60_000, city: city, currency: currency)
             live[key, default: [0, 0, 0, 0]][measure] += amount
@@ -161,6 +182,7 @@ public struct OrderBuckets: Sendable, Equatable {
         func count(_ restaurant: String, _ currency: String, _ city: String, _ body: (inout Totals) -> Void) {
             let key = Key(bucketMillis: bucket, restaurantID: restaurant, currency: currency)
             body(&totals[key, default: Totals()])
+            if late { totals[key]!.lateEvents += 1 }
             cities[key] = city
         }
         switch event.payload {
@@ -182,7 +204,12 @@ public struct OrderBuckets: Sendable, Equatable {
             }
             customers[Key(bucketMillis: bucket, restaurantID: o.restaurant_id, currency: o.currency), default: []].insert(o.customer_id)
         case .orderCancelled(let c):
-            count(c.restaurant_id, c.currency, c.city) { $0.cancellations += 1; $0.refundsMinor += c.refund_minor }
+            let reason = Self.cancellationReasons.firstIndex(of: c.reason)
+            count(c.restaurant_id, c.currency, c.city) {
+                $0.cancellations += 1
+                $0.refundsMinor += c.refund_minor
+                if let reason { $0.reasons[reason] += 1 }
+            }
             minute(c.city, c.currency, 2)
         case .paymentSucceeded(let p):
             count(p.restaurant_id, p.currency, p.city) { $0.paymentsSucceeded += 1 }
@@ -228,6 +255,33 @@ public struct OrderBuckets: Sendable, Equatable {
     }
 
     public var isEmpty: Bool { totals.isEmpty }
+
+    /// A rollup bucket: city × currency (no restaurant) per 15 minutes, UTC hour or UTC day.
+    public struct CityKey: Hashable, Sendable, Comparable {
+        public var bucketMillis: Int64
+        public var city: String
+        public var currency: String
+        public static func < (a: CityKey, b: CityKey) -> Bool {
+            (a.bucketMillis, a.city, a.currency) < (b.bucketMillis, b.city, b.currency)
+        }
+    }
+
+    /// The rollup levels: their tables and bucket lengths.
+    public static let rollups: [(table: String, millis: Int64)] = [("orders_city_15m", bucketMillis),
+                                                                   ("orders_city_1h", 3_600_000), ("orders_city_1d", dayMillis)]
+
+    /// The batch's buckets summed per city × currency over buckets of `millis` (a multiple of 15 minutes),
+    /// with the customers of each.
+    public func cityRollup(per millis: Int64) -> (totals: [CityKey: Totals], customers: [CityKey: Set<String>]) {
+        var out: [CityKey: Totals] = [:]
+        var people: [CityKey: Set<String>] = [:]
+        for (key, t) in totals {
+            let k = CityKey(bucketMillis: key.bucketMillis.floorDiv(millis) * millis, city: cities[key] ?? "", currency: key.currency)
+            out[k] = out[k].map { $0 + t } ?? t
+            if let c = customers[key] { people[k, default: []].formUnion(c) }
+        }
+        return (out, people)
+    }
 }
 
 /// A mergeable distribution of delivery times: counts per bin, bins growing by 5%, so that any

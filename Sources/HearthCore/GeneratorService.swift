@@ -47,7 +47,7 @@ public final class GeneratorService: Service, Sendable {
             for _ in 0..<n {
                 let r = generator.next()
                 observe(r)
-                records.append(KafkaRecord(topic: r.topic, key: r.key, value: r.value))
+                records.append(KafkaRecord(topic: r.topic, key: r.key, value: r.value, timestampMillis: r.timestampMillis))
             }
             try await producer.send(records)
             sent += n

@@ -84,7 +84,7 @@ public final class HearthRuntime: Sendable {
                 for name in def.sinks {
                     switch name {
                     case "analytics":
-                        let sink = AnalyticsSink(url: url, dedupHorizonHours: def.dedupHorizonHours, logger: logger)
+                        let sink = AnalyticsSink(url: url, dedupHorizonHours: def.dedupHorizonHours, retention: settings.retention, logger: logger)
                         analytics = analytics ?? sink
                         sinks.append(sink)
                     case "search":

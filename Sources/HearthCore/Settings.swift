@@ -1,4 +1,5 @@
 import Foundation
+import HearthAnalytics
 import HearthSupport
 
 /// Hearth's settings. Each comes from a command-line flag, else the environment
@@ -22,6 +23,8 @@ public struct Settings: Sendable, Equatable {
     /// Search ranks by orders of the last `popularityDays` days, recounted every `popularityRefreshSeconds`.
     public var popularityDays = 30
     public var popularityRefreshSeconds = 60
+    /// How long aggregates are kept (whole months go once they ended this long ago).
+    public var retention = AggregateRetention()
     public var auth = AuthSettings()
     /// Browser origins allowed to call the API (CORS); empty: none.
     public var corsOrigins: [String] = []
@@ -51,6 +54,8 @@ public struct Settings: Sendable, Equatable {
         ("dev_partitions", "HEARTH_DEV_PARTITIONS", "partitions per topic in the development cluster (default 12)"),
         ("popularity_days", "HEARTH_POPULARITY_DAYS", "search ranks by orders of this many recent days (default 30)"),
         ("popularity_refresh_seconds", "HEARTH_POPULARITY_REFRESH_SECONDS", "how often search recounts orders (default 60)"),
+        ("retention.quarter_hour_days", "HEARTH_RETENTION_QUARTER_HOUR_DAYS", "days the 15-minute aggregates are kept (default 180)"),
+        ("retention.rollup_days", "HEARTH_RETENTION_ROLLUP_DAYS", "days the hour and day rollups and item orders per day are kept (default 1825)"),
     ]
 
     /// Layers a configuration file (if any) and the environment over the defaults.
@@ -79,6 +84,10 @@ public struct Settings: Sendable, Equatable {
             s.rateLimitPerSecond = try rate.int("per_second", default: s.rateLimitPerSecond, range: 0...1_000_000)
             s.rateLimitBurst = try rate.int("burst", default: s.rateLimitBurst, range: 1...1_000_000)
             try rate.finish()
+            let retention = try map.map("retention")
+            s.retention.quarterHourDays = try retention.int("quarter_hour_days", default: s.retention.quarterHourDays, range: 1...36_500)
+            s.retention.rollupDays = try retention.int("rollup_days", default: s.retention.rollupDays, range: 1...36_500)
+            try retention.finish()
             s.logFormat = try map.string("log_format", default: s.logFormat)
             guard ["json", "text"].contains(s.logFormat) else { throw map.error("log_format", "must be json or text") }
             s.auth = try AuthSettings(try map.map("auth"), relativeTo: URL(fileURLWithPath: configFile).deletingLastPathComponent())
@@ -108,6 +117,12 @@ public struct Settings: Sendable, Equatable {
         s.devPartitions = try envInt("HEARTH_DEV_PARTITIONS", 1...256) ?? s.devPartitions
         s.popularityDays = try envInt("HEARTH_POPULARITY_DAYS", 1...3650) ?? s.popularityDays
         s.popularityRefreshSeconds = try envInt("HEARTH_POPULARITY_REFRESH_SECONDS", 1...86_400) ?? s.popularityRefreshSeconds
+        s.retention.quarterHourDays = try envInt("HEARTH_RETENTION_QUARTER_HOUR_DAYS", 1...36_500) ?? s.retention.quarterHourDays
+        s.retention.rollupDays = try envInt("HEARTH_RETENTION_ROLLUP_DAYS", 1...36_500) ?? s.retention.rollupDays
+        guard s.retention.rollupDays >= s.retention.quarterHourDays else {
+            throw ConfigError(file: configFile ?? "environment", line: nil, key: "retention.rollup_days",
+                              message: "must be at least retention.quarter_hour_days (the rollups outlive the 15-minute level)")
+        }
         return s
     }
 

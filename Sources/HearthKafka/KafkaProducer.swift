@@ -76,6 +76,12 @@ public final class KafkaProducer: Sendable {
             vu.u.i32 = record.partition
             vus.append(vu)
         }
+        if record.timestampMillis >= 0 {
+            vu = rd_kafka_vu_t()
+            vu.vtype = RD_KAFKA_VTYPE_TIMESTAMP
+            vu.u.i64 = record.timestampMillis
+            vus.append(vu)
+        }
         vu = rd_kafka_vu_t()
         vu.vtype = RD_KAFKA_VTYPE_MSGFLAGS
         vu.u.i = RD_KAFKA_MSG_F_COPY

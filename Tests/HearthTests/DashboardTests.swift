@@ -64,7 +64,8 @@ import Testing
         let viewer = try await auth.issue(role: .public, ttl: .seconds(300))
         try await app.test(.router) { client in
             // Without credentials: the sign-in form (no data).
-            try await client.execute(uri: "/dashboard", method: .get) { r in
+            let browser: HTTPFields = [.accept: "text/html,application/xhtml+xml,*/*;q=0.8"]
+            try await client.execute(uri: "/dashboard", method: .get, headers: browser) { r in
                 #expect(r.status == .unauthorized)
                 let html = String(buffer: r.body)
                 #expect(html.contains("<form method=\"post\" action=\"/dashboard/session\"") && !html.contains("<svg"))
@@ -72,7 +73,12 @@ import Testing
                 #expect(r.headers[.contentSecurityPolicy]?.contains("script-src") == false)
             }
             // A wrong token: the form again, with the reason.
-            try await client.execute(uri: "/dashboard/session", method: .post, headers: [.contentType: "application/x-www-form-urlencoded"],
+            // Other clients get the API's error body.
+            try await client.execute(uri: "/dashboard", method: .get) { r in
+                #expect(r.status == .unauthorized && String(buffer: r.body).contains("{\"error\":{\"code\":\"unauthorized\""))
+            }
+            try await client.execute(uri: "/dashboard/session", method: .post,
+                                     headers: [.contentType: "application/x-www-form-urlencoded", .accept: "text/html"],
                                      body: ByteBuffer(string: "token=not-a-token")) { r in
                 #expect(r.status == .unauthorized && String(buffer: r.body).contains("the API key is not valid"))
                 #expect(r.headers[.setCookie] == nil)
@@ -96,8 +102,11 @@ import Testing
                 #expect(html.contains("<meta http-equiv=\"refresh\"") && !html.contains("<script"))
             }
             // A weaker role is refused; a bad zone is named, and what is typed is escaped.
-            try await client.execute(uri: "/dashboard", method: .get, headers: [.authorization: "Bearer \(viewer)"]) { r in
+            try await client.execute(uri: "/dashboard", method: .get, headers: [.authorization: "Bearer \(viewer)", .accept: "text/html"]) { r in
                 #expect(r.status == .forbidden && String(buffer: r.body).contains("needs the analyst role"))
+            }
+            try await client.execute(uri: "/dashboard", method: .get, headers: [.authorization: "Bearer \(viewer)"]) { r in
+                #expect(r.status == .forbidden && String(buffer: r.body).contains("\"code\":\"forbidden\""))
             }
             try await client.execute(uri: "/dashboard?tz=Mars/Olympus&city=%3Cscript%3Ealert(1)%3C/script%3E", method: .get,
                                      headers: [.cookie: cookie]) { r in

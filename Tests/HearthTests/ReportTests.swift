@@ -286,15 +286,20 @@ import Testing
         let sink = AnalyticsSink(url: url, dedupHorizonHours: 24 * 365, logger: testLogger)
         var generator = EventGenerator(config: IngestHarness.config(seed: 11, restaurants: 12, ordersPerMinute: 20))
         let codec = EventCodec()
-        var batch: [Event] = []
+        var batch: [Event] = [], arrivals: [Int64] = []
         var offset: Int64 = 0
         for _ in 0..<40_000 {
             let record = generator.next()
             guard record.topic == "orders", record.kind != .invalid else { continue }
             batch.append(try codec.decode(record.value, topic: record.topic))
-            if batch.count == 2_000 { offset = try await IngestHarness.applyBatch(batch, to: sink, at: offset); batch = [] }
+            arrivals.append(record.timestampMillis)
+            if batch.count == 2_000 {
+                offset = try await IngestHarness.applyBatch(batch, arrivals: arrivals, to: sink, at: offset)
+                batch = []
+                arrivals = []
+            }
         }
-        try await IngestHarness.applyBatch(batch, to: sink, at: offset)
+        try await IngestHarness.applyBatch(batch, arrivals: arrivals, to: sink, at: offset)
         let expected = generator.expected
         try await IngestHarness.expectExactTotals(url, expected)
 
@@ -335,6 +340,8 @@ import Testing
                 #expect(abs(reported - exact) <= max(0.5, exact * 0.025) + 0.01, "\(city) \(column): \(reported) for \(exact)")
             }
         }
+        let sales = try await rows("sales?" + range)
+        #expect(sales.reduce(0) { $0 + ($1["late_events"] as! Int) } == Int(totals.lateEvents) && totals.lateEvents > 0)
         let distribution = try await rows("delivery_distribution?" + range)
         #expect(distribution.reduce(0) { $0 + ($1["deliveries"] as! Int) } == Int(totals.deliveries))
         #expect(distribution.allSatisfy { ($0["from_minutes"] as! Double) < ($0["to_minutes"] as! Double) })

@@ -27,6 +27,8 @@ public struct GeneratedRecord: Sendable {
     public var key: [UInt8]
     public var value: [UInt8]
     public var kind: Kind
+    /// When the record reaches Kafka in simulated time (its Kafka timestamp), ms since the epoch.
+    public var timestampMillis: Int64 = -1
 }
 
 /// A realistic, deterministic stream of the contract's events: the catalog first, then
@@ -134,11 +136,11 @@ public struct EventGenerator: Sendable {
     private mutating func emit(_ event: Event, late: Bool = false) -> GeneratedRecord {
         let value = codec.encode(event)
         let record = GeneratedRecord(topic: event.type.topic, key: Array(event.payload.key.utf8), value: value,
-                                     kind: late ? .late : .valid)
+                                     kind: late ? .late : .valid, timestampMillis: clockMillis)
         expected.records += 1
         expected.recordsPerTopic[record.topic, default: 0] += 1
         if late { expected.late += 1 }
-        expected.count(event)
+        expected.count(event, arrivedAt: clockMillis)
         // A copy of this record arrives again a little later; it must have no effect.
         if catalogQueue.isEmpty, rng.chance(config.duplicateShare) {
             var copy = record
@@ -149,6 +151,8 @@ public struct EventGenerator: Sendable {
     }
 
     private mutating func emitDuplicate(_ record: GeneratedRecord) -> GeneratedRecord {
+        var record = record
+        record.timestampMillis = clockMillis
         expected.records += 1
         expected.duplicates += 1
         expected.recordsPerTopic[record.topic, default: 0] += 1

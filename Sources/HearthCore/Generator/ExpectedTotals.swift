@@ -27,14 +27,14 @@ public struct ExpectedTotals: Codable, Sendable, Equatable {
         "\(Timestamp(epochMillis: key.bucketMillis))|\(key.restaurantID)|\(key.currency)"
     }
 
-    mutating func count(_ event: Event) {
+    mutating func count(_ event: Event, arrivedAt: Int64 = -1) {
         validEvents += 1
         if case .orderPlaced(let o) = event.payload {
             orders += 1
             revenueMinorByCurrency[o.currency, default: 0] += o.total_minor
         }
         var one = OrderBuckets()
-        one.add(event)
+        one.add(event, arrivedAt: arrivedAt)
         for (key, totals) in one.totals {
             buckets[Self.bucketKey(key), default: .init()] = buckets[Self.bucketKey(key), default: .init()] + totals
         }

@@ -143,6 +143,34 @@ enum IngestHarness {
         return out
     }
 
+    /// Asserts every city rollup (15 minutes, hour, day) equals the restaurant quarter hours summed
+    /// to its buckets: every measure, the delivery-time histogram and the customers' sketch.
+    static func expectRollupsMatch(_ url: String, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        let c = PostgresConnection(url: url)
+        defer { Task { await c.close() } }
+        let sums = OrderBuckets.Totals.columns.map { "sum(\($0))::bigint AS \($0)" }.joined(separator: ", ")
+        for (table, millis) in OrderBuckets.rollups {
+            let cut = millis == OrderBuckets.dayMillis ? "date_trunc('day', bucket, 'UTC')"
+                : millis == 3_600_000 ? "date_trunc('hour', bucket, 'UTC')" : "bucket"
+            let rows = try await c.query(PostgresQuery(unsafeSQL: """
+                WITH base AS (
+                    SELECT \(cut) AS b, city, currency, \(sums), hearth_hist_sum(delivery_hist)::text AS hist,
+                           coalesce(round(hll_cardinality(hll_union_agg(customers))), 0) AS customers
+                    FROM orders_15m GROUP BY 1, city, currency
+                ), rollup AS (
+                    SELECT bucket AS b, city, currency, \(sums), hearth_hist_sum(delivery_hist)::text AS hist,
+                           coalesce(round(hll_cardinality(hll_union_agg(customers))), 0) AS customers
+                    FROM \(table) GROUP BY 1, city, currency
+                )
+                SELECT (SELECT count(*) FROM base),
+                       (SELECT count(*) FROM base FULL JOIN rollup USING (b, city, currency) WHERE base IS DISTINCT FROM rollup)
+                """))
+            let compared = try rows.first!.int(0), differing = try rows.first!.int(1)
+            #expect(compared > 0 && differing == 0, "\(table): \(differing) of \(compared) buckets differ from the quarter hours",
+                    sourceLocation: sourceLocation)
+        }
+    }
+
     /// Asserts the aggregates equal the generator's expected totals exactly.
     static func expectExactTotals(_ url: String, _ expected: ExpectedTotals, sourceLocation: SourceLocation = #_sourceLocation) async throws {
         let actual = try await orderBuckets(url)
@@ -165,18 +193,20 @@ enum IngestHarness {
                 sourceLocation: sourceLocation)
         let mixSums = mix.values.reduce(OrderBuckets.MixTotals(), +)
         #expect(mixSums.values.allSatisfy { $0 > 0 }, "a mix measure is zero over the whole stream: \(mixSums)", sourceLocation: sourceLocation)
+        try await expectRollupsMatch(url, sourceLocation: sourceLocation)
     }
 
     /// Applies `events` to `sink` as one batch of partition 0 of `topic`, from `offset` (where the
-    /// previous batch ended); returns the offset after it.
+    /// previous batch ended), with their Kafka timestamps (`arrivals`) when given; returns the offset after it.
     @discardableResult
-    static func applyBatch(_ events: [Event], to sink: some Sink, pipeline: String = "orders", topic: String = "orders",
-                           at offset: Int64 = 0) async throws -> Int64 {
+    static func applyBatch(_ events: [Event], arrivals: [Int64]? = nil, to sink: some Sink, pipeline: String = "orders",
+                           topic: String = "orders", partition: Int32 = 0, at offset: Int64 = 0) async throws -> Int64 {
         let records = events.enumerated().map { i, e in
-            SinkRecord(record: KafkaRecord(topic: topic, partition: 0, offset: offset + Int64(i), key: nil, value: []), event: .success(e))
+            SinkRecord(record: KafkaRecord(topic: topic, partition: partition, offset: offset + Int64(i), key: nil, value: [],
+                                           timestampMillis: arrivals?[i] ?? -1), event: .success(e))
         }
         let next = offset + Int64(records.count)
-        try await sink.apply(SinkBatch(pipeline: pipeline, partition: TopicPartition(topic, 0), expectedPosition: offset == 0 ? nil : offset,
+        try await sink.apply(SinkBatch(pipeline: pipeline, partition: TopicPartition(topic, partition), expectedPosition: offset == 0 ? nil : offset,
                                        nextOffset: next, records: records))
         return next
     }
