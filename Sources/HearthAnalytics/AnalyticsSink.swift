@@ -39,6 +39,8 @@ public final class AnalyticsSink: Sink {
     /// Writers by partition: different partitions commit in parallel, one partition always on the same connection.
     private let writers: [PostgresConnection]
     private let reader: PostgresConnection
+    /// Purges, retention and compaction, so that they never hold up a batch or a position read.
+    private let maintenance: PostgresConnection
     private let dedupHorizonHours: Int
     private let retention: AggregateRetention
     private let lastPurge = Mutex<ContinuousClock.Instant?>(nil)
@@ -49,6 +51,7 @@ public final class AnalyticsSink: Sink {
         self.retention = retention
         self.writers = (0..<max(1, writers)).map { _ in PostgresConnection(url: url, logger: logger) }
         reader = PostgresConnection(url: url, logger: logger)
+        maintenance = PostgresConnection(url: url, logger: logger)
         self.dedupHorizonHours = dedupHorizonHours
         self.logger = logger
     }
@@ -99,7 +102,7 @@ public final class AnalyticsSink: Sink {
             }
             try Self.upsert(s, buckets, shard: shard)
         }
-        await purgeIfDue()
+        startMaintenanceIfDue()
     }
 
     /// Adds events to the aggregates through the same upsert as `apply`, but with no position and no
@@ -300,7 +303,7 @@ public final class AnalyticsSink: Sink {
     /// Drops the months of aggregates past their retention; returns the partitions dropped.
     @discardableResult
     public func dropExpired() async throws -> [String] {
-        let dropped = try await reader.query("""
+        let dropped = try await maintenance.query("""
             SELECT hearth_drop_expired(\(retention.quarterHourDays), \(retention.rollupDays))
             """).compactMap { $0[0] }
         if !dropped.isEmpty {
@@ -309,9 +312,26 @@ public final class AnalyticsSink: Sink {
         return dropped
     }
 
-    /// Forgets event ids older than the dedup horizon and drops aggregates past their retention, at
-    /// most every ten minutes.
-    private func purgeIfDue() async {
+    /// Merges the writers' shard rows of periods before `before` into shard 0 (`Compaction`): the
+    /// totals stay exact, history reads a quarter of the rows. Returns the shard-0 rows written.
+    @discardableResult
+    public func compact(before: Timestamp) async throws -> Int {
+        var merged = 0
+        for table in Compaction.tables {
+            let sql = Compaction.sql(table)
+            merged += try await maintenance.withTransaction(synchronousCommit: false) { s in
+                try s.query(PostgresQuery(unsafeSQL: sql, binds: [before.description])).affected
+            }
+        }
+        return merged
+    }
+
+    /// How long after a period ends its shard rows are merged.
+    public static let compactionDelay: Int64 = 2 * 3_600_000
+
+    /// At most every ten minutes, in the background: forgets event ids older than the dedup horizon,
+    /// drops aggregates past their retention and merges the shard rows of closed periods.
+    private func startMaintenanceIfDue() {
         let now = ContinuousClock.now
         let due = lastPurge.withLock { last -> Bool in
             if let last, now - last < .seconds(600) { return false }
@@ -319,14 +339,21 @@ public final class AnalyticsSink: Sink {
             return true
         }
         guard due else { return }
+        Task { await self.maintain() }
+    }
+
+    private func maintain() async {
         do {
-            try await reader.query("""
+            try await maintenance.query("""
                 DELETE FROM analytics_seen_events WHERE seen_at < now() - make_interval(hours => \(dedupHorizonHours))
                 """)
-            try await reader.query("DELETE FROM orders_live_1m WHERE minute < now() - interval '2 days'")
+            try await maintenance.query("DELETE FROM orders_live_1m WHERE minute < now() - interval '2 days'")
             try await dropExpired()
+            let cutoff = Timestamp(epochMillis: Int64(Date().timeIntervalSince1970 * 1000) - Self.compactionDelay)
+            let merged = try await compact(before: cutoff)
+            if merged > 0 { logger.debug("Merged writer shards of closed periods.", metadata: ["rows": "\(merged)"]) }
         } catch {
-            logger.warning("Could not purge old event ids or expired aggregates.", metadata: ["reason": "\(error)"])
+            logger.warning("Could not purge old event ids, drop expired aggregates or merge shards.", metadata: ["reason": "\(error)"])
         }
     }
 

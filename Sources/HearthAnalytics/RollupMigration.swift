@@ -29,13 +29,26 @@ enum RollupMigration {
 
     static func list(_ prefix: String) -> String { measures.map { prefix + $0 }.joined(separator: ", ") }
 
+    /// `hearth_cut`'s rows of `table` inside the broken periods (`t` in the CTE `periods`, each `unit` long).
+    static func inside(table: String, of periods: String, unit: String) -> String {
+        """
+        SELECT hearth_cut_start(r.bucket, p_granularity, p_zone, b.lo), NULL, r.city, r.currency, \(list("r.")), r.customers, r.delivery_hist
+                FROM bounds b, \(periods) p,
+                     LATERAL (SELECT * FROM \(table) x
+                              WHERE x.bucket >= p.t AND x.bucket < p.t + interval '\(unit)' AND x.bucket >= b.lo AND x.bucket < b.hi
+                                AND (p_city IS NULL OR x.city = p_city) AND (p_currency IS NULL OR x.currency = p_currency)
+                              OFFSET 0) r
+                WHERE p_restaurant IS NULL AND p_granularity <> '15m'
+        """
+    }
+
     static var sql: String {
         let columns = measures.map { "\($0) bigint NOT NULL DEFAULT 0" }.joined(separator: ",\n    ")
         let sums = measures.map { "sum(\($0))" }.joined(separator: ", ")
         var out = """
             -- The partition of `parent` holding the UTC month of `t`, created when missing. Creation is
-            -- serialised by an advisory lock held to the end of the transaction, so concurrent writers
-            -- that both find it missing create it once.
+            -- serialised by an advisory lock held to the end of the transaction, so that concurrent
+            -- writers that both find it missing create it once.
             CREATE FUNCTION hearth_month_partition(parent text, t timestamptz) RETURNS void
                 LANGUAGE plpgsql AS $$
                 DECLARE
@@ -45,8 +58,14 @@ enum RollupMigration {
                     IF to_regclass(name) IS NOT NULL THEN RETURN; END IF;
                     PERFORM pg_advisory_xact_lock(7261002);
                     IF to_regclass(name) IS NOT NULL THEN RETURN; END IF;
-                    EXECUTE format('CREATE TABLE %I PARTITION OF %I FOR VALUES FROM (%L) TO (%L)', name, parent,
-                                   to_char(m, 'YYYY-MM-DD') || ' 00:00:00+00', to_char(m + interval '1 month', 'YYYY-MM-DD') || ' 00:00:00+00');
+                    -- The lock does not refresh this statement's view of the catalog: a partition another
+                    -- writer has just committed may still look missing, and then creating it fails harmlessly.
+                    BEGIN
+                        EXECUTE format('CREATE TABLE %I PARTITION OF %I FOR VALUES FROM (%L) TO (%L)', name, parent,
+                                       to_char(m, 'YYYY-MM-DD') || ' 00:00:00+00', to_char(m + interval '1 month', 'YYYY-MM-DD') || ' 00:00:00+00');
+                    EXCEPTION WHEN duplicate_table OR unique_violation THEN
+                        NULL;
+                    END;
                 END
             $$;
             CREATE FUNCTION hearth_partitioned_tables() RETURNS text[]
@@ -97,6 +116,7 @@ enum RollupMigration {
                     delivery_hist bigint[],
                     PRIMARY KEY (bucket, city, currency, shard)
                 ) PARTITION BY RANGE (bucket);
+                CREATE INDEX \(table)_city ON \(table) (city, bucket);
                 SELECT hearth_month_partition('\(table)', t) FROM (SELECT DISTINCT bucket AS t FROM orders_15m) AS months;
                 INSERT INTO \(table) (bucket, city, currency, shard, \(list("")), customers, delivery_hist)
                 SELECT \(start), city, currency, shard, \(sums), hll_union_agg(customers), hearth_hist_sum(delivery_hist)
@@ -112,17 +132,13 @@ enum RollupMigration {
                 LANGUAGE sql STABLE PARALLEL SAFE AS $$
                 SELECT CASE granularity WHEN '15m' THEN t WHEN 'total' THEN lo WHEN 'all' THEN lo ELSE date_trunc(granularity, t, zone) END
             $$;
-            -- Whether the rollup bucket [b, b + len) lies inside [lo, hi) and inside one report bucket.
-            CREATE FUNCTION hearth_cut_whole(b timestamptz, len interval, granularity text, zone text, lo timestamptz, hi timestamptz)
-                RETURNS boolean LANGUAGE sql STABLE PARALLEL SAFE AS $$
-                SELECT b >= lo AND b + len <= hi
-                   AND hearth_cut_start(b, granularity, zone, lo) = hearth_cut_start(b + len - interval '15 minutes', granularity, zone, lo)
-            $$;
             -- Every measure of the range [from, to) in `zone`, each row tagged with the start of its report
-            -- bucket (`hearth_cut_start`). One restaurant's rows come from `orders_15m`; otherwise each part of
-            -- the range comes from the coarsest rollup whose buckets lie inside one report bucket: UTC days
-            -- where a report bucket holds the whole day, UTC hours where it holds the whole hour, quarter
-            -- hours for the rest (at +05:30 the hour around local midnight). Exact in every zone.
+            -- bucket (`hearth_cut_start`). One restaurant's rows come from `orders_15m`. Otherwise a rollup row
+            -- serves when no report-bucket boundary falls strictly inside it: UTC days without one, then the
+            -- UTC hours of the other days without one, then the quarter hours of the other hours (at +05:30 by
+            -- day: every hour but the one around local midnight). Boundaries are the range's ends and the
+            -- starts of the report buckets (local midnights, weeks, months; for hours, the quarter hours that
+            -- begin a local hour). Exact in every zone; the work grows with the boundaries, not the range.
             CREATE FUNCTION hearth_cut(p_from text, p_to text, p_zone text, p_granularity text,
                                        p_restaurant text, p_city text, p_currency text)
                 RETURNS TABLE (start timestamptz, restaurant_id text, city text, currency text,
@@ -130,17 +146,23 @@ enum RollupMigration {
                 LANGUAGE sql STABLE AS $$
                 WITH bounds AS (
                     SELECT hearth_range_start(p_from, p_zone) AS lo, hearth_range_end(p_to, p_zone) AS hi
-                ), days AS (
-                    SELECT d, hearth_cut_whole(d, interval '1 day', p_granularity, p_zone, b.lo, b.hi) AS whole
-                    FROM bounds b, generate_series(date_trunc('day', b.lo, 'UTC'), b.hi, interval '1 day') AS d
-                    WHERE p_restaurant IS NULL AND d < b.hi
-                ), hours AS (
-                    SELECT h, hearth_cut_whole(h, interval '1 hour', p_granularity, p_zone, b.lo, b.hi) AS whole
-                    FROM bounds b, days, generate_series(days.d, days.d + interval '23 hours', interval '1 hour') AS h
-                    WHERE NOT days.whole AND h < b.hi AND h + interval '1 hour' > b.lo
-                ), quarters AS (
-                    SELECT q FROM bounds b, hours, generate_series(hours.h, hours.h + interval '45 minutes', interval '15 minutes') AS q
-                    WHERE NOT hours.whole AND q >= b.lo AND q < b.hi
+                ), boundaries AS (
+                    SELECT b.lo AS t FROM bounds b
+                    UNION ALL SELECT b.hi FROM bounds b
+                    UNION ALL
+                    SELECT s AT TIME ZONE p_zone
+                    FROM bounds b, generate_series(date_trunc(p_granularity, b.lo, p_zone) AT TIME ZONE p_zone, b.hi AT TIME ZONE p_zone,
+                                                   -- (guarded: planning folds constants, '1 total' is no interval)
+                                                   CASE WHEN p_granularity IN ('day', 'week', 'month') THEN ('1 ' || p_granularity)::interval
+                                                        ELSE interval '1 day' END) AS s
+                    WHERE p_granularity IN ('day', 'week', 'month')
+                    UNION ALL
+                    SELECT q FROM bounds b, generate_series(date_trunc('hour', b.lo, 'UTC'), b.hi, interval '15 minutes') AS q
+                    WHERE p_granularity = 'hour' AND date_trunc('hour', q, p_zone) = q
+                ), broken_days AS (
+                    SELECT DISTINCT date_trunc('day', t, 'UTC') AS t FROM boundaries WHERE t <> date_trunc('day', t, 'UTC')
+                ), broken_hours AS (
+                    SELECT DISTINCT date_trunc('hour', t, 'UTC') AS t FROM boundaries WHERE t <> date_trunc('hour', t, 'UTC')
                 )
                 SELECT hearth_cut_start(r.bucket, p_granularity, p_zone, b.lo), r.restaurant_id, r.city, r.currency, \(rollupColumns)
                 FROM orders_15m r, bounds b
@@ -149,17 +171,20 @@ enum RollupMigration {
                 UNION ALL
                 SELECT hearth_cut_start(r.bucket, p_granularity, p_zone, b.lo), NULL, r.city, r.currency, \(rollupColumns)
                 FROM orders_city_1d r, bounds b
-                WHERE r.bucket IN (SELECT d FROM days WHERE whole)
+                WHERE p_restaurant IS NULL AND p_granularity <> '15m' AND r.bucket >= b.lo AND r.bucket < b.hi
+                  AND r.bucket NOT IN (SELECT t FROM broken_days)
                   AND (p_city IS NULL OR r.city = p_city) AND (p_currency IS NULL OR r.currency = p_currency)
                 UNION ALL
-                SELECT hearth_cut_start(r.bucket, p_granularity, p_zone, b.lo), NULL, r.city, r.currency, \(rollupColumns)
-                FROM orders_city_1h r, bounds b
-                WHERE r.bucket IN (SELECT h FROM hours WHERE whole)
-                  AND (p_city IS NULL OR r.city = p_city) AND (p_currency IS NULL OR r.currency = p_currency)
+                -- One index range scan per broken day or hour (OFFSET 0 keeps the planner from turning the
+                -- lateral scans into one scan of the whole range joined by filter).
+                \(inside(table: "orders_city_1h", of: "broken_days", unit: "1 day"))
+                  AND r.bucket NOT IN (SELECT t FROM broken_hours)
                 UNION ALL
-                SELECT hearth_cut_start(r.bucket, p_granularity, p_zone, b.lo), NULL, r.city, r.currency, \(rollupColumns)
+                \(inside(table: "orders_city_15m", of: "broken_hours", unit: "1 hour"))
+                UNION ALL
+                SELECT r.bucket, NULL, r.city, r.currency, \(rollupColumns)
                 FROM orders_city_15m r, bounds b
-                WHERE r.bucket IN (SELECT q FROM quarters)
+                WHERE p_restaurant IS NULL AND p_granularity = '15m' AND r.bucket >= b.lo AND r.bucket < b.hi
                   AND (p_city IS NULL OR r.city = p_city) AND (p_currency IS NULL OR r.currency = p_currency)
             $$;
 

@@ -63,24 +63,26 @@ extension Int64: PostgresBindable { public var postgresText: String? { String(se
 extension Double: PostgresBindable { public var postgresText: String? { isFinite ? String(self) : nil } }
 extension Bool: PostgresBindable { public var postgresText: String? { self ? "t" : "f" } }
 
-/// Arrays bind as PostgreSQL array literals (`{"a","b"}`), e.g. for `unnest($1::text[])`.
+/// Arrays bind as PostgreSQL array literals (`{"a","b"}`), e.g. for `unnest($1::text[])`. Built as
+/// bytes: the bucket upsert binds arrays of thousands of values per batch.
 extension Array: PostgresBindable where Element: PostgresBindable {
     public var postgresText: String? {
-        var out = "{"
+        var out: [UInt8] = []
+        out.reserveCapacity(count * 12 + 2)
+        out.append(UInt8(ascii: "{"))
         for (i, element) in enumerated() {
-            if i > 0 { out += "," }
-            guard let text = element.postgresText else { out += "NULL"; continue }
-            out += "\""
-            if text.utf8.contains(where: { $0 == 0x22 || $0 == 0x5C }) {
-                for ch in text.unicodeScalars {
-                    if ch == "\"" || ch == "\\" { out += "\\" }
-                    out.unicodeScalars.append(ch)
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            guard var text = element.postgresText else { out += "NULL".utf8; continue }
+            out.append(UInt8(ascii: "\""))
+            text.withUTF8 { bytes in
+                for b in bytes {
+                    if b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") { out.append(UInt8(ascii: "\\")) }
+                    out.append(b)
                 }
-            } else {
-                out += text
             }
-            out += "\""
+            out.append(UInt8(ascii: "\""))
         }
-        return out + "}"
+        out.append(UInt8(ascii: "}"))
+        return String(decoding: out, as: UTF8.self)
     }
 }

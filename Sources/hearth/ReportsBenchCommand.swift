@@ -69,6 +69,7 @@ struct BenchReports: AsyncParsableCommand {
         config.ordersPerMinute = Double(ordersPerDay) / 1440
         config.duplicateShare = 0
         config.invalidShare = 0
+        config.countsExpected = false
         let end = today + dayMillis
         var generator = EventGenerator(config: config)
         let sink = AnalyticsSink(url: url, dedupHorizonHours: 24, retention: AggregateRetention(quarterHourDays: 36_500, rollupDays: 36_500),
@@ -82,6 +83,7 @@ struct BenchReports: AsyncParsableCommand {
         var cities: [String: Int] = [:]
         var sampleRestaurant: [String: Int] = [:]
         var zones: [String: String] = [:]
+        var inFlight: Task<Void, any Error>?
         while true {
             let record = generator.next()
             if record.topic == "restaurants", case .restaurantUpserted(let r)? = try? codec.decode(record.value, topic: record.topic).payload {
@@ -96,12 +98,16 @@ struct BenchReports: AsyncParsableCommand {
             }
             batches[next].append(event)
             if batches[next].count == 20_000 {
+                // Generation goes on while the previous round loads (one round in flight).
+                try await inFlight?.value
                 let full = batches
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    for (shard, events) in full.enumerated() where !events.isEmpty {
-                        group.addTask { try await sink.load(events, shard: shard) }
+                inFlight = Task {
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        for (shard, events) in full.enumerated() where !events.isEmpty {
+                            group.addTask { try await sink.load(events, shard: shard) }
+                        }
+                        try await group.waitForAll()
                     }
-                    try await group.waitForAll()
                 }
                 loaded += full.reduce(0) { $0 + $1.count }
                 batches = Array(repeating: [], count: 4)
@@ -112,11 +118,18 @@ struct BenchReports: AsyncParsableCommand {
             }
             next = (next + 1) % 4
         }
+        try await inFlight?.value
         for (shard, events) in batches.enumerated() where !events.isEmpty {
             try await sink.load(events, shard: shard)
             loaded += events.count
         }
         let loadSeconds = (ContinuousClock.now - loadStart).seconds
+        // The steady state of a running sink: its maintenance merges the writers' shards of periods
+        // that closed more than two hours ago.
+        note("merging writer shards of closed periods …")
+        let compactStart = ContinuousClock.now
+        try await sink.compact(before: Timestamp(epochMillis: Int64(Date().timeIntervalSince1970 * 1000) - AnalyticsSink.compactionDelay))
+        let compactSeconds = (ContinuousClock.now - compactStart).seconds
         note("analysing …")
         try await admin.query("VACUUM ANALYZE")
         let rows = try await admin.query("""
@@ -169,6 +182,7 @@ struct BenchReports: AsyncParsableCommand {
         }
         let result = ReportsResult(
             history_events: loaded, history_days: days, restaurants: restaurants, load_seconds: loadSeconds,
+            compact_seconds: compactSeconds,
             orders_15m_rows: Int(quarterRows), orders_city_1h_rows: Int(hourRows), item_orders_daily_rows: Int(itemRows),
             sales_city_year_by_day_p99_ms: timings[0].p99, top_items_30_days_p99_ms: timings[5].p99,
             reports: timings.map { .init(label: $0.0.label, report: $0.0.report, p50_ms: $0.p50, p99_ms: $0.p99, rows: $0.rows) })
@@ -178,7 +192,7 @@ struct BenchReports: AsyncParsableCommand {
             return String(decoding: try encoder.encode(result), as: UTF8.self)
         }
         var lines = [
-            "history                      \(loaded) events over \(days) days, \(restaurants) restaurants, loaded in \(String(format: "%.1f", loadSeconds)) s",
+            "history                      \(loaded) events over \(days) days, \(restaurants) restaurants, loaded in \(String(format: "%.1f", loadSeconds)) s, shards merged in \(String(format: "%.1f", compactSeconds)) s",
             "rows                         orders_15m \(quarterRows), orders_city_1h \(hourRows), item_orders_daily \(itemRows)",
             "", String(format: "%-62@ %9@ %9@ %6@", "report" as NSString, "p50 ms" as NSString, "p99 ms" as NSString, "rows" as NSString),
         ]
@@ -203,6 +217,7 @@ struct BenchReports: AsyncParsableCommand {
         let history_days: Int
         let restaurants: Int
         let load_seconds: Double
+        let compact_seconds: Double
         let orders_15m_rows: Int
         let orders_city_1h_rows: Int
         let item_orders_daily_rows: Int
