@@ -2,6 +2,9 @@ import Foundation
 
 /// Decodes and validates records against the event contract, and encodes events for producers.
 public struct EventCodec: Sendable {
+    /// The event times Hearth accepts: 1900-01-01T00:00:00Z up to the end of 9999 (UTC).
+    public static let occurredAtRange: ClosedRange<Int64> = -2_208_988_800_000...253_402_300_799_999
+
     /// The largest record value accepted (the contract's default is 1 MiB).
     public var maxRecordBytes: Int
 
@@ -38,6 +41,11 @@ public struct EventCodec: Sendable {
         let type = try f.string("type")
         guard let ts = Timestamp(rfc3339: try f.string("occurred_at")) else {
             throw .invalid("invalid_timestamp", "occurred_at is not an RFC 3339 timestamp with a zone")
+        }
+        // Stores cannot hold every RFC 3339 instant (PostgreSQL has no year 0): one such event would
+        // stall its partition, so it is invalid instead.
+        guard Self.occurredAtRange.contains(ts.epochMillis) else {
+            throw .invalid("invalid_timestamp", "occurred_at must fall between 1900-01-01 and 9999-12-31 (UTC)")
         }
         let version = try f.int("schema_version")
         guard version == 1 else {

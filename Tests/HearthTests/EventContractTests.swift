@@ -88,6 +88,8 @@ import Testing
         #expect(code(envelope("order.placed", Self.placed, version: "2")) == "unsupported_version")
         #expect(code(envelope("order.placed", Self.placed, version: "\"1\"")) == "wrong_type")
         #expect(code(envelope("order.placed", Self.placed, at: "22/11/2026")) == "invalid_timestamp")
+        #expect(code(envelope("order.placed", Self.placed, at: "0001-01-01T00:00:00+05:30")) == "invalid_timestamp", "year 0 in UTC")
+        #expect(code(envelope("order.placed", Self.placed, at: "1899-12-31T23:59:59Z")) == "invalid_timestamp")
         #expect(code(envelope("order.placed", Self.placed.replacingOccurrences(of: "\"currency\":\"INR\",", with: ""))) == "missing_field")
         #expect(code(envelope("order.placed", Self.placed.replacingOccurrences(of: "\"quantity\":2", with: "\"quantity\":\"2\""))) == "wrong_type")
         #expect(code(envelope("order.placed", Self.placed.replacingOccurrences(of: "113800", with: "113801"))) == "total_mismatch")
