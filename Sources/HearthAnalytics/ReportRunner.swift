@@ -135,6 +135,8 @@ public final class ReportRunner: Sendable {
                 // Reports are short: compiling one to machine code (PostgreSQL's JIT, on above a plan cost
                 // that generated series easily reach) took longer than running it.
                 try s.execute("SET LOCAL jit = off")
+                // Grouping a month of items sorted on disk at the default 4 MB.
+                try s.execute("SET LOCAL work_mem = '64MB'")
                 return try s.query(query)
             }
         } catch let error as PostgresError where error.sqlState == "57014" {

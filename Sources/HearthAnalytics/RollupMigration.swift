@@ -29,7 +29,8 @@ enum RollupMigration {
 
     static func list(_ prefix: String) -> String { measures.map { prefix + $0 }.joined(separator: ", ") }
 
-    /// `hearth_cut`'s rows of `table` inside the broken periods (`t` in the CTE `periods`, each `unit` long).
+    /// `hearth_cut`'s rows of `table` inside the broken periods (`t` in the CTE `periods`, each `unit` long),
+    /// one index range scan each.
     static func inside(table: String, of periods: String, unit: String) -> String {
         """
         SELECT hearth_cut_start(r.bucket, p_granularity, p_zone, b.lo), NULL, r.city, r.currency, \(list("r.")), r.customers, r.delivery_hist
@@ -114,9 +115,9 @@ enum RollupMigration {
                     \(columns),
                     customers hll,
                     delivery_hist bigint[],
-                    PRIMARY KEY (bucket, city, currency, shard)
+                    PRIMARY KEY (city, bucket, currency, shard)
                 ) PARTITION BY RANGE (bucket);
-                CREATE INDEX \(table)_city ON \(table) (city, bucket);
+                CREATE INDEX \(table)_bucket ON \(table) (bucket);
                 SELECT hearth_month_partition('\(table)', t) FROM (SELECT DISTINCT bucket AS t FROM orders_15m) AS months;
                 INSERT INTO \(table) (bucket, city, currency, shard, \(list("")), customers, delivery_hist)
                 SELECT \(start), city, currency, shard, \(sums), hll_union_agg(customers), hearth_hist_sum(delivery_hist)
@@ -175,11 +176,21 @@ enum RollupMigration {
                   AND r.bucket NOT IN (SELECT t FROM broken_days)
                   AND (p_city IS NULL OR r.city = p_city) AND (p_currency IS NULL OR r.currency = p_currency)
                 UNION ALL
-                -- One index range scan per broken day or hour (OFFSET 0 keeps the planner from turning the
-                -- lateral scans into one scan of the whole range joined by filter).
-                \(inside(table: "orders_city_1h", of: "broken_days", unit: "1 day"))
+                -- The hours of broken days: one index range scan from the first broken day to the last
+                -- (none when every day is whole), keeping the hours of broken days that are whole.
+                SELECT hearth_cut_start(r.bucket, p_granularity, p_zone, b.lo), NULL, r.city, r.currency, \(rollupColumns)
+                FROM bounds b, orders_city_1h r,
+                     (SELECT min(t) AS first, max(t) + interval '1 day' AS last,
+                             count(*) = extract(day FROM max(t) - min(t)) + 1 AS every_day FROM broken_days) e
+                WHERE p_restaurant IS NULL AND p_granularity <> '15m'
+                  AND r.bucket >= e.first AND r.bucket < e.last AND r.bucket >= b.lo AND r.bucket < b.hi
+                  -- (when every day in between is broken, as at +05:30, each hour's day need not be looked up)
+                  AND (e.every_day OR date_trunc('day', r.bucket, 'UTC') IN (SELECT t FROM broken_days))
                   AND r.bucket NOT IN (SELECT t FROM broken_hours)
+                  AND (p_city IS NULL OR r.city = p_city) AND (p_currency IS NULL OR r.currency = p_currency)
                 UNION ALL
+                -- The quarter hours of broken hours: one index range scan per broken hour (OFFSET 0 keeps the
+                -- planner from turning them into one scan of the whole range joined by filter).
                 \(inside(table: "orders_city_15m", of: "broken_hours", unit: "1 hour"))
                 UNION ALL
                 SELECT r.bucket, NULL, r.city, r.currency, \(rollupColumns)

@@ -18,6 +18,8 @@ struct BenchReports: AsyncParsableCommand {
     @Option(help: "Timed runs of each report.") var rounds: Int = 30
     @Option(help: "PostgreSQL URL (default: a managed server in a temporary directory).") var postgres: String?
     @Option(name: .customLong("reports-dir"), help: "Where the report definitions are.") var reportsDir: String = "Reports"
+    @Flag(help: "With --postgres: when the database already holds a history (an earlier run's), time the reports on it without loading again.")
+    var reuse = false
     @Flag(help: "Print one JSON object instead of a table.") var json = false
 
     /// One timed report: what a dashboard asks for.
@@ -33,6 +35,7 @@ struct BenchReports: AsyncParsableCommand {
             throw fail("--restaurants must be 1 to 100000, --days 1 to 1830 and --orders-per-day 1 to 10000000")
         }
         guard (1...10_000).contains(rounds) else { throw fail("--rounds must be 1 to 10000") }
+        guard !reuse || postgres != nil else { throw fail("--reuse needs --postgres (the database holding the history)") }
         let reports: [ReportDefinition]
         do { reports = try ReportDefinition.loadAll(from: URL(fileURLWithPath: reportsDir)) } catch {
             throw fail("\(describe(error)) (run from the repository, or pass --reports-dir)")
@@ -71,65 +74,15 @@ struct BenchReports: AsyncParsableCommand {
         config.invalidShare = 0
         config.countsExpected = false
         let end = today + dayMillis
-        var generator = EventGenerator(config: config)
         let sink = AnalyticsSink(url: url, dedupHorizonHours: 24, retention: AggregateRetention(quarterHourDays: 36_500, rollupDays: 36_500),
                                  logger: logger)
-        let codec = EventCodec()
-        note("loading \(days) days of orders for \(restaurants) restaurants (about \(ordersPerDay) orders a day) …")
-        let loadStart = ContinuousClock.now
-        var batches: [[Event]] = Array(repeating: [], count: 4)
-        var loaded = 0, next = 0
-        var lastNote = ContinuousClock.now
-        var cities: [String: Int] = [:]
-        var sampleRestaurant: [String: Int] = [:]
-        var zones: [String: String] = [:]
-        var inFlight: Task<Void, any Error>?
-        while true {
-            let record = generator.next()
-            if record.topic == "restaurants", case .restaurantUpserted(let r)? = try? codec.decode(record.value, topic: record.topic).payload {
-                zones[r.city] = r.timezone
-            }
-            guard record.topic == "orders", record.kind == .valid || record.kind == .late,
-                  let event = try? codec.decode(record.value, topic: record.topic) else { continue }
-            if event.occurredAt.epochMillis >= end { break }
-            if case .orderPlaced(let o) = event.payload {
-                cities[o.city, default: 0] += 1
-                sampleRestaurant[o.restaurant_id, default: 0] += 1
-            }
-            batches[next].append(event)
-            if batches[next].count == 20_000 {
-                // Generation goes on while the previous round loads (one round in flight).
-                try await inFlight?.value
-                let full = batches
-                inFlight = Task {
-                    try await withThrowingTaskGroup(of: Void.self) { group in
-                        for (shard, events) in full.enumerated() where !events.isEmpty {
-                            group.addTask { try await sink.load(events, shard: shard) }
-                        }
-                        try await group.waitForAll()
-                    }
-                }
-                loaded += full.reduce(0) { $0 + $1.count }
-                batches = Array(repeating: [], count: 4)
-                if ContinuousClock.now - lastNote > .seconds(5) {
-                    note("  \(loaded) events, up to \(event.occurredAt.description.prefix(10))")
-                    lastNote = .now
-                }
-            }
-            next = (next + 1) % 4
+        let existing = try await admin.query("SELECT count(*) FROM orders_15m").first!.int(0)
+        var loaded = 0, loadSeconds = 0.0, compactSeconds = 0.0
+        if reuse && existing > 0 {
+            note("reusing the history in the database (\(existing) restaurant buckets; not loaded again)")
+        } else {
+            (loaded, loadSeconds, compactSeconds) = try await load(config: config, until: end, into: sink, note: note)
         }
-        try await inFlight?.value
-        for (shard, events) in batches.enumerated() where !events.isEmpty {
-            try await sink.load(events, shard: shard)
-            loaded += events.count
-        }
-        let loadSeconds = (ContinuousClock.now - loadStart).seconds
-        // The steady state of a running sink: its maintenance merges the writers' shards of periods
-        // that closed more than two hours ago.
-        note("merging writer shards of closed periods …")
-        let compactStart = ContinuousClock.now
-        try await sink.compact(before: Timestamp(epochMillis: Int64(Date().timeIntervalSince1970 * 1000) - AnalyticsSink.compactionDelay))
-        let compactSeconds = (ContinuousClock.now - compactStart).seconds
         note("analysing …")
         try await admin.query("VACUUM ANALYZE")
         let rows = try await admin.query("""
@@ -138,9 +91,13 @@ struct BenchReports: AsyncParsableCommand {
         let quarterRows = try rows.int(0), hourRows = try rows.int(1), itemRows = try rows.int(2)
 
         // 2. The reports a dashboard asks for, each timed `rounds` times through the report runner.
-        let city = cities.max { $0.value < $1.value }?.key ?? "Mumbai"
-        let zone = zones[city] ?? "UTC"
-        let restaurant = sampleRestaurant.max { $0.value < $1.value }?.key ?? "r-000001"
+        // The busiest city (in its own zone) and the busiest restaurant.
+        let city = try await admin.query("SELECT city FROM orders_city_1d GROUP BY city ORDER BY sum(orders) DESC, city LIMIT 1")
+            .first.flatMap { $0[0] } ?? "Mumbai"
+        let zone = EventGenerator.cityZones[city] ?? "UTC"
+        let restaurant = try await admin.query("""
+            SELECT restaurant_id FROM orders_15m GROUP BY restaurant_id ORDER BY sum(orders) DESC, restaurant_id LIMIT 1
+            """).first.flatMap { $0[0] } ?? "r-000001"
         func day(_ offset: Int) -> String { String(Timestamp(epochMillis: today - Int64(offset) * dayMillis).description.prefix(10)) }
         let year = ["from": day(days - 1), "to": day(0)]
         let month = ["from": day(29), "to": day(0)]
@@ -203,6 +160,60 @@ struct BenchReports: AsyncParsableCommand {
         lines.append(String(format: "targets: sales for one city over a year by day p99 %.2f ms (≤ 50), top_items over 30 days p99 %.2f ms (≤ 100)",
                             timings[0].p99, timings[5].p99))
         return lines.joined(separator: "\n")
+    }
+
+    /// Loads the generator's orders up to `end` through the sink's bucket upsert by four writers (as four
+    /// partitions would), then merges the writers' shards of closed periods as the sink's maintenance does.
+    func load(config: GeneratorConfig, until end: Int64, into sink: AnalyticsSink,
+              note: (String) -> Void) async throws -> (events: Int, loadSeconds: Double, compactSeconds: Double) {
+        var generator = EventGenerator(config: config)
+        let codec = EventCodec()
+        note("loading \(days) days of orders for \(restaurants) restaurants (about \(ordersPerDay) orders a day) …")
+        let loadStart = ContinuousClock.now
+        var batches: [[Event]] = Array(repeating: [], count: 4)
+        var loaded = 0, next = 0
+        var lastNote = ContinuousClock.now
+        var inFlight: Task<Void, any Error>?
+        while true {
+            let record = generator.next()
+            guard record.topic == "orders", record.kind == .valid || record.kind == .late,
+                  let event = try? codec.decode(record.value, topic: record.topic) else { continue }
+            if event.occurredAt.epochMillis >= end { break }
+            batches[next].append(event)
+            if batches[next].count == 20_000 {
+                // Generation goes on while the previous round loads (one round in flight).
+                try await inFlight?.value
+                let full = batches
+                inFlight = Task {
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        for (shard, events) in full.enumerated() where !events.isEmpty {
+                            group.addTask { try await sink.load(events, shard: shard) }
+                        }
+                        try await group.waitForAll()
+                    }
+                }
+                loaded += full.reduce(0) { $0 + $1.count }
+                batches = Array(repeating: [], count: 4)
+                if ContinuousClock.now - lastNote > .seconds(5) {
+                    note("  \(loaded) events, up to \(event.occurredAt.description.prefix(10))")
+                    lastNote = .now
+                }
+            }
+            next = (next + 1) % 4
+        }
+        try await inFlight?.value
+        for (shard, events) in batches.enumerated() where !events.isEmpty {
+            try await sink.load(events, shard: shard)
+            loaded += events.count
+        }
+        let loadSeconds = (ContinuousClock.now - loadStart).seconds
+        // The steady state of a running sink: its maintenance merges the writers' shards of periods
+        // that closed more than two hours ago.
+        note("merging writer shards of closed periods …")
+        let compactStart = ContinuousClock.now
+        try await sink.compact(before: Timestamp(epochMillis: Int64(Date().timeIntervalSince1970 * 1000) - AnalyticsSink.compactionDelay))
+        let compactSeconds = (ContinuousClock.now - compactStart).seconds
+        return (loaded, loadSeconds, compactSeconds)
     }
 
     struct ReportsResult: Encodable {

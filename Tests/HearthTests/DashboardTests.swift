@@ -75,7 +75,7 @@ import Testing
             // A wrong token: the form again, with the reason.
             // Other clients get the API's error body.
             try await client.execute(uri: "/dashboard", method: .get) { r in
-                #expect(r.status == .unauthorized && String(buffer: r.body).contains("{\"error\":{\"code\":\"unauthorized\""))
+                #expect(r.status == .unauthorized && String(buffer: r.body).contains("{\"error\":{\"code\":\"unauthorized\""), "\(String(buffer: r.body))")
             }
             try await client.execute(uri: "/dashboard/session", method: .post,
                                      headers: [.contentType: "application/x-www-form-urlencoded", .accept: "text/html"],

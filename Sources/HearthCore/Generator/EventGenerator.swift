@@ -36,6 +36,9 @@ public struct GeneratedRecord: Sendable {
 /// A realistic, deterministic stream of the contract's events: the catalog first, then
 /// orders with full lifecycles, menu revisions, and a share of late, duplicate and invalid records.
 public struct EventGenerator: Sendable {
+    /// The time zone of each city the generator places restaurants in.
+    public static let cityZones: [String: String] = Dictionary(uniqueKeysWithValues: Vocabulary.cities.map { ($0.name, $0.timezone) })
+
     public let config: GeneratorConfig
     public private(set) var expected = ExpectedTotals()
     private var rng: SplitMix
