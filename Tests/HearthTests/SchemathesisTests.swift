@@ -39,7 +39,9 @@ import Testing
             "run", "\(base)/openapi.json", "-H", "Authorization: Bearer \(admin)",
             "--checks", "not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance",
             "--max-examples", "40", "--seed", "20261122", "--no-color",
-        ], in: dir)   // its caches (.schemathesis, .hypothesis) go to the test's folder, not the repository
+        ], in: dir,   // its caches (.schemathesis, .hypothesis) go to the test's folder, not the repository
+           // about 115 s of its phases in a loaded full run (it passed and was killed printing its summary at 120)
+           timeout: .seconds(300))
         let failures = run.out.range(of: "FAILURES").map { String(run.out[$0.lowerBound...].prefix(8000)) } ?? String(run.out.suffix(4000))
         #expect(run.status == 0, "schemathesis found problems:\n\(failures)")
         #expect(run.out.contains("passed") && run.out.contains("Operations:"), "\(run.out.suffix(2000))")
