@@ -30,7 +30,10 @@ public struct APIError: HTTPResponseError, Sendable {
     var body: [UInt8] {
         struct Body: Encodable { let error: Inner }
         struct Inner: Encodable { let code: String; let message: String }
-        return Array((try? JSONEncoder().encode(Body(error: Inner(code: code, message: message)))) ?? Data())
+        // Sorted keys: the encoder does not keep declaration order, and clients (and tests) may compare bodies.
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return Array((try? encoder.encode(Body(error: Inner(code: code, message: message)))) ?? Data())
     }
 }
 
