@@ -215,9 +215,7 @@ public final class AnalyticsSink: Sink {
         q.appendInterpolation(customerIDs); q.appendLiteral("::text[]) AS u(n, id) GROUP BY n) c ON c.n = k.n ")
         let others = names.filter { !conflict.contains($0) }.map { "\($0) = EXCLUDED.\($0), " }.joined()
         q.appendLiteral("ON CONFLICT (bucket, \(conflict.joined(separator: ", ")), shard) DO UPDATE SET \(others)" + UpsertSQL.updates(table)
-                        + ", customers = CASE WHEN \(table).customers IS NULL THEN EXCLUDED.customers WHEN EXCLUDED.customers IS NULL"
-                        + " THEN \(table).customers ELSE hll_union(\(table).customers, EXCLUDED.customers) END"
-                        + ", delivery_hist = hearth_hist_add(\(table).delivery_hist, EXCLUDED.delivery_hist)")
+                        + ", " + UpsertSQL.mergeSketches(table).joined(separator: ", "))
         try s.query(PostgresQuery(stringInterpolation: q))
     }
 
@@ -268,6 +266,13 @@ public final class AnalyticsSink: Sink {
         static let columns = OrderBuckets.Totals.columns.joined(separator: ", ")
         static let aliases = OrderBuckets.Totals.columns.indices.map { "m\($0)" }.joined(separator: ", ")
         static let selected = OrderBuckets.Totals.columns.indices.map { "k.m\($0)" }.joined(separator: ", ")
+        /// On conflict: unite the customers' sketches and add the delivery-time histograms.
+        static func mergeSketches(_ table: String) -> [String] {
+            ["customers = CASE WHEN \(table).customers IS NULL THEN EXCLUDED.customers WHEN EXCLUDED.customers IS NULL"
+                + " THEN \(table).customers ELSE hll_union(\(table).customers, EXCLUDED.customers) END",
+             "delivery_hist = hearth_hist_add(\(table).delivery_hist, EXCLUDED.delivery_hist)"]
+        }
+
         static func updates(_ table: String) -> String {
             OrderBuckets.Totals.columns.map { "\($0) = \(table).\($0) + EXCLUDED.\($0)" }.joined(separator: ", ")
         }

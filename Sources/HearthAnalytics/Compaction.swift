@@ -46,9 +46,7 @@ enum Compaction {
             merged += ["hll_union_agg(customers) AS customers", "hearth_hist_sum(delivery_hist) AS delivery_hist"]
             columns += ["customers", "delivery_hist"]
             selected += ["customers", "delivery_hist"]
-            updates += ["customers = CASE WHEN \(t.name).customers IS NULL THEN EXCLUDED.customers WHEN EXCLUDED.customers IS NULL"
-                        + " THEN \(t.name).customers ELSE hll_union(\(t.name).customers, EXCLUDED.customers) END",
-                        "delivery_hist = hearth_hist_add(\(t.name).delivery_hist, EXCLUDED.delivery_hist)"]
+            updates += AnalyticsSink.UpsertSQL.mergeSketches(t.name)
         }
         let before = t.time == "day" ? "day < ($1::timestamptz AT TIME ZONE 'UTC')::date" : "bucket < $1::timestamptz"
         return """
