@@ -54,8 +54,14 @@ let package = Package(
             "CXapian", "HearthEvents", "HearthPipeline",
             .product(name: "Logging", package: "swift-log"),
         ]),
+        .target(name: "HearthArchive", dependencies: [
+            "CZstd", "HearthEvents", "HearthKafka", "HearthPipeline", "HearthSupport",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
         .target(name: "HearthCore", dependencies: [
-            "HearthKafka", "HearthPostgres", "HearthEvents", "HearthPipeline", "HearthAnalytics", "HearthSearch", "Yams",
+            "HearthKafka", "HearthPostgres", "HearthEvents", "HearthPipeline", "HearthAnalytics", "HearthSearch", "HearthArchive", "Yams",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
@@ -68,13 +74,13 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .executableTarget(name: "hearth", dependencies: [
-            "HearthAPI", "HearthCore",
+            "HearthAPI", "HearthCore", "HearthArchive",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
         ]),
         .testTarget(name: "HearthTests", dependencies: [
-            "hearth", "HearthAPI", "HearthCore", "HearthSearch",
+            "hearth", "HearthAPI", "HearthCore", "HearthSearch", "HearthArchive",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "JWTKit", package: "jwt-kit"),
             .product(name: "Crypto", package: "swift-crypto"),

@@ -34,7 +34,7 @@ public struct AggregateRetention: Sendable, Equatable {
 /// The analytics sink: aggregates each batch in memory and writes the deltas,
 /// the batch's event ids (for deduplication) and its position in one
 /// PostgreSQL transaction.
-public final class AnalyticsSink: Sink {
+public final class AnalyticsSink: ReplayableSink {
     public let name = "analytics"
     /// Writers by partition: different partitions commit in parallel, one partition always on the same connection.
     private let writers: [PostgresConnection]
@@ -77,7 +77,6 @@ public final class AnalyticsSink: Sink {
     }
 
     public func apply(_ batch: SinkBatch) async throws {
-        let events = batch.events
         let sink = name
         let shard = Int(batch.partition.partition.magnitude) % writers.count
         let writer = writers[shard]
@@ -85,24 +84,36 @@ public final class AnalyticsSink: Sink {
         // lost in a server crash loses both, and its records are consumed again.
         try await writer.withTransaction(synchronousCommit: false) { s in
             try Self.advance(s, sink: sink, batch: batch)
-            // Each event id counts once: only ids new to the table (and first in the batch) have an effect.
-            var seenInBatch = Set<String>()
-            let ids = events.map(\.eventID).filter { seenInBatch.insert($0).inserted }
-            guard !ids.isEmpty else { return }
-            let fresh = Set(try s.query("""
-                INSERT INTO analytics_seen_events (event_id) SELECT unnest(\(ids)::text[])
-                ON CONFLICT DO NOTHING RETURNING event_id
-                """).compactMap { $0[0] })
-            var buckets = OrderBuckets()
-            let common = fresh.count == events.count   // every id is new and none repeats within the batch
-            var remaining = common ? [] : fresh
-            for record in batch.records {
-                guard case .success(let event) = record.event, common || remaining.remove(event.eventID) != nil else { continue }
-                buckets.add(event, arrivedAt: record.record.timestampMillis)
-            }
-            try Self.upsert(s, buckets, shard: shard)
+            _ = try Self.applyOnce(s, batch.records, shard: shard)
         }
         startMaintenanceIfDue()
+    }
+
+    /// Adds the valid records whose event ids are new to the table (the first of each id in `records`);
+    /// returns how many that was.
+    static func applyOnce(_ s: PostgresSession, _ records: [SinkRecord], shard: Int) throws -> Int {
+        var seenInBatch = Set<String>()
+        var valid = 0
+        var ids: [String] = []
+        for r in records {
+            guard case .success(let e) = r.event else { continue }
+            valid += 1
+            if seenInBatch.insert(e.eventID).inserted { ids.append(e.eventID) }
+        }
+        guard !ids.isEmpty else { return 0 }
+        let fresh = Set(try s.query("""
+            INSERT INTO analytics_seen_events (event_id) SELECT unnest(\(ids)::text[])
+            ON CONFLICT DO NOTHING RETURNING event_id
+            """).compactMap { $0[0] })
+        var buckets = OrderBuckets()
+        let common = fresh.count == valid   // every id is new and none repeats within the batch
+        var remaining = common ? [] : fresh
+        for record in records {
+            guard case .success(let event) = record.event, common || remaining.remove(event.eventID) != nil else { continue }
+            buckets.add(event, arrivedAt: record.record.timestampMillis)
+        }
+        try upsert(s, buckets, shard: shard)
+        return fresh.count
     }
 
     /// Adds events to the aggregates through the same upsert as `apply`, but with no position and no
@@ -112,6 +123,17 @@ public final class AnalyticsSink: Sink {
         for event in events { aggregated.add(event) }
         let buckets = aggregated, shard = shard % writers.count
         try await writers[shard].withTransaction(synchronousCommit: false) { s in try Self.upsert(s, buckets, shard: shard) }
+    }
+
+    /// Archived records again: an event id already counted has no effect. Records that reached Kafka before the
+    /// deduplication horizon (less an hour's margin) are left out, since their ids may have been purged.
+    public func replay(_ records: [SinkRecord]) async throws -> ReplayOutcome {
+        let cutoff = Int64((Date().timeIntervalSince1970 - Double(dedupHorizonHours - 1) * 3600) * 1000)
+        let (recent, old) = (records.filter { $0.record.timestampMillis >= cutoff }, records.count(where: { $0.record.timestampMillis < cutoff }))
+        let valid = recent.count(where: { if case .success = $0.event { true } else { false } })
+        guard valid > 0 else { return ReplayOutcome(beyondHorizon: old) }
+        let applied = try await writers[0].withTransaction(synchronousCommit: true) { s in try Self.applyOnce(s, recent, shard: 0) }
+        return ReplayOutcome(applied: applied, alreadyApplied: valid - applied, beyondHorizon: old)
     }
 
     /// Moves the stored position from `expectedPosition` to `nextOffset`, or throws `SinkPositionConflict`.

@@ -1,9 +1,11 @@
 import Foundation
 import HearthAnalytics
+import HearthArchive
 import HearthKafka
 import HearthPipeline
 import HearthPostgres
 import HearthSearch
+import HearthSupport
 import Logging
 
 /// The engine without HTTP: embedded defaults (development cluster, managed
@@ -21,13 +23,15 @@ public final class HearthRuntime: Sendable {
     public let reports: ReportRunner
     /// Recounts recent orders for search ranking (nil unless pipelines feed both analytics and search).
     public let popularity: PopularityRefresher?
+    /// The cold archive (nil when no pipeline has an archive sink).
+    public let archive: ArchiveStore?
     private let cluster: DevelopmentCluster?
     private let managedPostgres: ManagedPostgres?
     private let health: PostgresConnection
     private let logger: Logger
 
     private init(settings: Settings, brokers: String, postgresURL: String, runners: [PipelineRunner], producer: KafkaProducer,
-                 searchSink: SearchSink?, searchIndex: SearchIndex?, reports: ReportRunner, popularity: PopularityRefresher?, cluster: DevelopmentCluster?,
+                 searchSink: SearchSink?, searchIndex: SearchIndex?, reports: ReportRunner, popularity: PopularityRefresher?, archive: ArchiveStore?, cluster: DevelopmentCluster?,
                  managedPostgres: ManagedPostgres?, logger: Logger) {
         self.settings = settings
         self.brokers = brokers
@@ -37,6 +41,7 @@ public final class HearthRuntime: Sendable {
         self.searchSink = searchSink
         self.searchIndex = searchIndex
         self.popularity = popularity
+        self.archive = archive
         self.reports = reports
         self.cluster = cluster
         self.managedPostgres = managedPostgres
@@ -78,6 +83,7 @@ public final class HearthRuntime: Sendable {
             var search: SearchSink?
             var searchIndex: SearchIndex?
             var analytics: AnalyticsSink?
+            var archive: ArchiveStore?
             var runners: [PipelineRunner] = []
             for def in definitions {
                 var sinks: [any Sink] = []
@@ -95,6 +101,11 @@ public final class HearthRuntime: Sendable {
                             searchIndex = try SearchIndex(path: path, definitions: indexes)
                         }
                         sinks.append(search!)
+                    case "archive":
+                        if archive == nil {
+                            archive = try ArchiveStore(layout: ArchiveLayout(dataDirectory: settings.dataURL), settings: settings.archive, logger: logger)
+                        }
+                        sinks.append(ArchiveSink(store: archive!, topics: def.topics))
                     default:
                         break
                     }
@@ -110,7 +121,7 @@ public final class HearthRuntime: Sendable {
             return HearthRuntime(settings: settings, brokers: brokers, postgresURL: url, runners: runners, producer: producer,
                                  searchSink: search, searchIndex: searchIndex,
                                  reports: ReportRunner(url: url, reports: reportDefinitions, timeLimit: .seconds(settings.reportTimeLimitSeconds), logger: logger),
-                                 popularity: popularity, cluster: cluster, managedPostgres: managed, logger: logger)
+                                 popularity: popularity, archive: archive, cluster: cluster, managedPostgres: managed, logger: logger)
         } catch {
             await managed?.stop()
             throw error
@@ -136,6 +147,7 @@ public final class HearthRuntime: Sendable {
 
     /// Closes the producer and stops the managed PostgreSQL server (after the runners have stopped).
     public func shutdown() async {
+        if let archive { _ = try? await Blocking.run { archive.close() } }
         await producer.close()
         await health.close()
         await managedPostgres?.stop()

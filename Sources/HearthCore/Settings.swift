@@ -1,5 +1,6 @@
 import Foundation
 import HearthAnalytics
+import HearthArchive
 import HearthSupport
 
 /// Hearth's settings. Each comes from a command-line flag, else the environment
@@ -25,6 +26,8 @@ public struct Settings: Sendable, Equatable {
     public var popularityRefreshSeconds = 60
     /// How long aggregates are kept (whole months go once they ended this long ago).
     public var retention = AggregateRetention()
+    /// How archive segments are cut, compressed and buffered.
+    public var archive = ArchiveSettings()
     public var auth = AuthSettings()
     /// Browser origins allowed to call the API (CORS); empty: none.
     public var corsOrigins: [String] = []
@@ -56,6 +59,13 @@ public struct Settings: Sendable, Equatable {
         ("popularity_refresh_seconds", "HEARTH_POPULARITY_REFRESH_SECONDS", "how often search recounts orders (default 60)"),
         ("retention.quarter_hour_days", "HEARTH_RETENTION_QUARTER_HOUR_DAYS", "days the 15-minute aggregates are kept (default 180)"),
         ("retention.rollup_days", "HEARTH_RETENTION_ROLLUP_DAYS", "days the hour and day rollups and item orders per day are kept (default 1825)"),
+        ("archive.segment_mb", "HEARTH_ARCHIVE_SEGMENT_MB", "an archive segment is closed at this many MiB of JSON Lines (default 64)"),
+        ("archive.segment_records", "HEARTH_ARCHIVE_SEGMENT_RECORDS", "… or at this many records (default 500000)"),
+        ("archive.segment_age_seconds", "HEARTH_ARCHIVE_SEGMENT_AGE_SECONDS", "… or this long after its first record (default 300)"),
+        ("archive.idle_flush_seconds", "HEARTH_ARCHIVE_IDLE_FLUSH_SECONDS", "… or when its partition had no record for this long (default 30)"),
+        ("archive.memory_budget_mb", "HEARTH_ARCHIVE_MEMORY_BUDGET_MB", "MiB all unwritten segments may hold together (default 256)"),
+        ("archive.compression_level", "", "zstd level of archive segments, 1 to 19 (default 3)"),
+        ("archive.compression_workers", "", "zstd worker threads per segment; 0 compresses on the writer thread (default 0)"),
     ]
 
     /// Layers a configuration file (if any) and the environment over the defaults.
@@ -88,6 +98,15 @@ public struct Settings: Sendable, Equatable {
             s.retention.quarterHourDays = try retention.int("quarter_hour_days", default: s.retention.quarterHourDays, range: 1...36_500)
             s.retention.rollupDays = try retention.int("rollup_days", default: s.retention.rollupDays, range: 1...36_500)
             try retention.finish()
+            let archive = try map.map("archive")
+            s.archive.segmentBytes = try archive.int("segment_mb", default: s.archive.segmentBytes >> 20, range: 1...4096) << 20
+            s.archive.segmentRecords = try archive.int("segment_records", default: s.archive.segmentRecords, range: 1...100_000_000)
+            s.archive.segmentAgeSeconds = Double(try archive.int("segment_age_seconds", default: Int(s.archive.segmentAgeSeconds), range: 1...86_400))
+            s.archive.idleFlushSeconds = Double(try archive.int("idle_flush_seconds", default: Int(s.archive.idleFlushSeconds), range: 1...86_400))
+            s.archive.memoryBudgetBytes = try archive.int("memory_budget_mb", default: s.archive.memoryBudgetBytes >> 20, range: 8...65_536) << 20
+            s.archive.compressionLevel = Int32(try archive.int("compression_level", default: Int(s.archive.compressionLevel), range: 1...19))
+            s.archive.compressionWorkers = Int32(try archive.int("compression_workers", default: Int(s.archive.compressionWorkers), range: 0...64))
+            try archive.finish()
             s.logFormat = try map.string("log_format", default: s.logFormat)
             guard ["json", "text"].contains(s.logFormat) else { throw map.error("log_format", "must be json or text") }
             s.auth = try AuthSettings(try map.map("auth"), relativeTo: URL(fileURLWithPath: configFile).deletingLastPathComponent())
@@ -119,6 +138,11 @@ public struct Settings: Sendable, Equatable {
         s.popularityRefreshSeconds = try envInt("HEARTH_POPULARITY_REFRESH_SECONDS", 1...86_400) ?? s.popularityRefreshSeconds
         s.retention.quarterHourDays = try envInt("HEARTH_RETENTION_QUARTER_HOUR_DAYS", 1...36_500) ?? s.retention.quarterHourDays
         s.retention.rollupDays = try envInt("HEARTH_RETENTION_ROLLUP_DAYS", 1...36_500) ?? s.retention.rollupDays
+        if let mb = try envInt("HEARTH_ARCHIVE_SEGMENT_MB", 1...4096) { s.archive.segmentBytes = mb << 20 }
+        s.archive.segmentRecords = try envInt("HEARTH_ARCHIVE_SEGMENT_RECORDS", 1...100_000_000) ?? s.archive.segmentRecords
+        if let v = try envInt("HEARTH_ARCHIVE_SEGMENT_AGE_SECONDS", 1...86_400) { s.archive.segmentAgeSeconds = Double(v) }
+        if let v = try envInt("HEARTH_ARCHIVE_IDLE_FLUSH_SECONDS", 1...86_400) { s.archive.idleFlushSeconds = Double(v) }
+        if let mb = try envInt("HEARTH_ARCHIVE_MEMORY_BUDGET_MB", 8...65_536) { s.archive.memoryBudgetBytes = mb << 20 }
         guard s.retention.rollupDays >= s.retention.quarterHourDays else {
             throw ConfigError(file: configFile ?? "environment", line: nil, key: "retention.rollup_days",
                               message: "must be at least retention.quarter_hour_days (the rollups outlive the 15-minute level)")

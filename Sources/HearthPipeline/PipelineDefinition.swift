@@ -23,7 +23,7 @@ public struct PipelineDefinition: Sendable, Equatable {
     /// librdkafka consumer properties passed through.
     public var kafka: [String: String]
 
-    public static let knownSinks: Set<String> = ["analytics", "search"]
+    public static let knownSinks: Set<String> = ["analytics", "archive", "search"]
 
     public func deadLetterTopic(for topic: String) -> String { topic + deadLetterSuffix }
 

@@ -66,6 +66,12 @@ public final class PipelineRunner: Service, Sendable {
             DispatchQueue.global().async { consumer.stop() }
         }
         self.consumer.withLock { $0 = nil }
+        for sink in sinks {
+            do { try await sink.close() } catch {
+                logger.error("A sink could not write out what it held; it is consumed again on the next start.",
+                             metadata: ["sink": "\(sink.name)", "reason": "\(error)"])
+            }
+        }
         logger.info("Pipeline stopped.", metadata: ["pipeline": "\(definition.name)"])
     }
 

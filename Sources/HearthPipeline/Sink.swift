@@ -18,6 +18,40 @@ public protocol Sink: Sendable {
 
     /// Whether the sink's store is reachable.
     func isReachable() async -> Bool
+
+    /// Called once when the pipeline stops gracefully: a sink that buffers writes out what it holds.
+    func close() async throws
+}
+
+extension Sink {
+    public func close() async throws {}
+}
+
+/// A sink that can take archived records again (`hearth replay`), outside the stream's positions and
+/// without counting anything twice.
+public protocol ReplayableSink: Sink {
+    /// Applies `records` again where that has an effect (unseen event ids, newer revisions).
+    func replay(_ records: [SinkRecord]) async throws -> ReplayOutcome
+}
+
+/// What a replay did with its records.
+public struct ReplayOutcome: Sendable, Equatable {
+    /// Records applied (for revisioned stores: offered; stale revisions are ignored).
+    public var applied = 0
+    /// Records whose event id had been counted already.
+    public var alreadyApplied = 0
+    /// Records that arrived before the deduplication horizon: they cannot be told apart from counted ones
+    /// any more, so they are left out.
+    public var beyondHorizon = 0
+    public init(applied: Int = 0, alreadyApplied: Int = 0, beyondHorizon: Int = 0) {
+        self.applied = applied
+        self.alreadyApplied = alreadyApplied
+        self.beyondHorizon = beyondHorizon
+    }
+    public static func + (a: ReplayOutcome, b: ReplayOutcome) -> ReplayOutcome {
+        ReplayOutcome(applied: a.applied + b.applied, alreadyApplied: a.alreadyApplied + b.alreadyApplied,
+                      beyondHorizon: a.beyondHorizon + b.beyondHorizon)
+    }
 }
 
 /// The records of one partition for one sink.

@@ -8,7 +8,7 @@ import HearthSupport
 /// The catalog's search sink: restaurants and menu items as Xapian documents.
 /// Each batch's documents, entity revisions and the partition's position go
 /// into one Xapian commit (the exactly-once protocol); stale revisions are ignored.
-public final class SearchSink: Sink {
+public final class SearchSink: ReplayableSink {
     public let name = "search"
     private let queue = DispatchQueue(label: "hearth.search.writer")
     private let index: IndexBox
@@ -58,6 +58,21 @@ public final class SearchSink: Sink {
                 try index.db.setMetadata(key, String(batch.nextOffset))
             }
         }
+    }
+
+    /// Archived catalog events again, in one commit: entity revisions make this harmless (a revision already
+    /// indexed, or an older one, is ignored). Positions are not touched.
+    public func replay(_ records: [SinkRecord]) async throws -> ReplayOutcome {
+        let index = index
+        let events = records.compactMap { try? $0.event.get() }
+        try await Blocking.run(on: queue) {
+            try index.db.transaction {
+                var context = BatchContext(popularity: index.popularity)
+                for event in events { try self.apply(event, to: index.db, &context) }
+                try self.flushSuggestions(context.suggestionDeltas, index.db)
+            }
+        }
+        return ReplayOutcome(applied: events.count)
     }
 
     public func isReachable() async -> Bool { true }

@@ -10,7 +10,7 @@ struct Hearth: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hearth",
         abstract: "Search, analytics and data pipelines for food delivery events.",
-        subcommands: [Serve.self, Demo.self, Broker.self, Generate.self, Validate.self, Migrate.self, Token.self, HashKey.self, Bench.self])
+        subcommands: [Serve.self, Demo.self, Broker.self, Generate.self, Validate.self, Migrate.self, Export.self, Archive.self, Replay.self, Token.self, HashKey.self, Bench.self])
 }
 
 /// Process-wide set-up shared by the commands.

@@ -1,0 +1,342 @@
+import Foundation
+import HearthEvents
+import HearthKafka
+import HearthPipeline
+
+/// Where archive files live under `<data-dir>/archive`.
+public struct ArchiveLayout: Sendable {
+    public let root: URL
+    public init(dataDirectory: URL) { root = dataDirectory.appendingPathComponent("archive") }
+    public init(root: URL) { self.root = root }
+
+    static let temporarySuffix = ".tmp"
+    static let segmentSuffix = ".jsonl.zst"
+
+    public var manifestPath: String { root.appendingPathComponent("manifest.jsonl").path }
+    public var exportsDirectory: String { root.appendingPathComponent("exports").path }
+
+    /// `<topic>/date=YYYY-MM-DD/<topic>+<partition>+<first>-<last>.jsonl.zst`, relative to the root.
+    static func segmentPath(topic: String, partition: Int32, first: Int64, last: Int64, day: Int64) -> String {
+        "\(topic)/date=\(ArchiveTime.date(day: day))/\(topic)+\(partition)+\(first)-\(last)\(segmentSuffix)"
+    }
+
+    /// Topic, partition and offsets from a segment's file name.
+    static func parseSegmentName(_ name: String) -> (topic: String, partition: Int32, first: Int64, last: Int64)? {
+        guard name.hasSuffix(segmentSuffix), !name.hasPrefix(".") else { return nil }
+        let parts = name.dropLast(segmentSuffix.count).split(separator: "+")
+        guard parts.count == 3, let p = Int32(parts[1]) else { return nil }
+        let range = parts[2].split(separator: "-")
+        guard range.count == 2, let first = Int64(range[0]), let last = Int64(range[1]) else { return nil }
+        return (String(parts[0]), p, first, last)
+    }
+}
+
+/// Fixed-width UTC times (`2026-11-22T18:04:05.123Z`), which sort as strings the way they sort as times.
+public enum ArchiveTime {
+    /// The range the archive's times are kept within (years 1900–9999, as the event contract).
+    static let range = EventCodec.occurredAtRange
+
+    public static func clamp(_ ms: Int64) -> Int64 { min(max(ms, range.lowerBound), range.upperBound) }
+
+    static func day(_ ms: Int64) -> Int64 { clamp(ms).floorDiv(86_400_000) }
+
+    static func date(day: Int64) -> String {
+        let (y, m, d) = Timestamp.civilFromDays(Int(day))
+        var out = [UInt8]()
+        out.reserveCapacity(10)
+        digits(y, 4, &out); out.append(0x2D); digits(m, 2, &out); out.append(0x2D); digits(d, 2, &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Appends the 24-byte form of `ms` (clamped to the range).
+    static func append(_ ms: Int64, to out: inout [UInt8]) {
+        let t = clamp(ms)
+        let secs = t.floorDiv(1000)
+        let millis = Int(t - secs * 1000)
+        let days = secs.floorDiv(86_400)
+        let sod = Int(secs - days * 86_400)
+        let (y, m, d) = Timestamp.civilFromDays(Int(days))
+        digits(y, 4, &out); out.append(0x2D); digits(m, 2, &out); out.append(0x2D); digits(d, 2, &out)
+        out.append(0x54)
+        digits(sod / 3600, 2, &out); out.append(0x3A); digits(sod / 60 % 60, 2, &out); out.append(0x3A); digits(sod % 60, 2, &out)
+        out.append(0x2E); digits(millis, 3, &out); out.append(0x5A)
+    }
+
+    public static func string(_ ms: Int64) -> String {
+        var out = [UInt8]()
+        append(ms, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Parses the fixed form back (nil for anything else).
+    static func parse(_ b: UnsafeRawBufferPointer) -> Int64? {
+        guard b.count == 24, b[4] == 0x2D, b[7] == 0x2D, b[10] == 0x54, b[13] == 0x3A, b[16] == 0x3A, b[19] == 0x2E, b[23] == 0x5A else { return nil }
+        func num(_ from: Int, _ n: Int) -> Int? {
+            var v = 0
+            for i in from..<(from + n) {
+                let c = b[i]
+                guard c >= 0x30 && c <= 0x39 else { return nil }
+                v = v * 10 + Int(c - 0x30)
+            }
+            return v
+        }
+        guard let y = num(0, 4), let mo = num(5, 2), let d = num(8, 2), let h = num(11, 2), let mi = num(14, 2),
+              let s = num(17, 2), let ms = num(20, 3) else { return nil }
+        let days = Int64(Timestamp.daysFromCivil(y, mo, d))
+        return ((days * 86_400 + Int64(h * 3600 + mi * 60 + s)) * 1000) + Int64(ms)
+    }
+
+    private static func digits(_ v: Int, _ width: Int, _ out: inout [UInt8]) {
+        var buf: (UInt8, UInt8, UInt8, UInt8) = (0x30, 0x30, 0x30, 0x30)
+        var x = v
+        withUnsafeMutableBytes(of: &buf) { p in
+            var i = width - 1
+            while i >= 0 { p[i] = UInt8(0x30 + x % 10); x /= 10; i -= 1 }
+            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: p[0..<width]))
+        }
+    }
+}
+
+/// One archive line per record, JSON with a fixed key order:
+/// `topic, partition, offset, timestamp, event_time, type, event_id, key, headers, dead_letter, value_format, value`.
+/// `value` is the record's JSON value (`value_format` `json`; newlines outside strings turned into spaces), or a
+/// string holding the value when it is not JSON (`text`) or its base64 when it is not even UTF-8 (`base64`). Keys and header values are strings, or
+/// `{"base64": …}`. `event_time`, `type` and `event_id` are null for records that failed validation, which carry
+/// `dead_letter: {"code", "message"}` instead.
+enum ArchiveLine {
+    /// The time a record is filed under: its event time, else (invalid records) its Kafka timestamp.
+    static func time(_ r: SinkRecord, now: Int64) -> Int64 {
+        switch r.event {
+        case .success(let e): return ArchiveTime.clamp(e.occurredAt.epochMillis)
+        case .failure: return ArchiveTime.clamp(r.record.timestampMillis >= 0 ? r.record.timestampMillis : now)
+        }
+    }
+
+    static func append(_ r: SinkRecord, to out: inout [UInt8]) {
+        let rec = r.record
+        out.append(contentsOf: #"{"topic":"#.utf8)
+        appendString(Array(rec.topic.utf8), to: &out)
+        out.append(contentsOf: #","partition":"#.utf8)
+        out.append(contentsOf: String(rec.partition).utf8)
+        out.append(contentsOf: #","offset":"#.utf8)
+        out.append(contentsOf: String(rec.offset).utf8)
+        out.append(contentsOf: #","timestamp":"#.utf8)
+        if rec.timestampMillis >= 0 { quotedTime(rec.timestampMillis, &out) } else { out.append(contentsOf: "null".utf8) }
+        switch r.event {
+        case .success(let e):
+            out.append(contentsOf: #","event_time":"#.utf8)
+            quotedTime(e.occurredAt.epochMillis, &out)
+            out.append(contentsOf: #","type":""#.utf8)
+            out.append(contentsOf: e.payload.type.rawValue.utf8)
+            out.append(contentsOf: #"","event_id":"#.utf8)
+            appendString(Array(e.eventID.utf8), to: &out)
+        case .failure:
+            out.append(contentsOf: #","event_time":null,"type":null,"event_id":null"#.utf8)
+        }
+        out.append(contentsOf: #","key":"#.utf8)
+        if let key = rec.key { appendBytes(key, to: &out) } else { out.append(contentsOf: "null".utf8) }
+        out.append(contentsOf: #","headers":["#.utf8)
+        for (i, h) in rec.headers.enumerated() {
+            if i > 0 { out.append(0x2C) }
+            out.append(0x5B)
+            appendString(Array(h.name.utf8), to: &out)
+            out.append(0x2C)
+            appendBytes(h.value, to: &out)
+            out.append(0x5D)
+        }
+        out.append(contentsOf: #"],"dead_letter":"#.utf8)
+        switch r.event {
+        case .success:
+            out.append(contentsOf: #"null,"value_format":"json","value":"#.utf8)
+            appendJSONValue(rec.value, to: &out)
+        case .failure(let error):
+            out.append(contentsOf: #"{"code":"#.utf8)
+            appendString(Array(error.code.utf8), to: &out)
+            out.append(contentsOf: #","message":"#.utf8)
+            appendString(Array(error.message.utf8), to: &out)
+            out.append(0x7D)
+            if isJSON(rec.value) {
+                out.append(contentsOf: #","value_format":"json","value":"#.utf8)
+                appendJSONValue(rec.value, to: &out)
+            } else if String(validating: rec.value, as: UTF8.self) != nil {
+                out.append(contentsOf: #","value_format":"text","value":"#.utf8)
+                appendString(rec.value, to: &out)
+            } else {
+                out.append(contentsOf: #","value_format":"base64","value":""#.utf8)
+                out.append(contentsOf: Data(rec.value).base64EncodedString().utf8)
+                out.append(0x22)
+            }
+        }
+        out.append(contentsOf: "}\n".utf8)
+    }
+
+    private static func quotedTime(_ ms: Int64, _ out: inout [UInt8]) {
+        out.append(0x22)
+        ArchiveTime.append(ms, to: &out)
+        out.append(0x22)
+    }
+
+    /// Whether `value` is one JSON document (invalid records only: valid events were parsed already).
+    static func isJSON(_ value: [UInt8]) -> Bool {
+        guard !value.isEmpty else { return false }
+        return (try? JSONSerialization.jsonObject(with: Data(value), options: [.fragmentsAllowed])) != nil
+    }
+
+    /// A JSON document on one line: raw CR and LF can only be whitespace in valid JSON.
+    static func appendJSONValue(_ value: [UInt8], to out: inout [UInt8]) {
+        let start = out.count
+        out.append(contentsOf: value)
+        if value.contains(0x0A) || value.contains(0x0D) {
+            for i in start..<out.count where out[i] == 0x0A || out[i] == 0x0D { out[i] = 0x20 }
+        }
+    }
+
+    /// A string when the bytes are UTF-8, else `{"base64": …}`.
+    static func appendBytes(_ bytes: [UInt8], to out: inout [UInt8]) {
+        if String(validating: bytes, as: UTF8.self) != nil {
+            appendString(bytes, to: &out)
+        } else {
+            out.append(contentsOf: #"{"base64":""#.utf8)
+            out.append(contentsOf: Data(bytes).base64EncodedString().utf8)
+            out.append(contentsOf: #""}"#.utf8)
+        }
+    }
+
+    /// A JSON string of UTF-8 bytes.
+    static func appendString(_ bytes: [UInt8], to out: inout [UInt8]) {
+        out.append(0x22)
+        for c in bytes {
+            switch c {
+            case 0x22: out.append(0x5C); out.append(0x22)
+            case 0x5C: out.append(0x5C); out.append(0x5C)
+            case 0x0A: out.append(0x5C); out.append(0x6E)
+            case 0x0D: out.append(0x5C); out.append(0x72)
+            case 0x09: out.append(0x5C); out.append(0x74)
+            case 0..<0x20:
+                let hex = Array("0123456789abcdef".utf8)
+                out.append(contentsOf: [0x5C, 0x75, 0x30, 0x30, hex[Int(c >> 4)], hex[Int(c & 15)]])
+            default: out.append(c)
+            }
+        }
+        out.append(0x22)
+    }
+}
+
+/// The fields of one archive line, read without decoding the value.
+struct LineFields {
+    var offset: Int64
+    /// Event time, else Kafka timestamp, in the fixed form (empty when neither).
+    var time: Range<Int>
+    var timestamp: Range<Int>?
+    var eventTime: Range<Int>?
+    var type: Range<Int>?
+    var eventID: Range<Int>?
+    var key: Range<Int>
+    var deadLetter: Range<Int>
+    var valueFormat: ValueFormat
+    var value: Range<Int>
+
+    enum ValueFormat { case json, text, base64 }
+
+    /// Reads a line written by `ArchiveLine.append` (without its newline); nil when it is not one.
+    static func parse(_ b: UnsafeRawBufferPointer) -> LineFields? {
+        var s = Scanner(b: b)
+        guard s.literal(#"{"topic":"#), s.skipValue(),
+              s.literal(#","partition":"#), s.integer() != nil,
+              s.literal(#","offset":"#), let offset = s.integer(),
+              s.literal(#","timestamp":"#), let ts = s.stringOrNull(),
+              s.literal(#","event_time":"#), let et = s.stringOrNull(),
+              s.literal(#","type":"#), let ty = s.stringOrNull(),
+              s.literal(#","event_id":"#), let eid = s.stringOrNull(),
+              s.literal(#","key":"#) else { return nil }
+        let keyStart = s.i
+        guard s.skipValue() else { return nil }
+        let key = keyStart..<s.i
+        guard s.literal(#","headers":"#), s.skipValue(), s.literal(#","dead_letter":"#) else { return nil }
+        let dlStart = s.i
+        guard s.skipValue() else { return nil }
+        let dl = dlStart..<s.i
+        guard s.literal(#","value_format":""#) else { return nil }
+        let format: ValueFormat
+        if s.literal(#"json""#) { format = .json } else if s.literal(#"text""#) { format = .text } else if s.literal(#"base64""#) { format = .base64 } else { return nil }
+        guard s.literal(#","value":"#), b.count > s.i, b[b.count - 1] == 0x7D else { return nil }
+        let value = s.i..<(b.count - 1)
+        let time = et.inner ?? ts.inner ?? 0..<0
+        return LineFields(offset: offset, time: time, timestamp: ts.inner, eventTime: et.inner, type: ty.inner,
+                          eventID: eid.inner, key: key, deadLetter: dl, valueFormat: format, value: value)
+    }
+
+    /// A tiny scanner over bytes this module wrote.
+    struct Scanner {
+        let b: UnsafeRawBufferPointer
+        var i = 0
+
+        mutating func literal(_ s: StaticString) -> Bool {
+            let n = s.utf8CodeUnitCount
+            guard i + n <= b.count else { return false }
+            let p = s.utf8Start
+            for k in 0..<n where b[i + k] != p[k] { return false }
+            i += n
+            return true
+        }
+
+        mutating func integer() -> Int64? {
+            var neg = false
+            if i < b.count && b[i] == 0x2D { neg = true; i += 1 }
+            let start = i
+            var v: Int64 = 0
+            while i < b.count, b[i] >= 0x30, b[i] <= 0x39 {
+                v = v &* 10 &+ Int64(b[i] - 0x30)
+                i += 1
+            }
+            return i > start ? (neg ? -v : v) : nil
+        }
+
+        /// `.inner` is the string's content (without quotes), nil for null.
+        mutating func stringOrNull() -> (inner: Range<Int>?, ok: Bool)? {
+            if literal("null") { return (nil, true) }
+            let start = i
+            guard skipString() else { return nil }
+            return ((start + 1)..<(i - 1), true)
+        }
+
+        mutating func skipString() -> Bool {
+            guard i < b.count, b[i] == 0x22 else { return false }
+            i += 1
+            while i < b.count {
+                switch b[i] {
+                case 0x5C: i += 2
+                case 0x22: i += 1; return true
+                default: i += 1
+                }
+            }
+            return false
+        }
+
+        /// Skips one JSON value (string, number, literal, object or array).
+        mutating func skipValue() -> Bool {
+            guard i < b.count else { return false }
+            switch b[i] {
+            case 0x22: return skipString()
+            case 0x7B, 0x5B:
+                var depth = 0
+                while i < b.count {
+                    switch b[i] {
+                    case 0x22: guard skipString() else { return false }; continue
+                    case 0x7B, 0x5B: depth += 1
+                    case 0x7D, 0x5D:
+                        depth -= 1
+                        if depth == 0 { i += 1; return true }
+                    default: break
+                    }
+                    i += 1
+                }
+                return false
+            default:
+                let start = i
+                while i < b.count, b[i] != 0x2C, b[i] != 0x7D, b[i] != 0x5D { i += 1 }
+                return i > start
+            }
+        }
+    }
+}
