@@ -21,6 +21,7 @@ public enum HearthAPI {
         SearchController(index: runtime.searchIndex).add(to: router, authenticator: authenticator, limiter: limiter(runtime.settings))
         ReportsController(runner: runtime.reports).add(to: router, authenticator: authenticator)
         DashboardController(runner: runtime.reports, authenticator: authenticator).add(to: router)
+        ArchiveController(store: runtime.archive, logger: Logger(label: "hearth.archive")).add(to: router, authenticator: authenticator)
         return router
     }
 

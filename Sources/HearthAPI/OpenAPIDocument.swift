@@ -1,4 +1,6 @@
 import Foundation
+import HearthArchive
+import HearthEvents
 
 /// The OpenAPI 3.1 description of every endpoint, served at `/openapi.json`. A test keeps it true:
 /// every route of the router is documented here and every documented route exists.
@@ -13,6 +15,8 @@ enum OpenAPIDocument {
         var role: Role?
         var parameters: [JSON] = []
         var ok: (description: String, schema: JSON, contentType: String)
+        /// Further content types the success response may have (same schema), e.g. an export's formats.
+        var alsoContentTypes: [String] = []
         /// Error statuses the operation may answer with (401 and 403 are added from the role).
         var errors: [Int] = []
         /// The success status (303: a redirect, with no body).
@@ -60,6 +64,13 @@ enum OpenAPIDocument {
     /// 1 to 10 comma-separated entries of at most 50 characters.
     static var list: JSON { string(["pattern": "^ *[^, ][^,]{0,49}( *, *[^, ][^,]{0,49}){0,9} *$", "examples": ["spicy,bestseller"]]) }
     static var flag: JSON { string(["enum": ["true", "false", "1", "0"]]) }
+
+    /// `topic` (required), `from`, `to` of the archive endpoints.
+    static var archiveRange: [JSON] { [
+        query("topic", string(["pattern": "^[A-Za-z0-9._-]{1,249}$"]), "the topic (orders, restaurants, menus, …)", required: true),
+        query("from", string(), "start: a date (YYYY-MM-DD, UTC) or an RFC 3339 timestamp, inclusive"),
+        query("to", string(), "end: a date (that day included) or an RFC 3339 timestamp (excluded)"),
+    ] }
 
     // MARK: Operations
 
@@ -123,6 +134,41 @@ enum OpenAPIDocument {
                   role: .public, parameters: [["name": "id", "in": "path", "required": true, "schema": id]],
                   ok: ("the menu", object(["restaurant_id": string(), "items": array(ref("MenuItem"))], required: ["restaurant_id", "items"]),
                        "application/json"), errors: [400, 404, 503]),
+        Operation(method: "get", path: "/api/v1/archive", summary: "The archive: writer state, and per topic segments, records, bytes and event-time range",
+                  role: .admin, ok: ("the archive", ref("ArchiveOverview"), "application/json"), errors: [503]),
+        Operation(method: "get", path: "/api/v1/archive/segments", summary: "Manifest entries of a topic whose event times meet the range, by partition and offset",
+                  role: .admin, parameters: archiveRange + [
+                      query("limit", integer(1, 10_000), "entries per page (default 1000)"),
+                      query("offset", integer(0, 10_000_000), "entries to skip (default 0)"),
+                  ], ok: ("segments", ref("SegmentList"), "application/json"), errors: [400, 503]),
+        Operation(method: "get", path: "/api/v1/archive/export",
+                  summary: "Streams the archived records of a topic and range (JSON Lines, zstd JSON Lines or CSV) in bounded memory",
+                  role: .admin, parameters: archiveRange + [
+                      query("type", list, "only these event types (comma-separated); leaves out invalid records"),
+                      query("format", string(["enum": ExportFormat.allCases.map(\.rawValue)]), "jsonl (default), jsonl.zst or csv"),
+                  ], ok: ("the records", string(), "application/x-ndjson"), alsoContentTypes: ["application/zstd", "text/csv"],
+                  errors: [400, 503]),
+        Operation(method: "post", path: "/api/v1/archive/exports",
+                  summary: "Starts a batch export into the archive's exports area; GET its Location for progress", role: .admin,
+                  ok: ("the export, running", ref("ExportJob"), "application/json"), errors: [400, 413, 503], okStatus: 202,
+                  requestBody: ["required": true, "content": ["application/json": ["schema": object([
+                      "topic": string(["pattern": "^[A-Za-z0-9._-]{1,249}$"]),
+                      "from": string(["description": "date (YYYY-MM-DD, UTC) or RFC 3339 timestamp, inclusive"]),
+                      "to": string(["description": "date (that day included) or RFC 3339 timestamp (excluded)"]),
+                      "types": array(string(["enum": EventType.allCases.map(\.rawValue)])),
+                      "format": string(["enum": ExportFormat.allCases.map(\.rawValue)]),
+                  ], required: ["topic"])]]]),
+        Operation(method: "get", path: "/api/v1/archive/exports", summary: "The batch exports started since the process started, newest first",
+                  role: .admin, ok: ("exports", object(["exports": array(ref("ExportJob"))], required: ["exports"]), "application/json"),
+                  errors: [503]),
+        Operation(method: "get", path: "/api/v1/archive/exports/{id}",
+                  summary: "One batch export: progress, and when done its path, size, record count and SHA-256", role: .admin,
+                  parameters: [["name": "id", "in": "path", "required": true, "schema": string()]],
+                  ok: ("the export", ref("ExportJob"), "application/json"), errors: [404, 503]),
+        Operation(method: "get", path: "/api/v1/archive/exports/{id}/file", summary: "A finished batch export's file", role: .admin,
+                  parameters: [["name": "id", "in": "path", "required": true, "schema": string()]],
+                  ok: ("the file", string(), "application/x-ndjson"), alsoContentTypes: ["application/zstd", "text/csv"],
+                  errors: [404, 409, 503]),
         Operation(method: "get", path: "/api/v1/reports", summary: "The reports: name, description, parameters and columns of each",
                   role: .analyst, ok: ("reports", object(["reports": array(ref("ReportInfo"))], required: ["reports"]), "application/json")),
         Operation(method: "get", path: "/api/v1/reports/{name}",
@@ -153,6 +199,37 @@ enum OpenAPIDocument {
 
     static var schemas: [String: JSON] { [
         "Error": object(["error": object(["code": string(), "message": string()], required: ["code", "message"])], required: ["error"]),
+        "Segment": object([
+            "path": string(), "topic": string(), "partition": integer(0), "start_offset": integer(0), "first_offset": integer(0),
+            "last_offset": integer(0), "records": integer(1), "dead_letters": integer(0), "min_event_time": string(),
+            "max_event_time": string(), "bytes": integer(0), "uncompressed_bytes": integer(0), "sha256": string(), "created_at": string(),
+        ], required: ["path", "topic", "partition", "start_offset", "first_offset", "last_offset", "records", "dead_letters",
+                      "min_event_time", "max_event_time", "bytes", "uncompressed_bytes", "sha256", "created_at"]),
+        "SegmentList": object([
+            "topic": string(), "total": integer(0), "records": integer(0), "bytes": integer(0), "segments": array(ref("Segment")),
+        ], required: ["topic", "total", "records", "bytes", "segments"]),
+        "ArchiveOverview": object([
+            "root": string(),
+            "status": object([
+                "segments": integer(0), "open_segments": integer(0), "queued_segments": integer(0), "buffered_bytes": integer(0),
+                "memory_budget_bytes": integer(0), "last_error": string(),
+            ], required: ["segments", "open_segments", "queued_segments", "buffered_bytes", "memory_budget_bytes"]),
+            "topics": array(object([
+                "topic": string(), "segments": integer(0), "records": integer(0), "dead_letters": integer(0), "bytes": integer(0),
+                "uncompressed_bytes": integer(0), "min_event_time": string(), "max_event_time": string(),
+            ], required: ["topic", "segments", "records", "dead_letters", "bytes", "uncompressed_bytes"])),
+        ], required: ["root", "status", "topics"]),
+        "ExportJob": object([
+            "id": string(), "state": string(["enum": ["running", "done", "failed"]]),
+            "query": object(["topic": string(), "from": string(), "to": string(), "types": array(string())], required: ["topic", "types"]),
+            "format": string(["enum": ExportFormat.allCases.map(\.rawValue)]),
+            "progress": object([
+                "segments_done": integer(0), "segments_total": integer(0), "bytes_read": integer(0), "bytes_total": integer(0),
+                "records": integer(0), "bytes_out": integer(0),
+            ], required: ["segments_done", "segments_total", "bytes_read", "bytes_total", "records", "bytes_out"]),
+            "created_at": string(), "finished_at": string(), "path": string(), "bytes": integer(0), "records": integer(0),
+            "sha256": string(), "error": string(),
+        ], required: ["id", "state", "query", "format", "progress", "created_at"]),
         "GeoPoint": object(["lat": number(-90, 90), "lng": number(-180, 180)], required: ["lat", "lng"]),
         "OpeningHours": object(["day": integer(0, 6), "open": string(), "close": string()], required: ["day", "open", "close"]),
         "Restaurant": object([
@@ -212,14 +289,15 @@ enum OpenAPIDocument {
     ] }
 
     static let errorDescriptions: [Int: String] = [
-        400: "bad parameters (`unknown_parameter`, `invalid_parameter`, `parameter_out_of_range`, `location_required`, `missing_parameter`, `invalid_range`, `range_too_large`)",
+        400: "bad parameters (`unknown_parameter`, `invalid_parameter`, `parameter_out_of_range`, `location_required`, `missing_parameter`, `invalid_range`, `range_too_large`, `invalid_body`)",
         401: "no valid credentials (`unauthorized`, `invalid_token`, `token_expired`, `token_not_yet_valid`, `invalid_api_key`, `invalid_credentials`)",
         403: "the credentials' role is too weak (`forbidden`)",
         404: "no such resource (`not_found`)",
+        409: "not in a state for this (`export_not_ready`)",
         413: "the request body is too large (`request_too_large`)",
         414: "the request URI is longer than 8,192 bytes (`uri_too_long`)",
         429: "over the per-client rate (`rate_limited`); `Retry-After` says when to try again",
-        503: "not available (`not_ready`, `search_unavailable`, `report_timeout`, `analytics_unavailable`)",
+        503: "not available (`not_ready`, `search_unavailable`, `report_timeout`, `analytics_unavailable`, `archive_unavailable`, `exports_busy`)",
     ]
 
     /// The document as JSON.
@@ -228,7 +306,8 @@ enum OpenAPIDocument {
         for op in operations {
             var responses: [String: JSON] = op.okStatus == 303
                 ? ["303": ["description": op.ok.description, "headers": ["Location": ["schema": string()]]]]
-                : [String(op.okStatus): ["description": op.ok.description, "content": [op.ok.contentType: ["schema": op.ok.schema]]]]
+                : [String(op.okStatus): ["description": op.ok.description,
+                                         "content": Dictionary(uniqueKeysWithValues: ([op.ok.contentType] + op.alsoContentTypes).map { ($0, ["schema": op.ok.schema] as JSON) })]]
             var errors = op.errors + [414]
             if let role = op.role { errors += role == .public ? [401, 429] : [401, 403] }
             for status in Set(errors).sorted() {

@@ -115,6 +115,25 @@ public struct ArchiveQuery: Sendable, Equatable, Codable {
         self.types = types
     }
 
+    enum CodingKeys: String, CodingKey { case topic, from, to, types }
+
+    /// Times as fixed-width UTC strings, types sorted.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(topic, forKey: .topic)
+        try c.encodeIfPresent(fromString, forKey: .from)
+        try c.encodeIfPresent(toString, forKey: .to)
+        try c.encode(types.sorted(), forKey: .types)
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        topic = try c.decode(String.self, forKey: .topic)
+        from = try c.decodeIfPresent(String.self, forKey: .from).flatMap { Timestamp(rfc3339: $0)?.epochMillis }
+        to = try c.decodeIfPresent(String.self, forKey: .to).flatMap { Timestamp(rfc3339: $0)?.epochMillis }
+        types = Set(try c.decodeIfPresent([String].self, forKey: .types) ?? [])
+    }
+
     var fromString: String? { from.map(ArchiveTime.string) }
     var toString: String? { to.map(ArchiveTime.string) }
 
