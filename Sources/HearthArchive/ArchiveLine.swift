@@ -99,6 +99,7 @@ public enum ArchiveTime {
 
 /// One archive line per record, JSON with a fixed key order:
 /// `topic, partition, offset, timestamp, event_time, type, event_id, key, headers, dead_letter, value_format, value`.
+/// `timestamp` is the Kafka timestamp (the time of archiving for a record without one).
 /// `value` is the record's JSON value (`value_format` `json`; newlines outside strings turned into spaces), or a
 /// string holding the value when it is not JSON (`text`) or its base64 when it is not even UTF-8 (`base64`). Keys and header values are strings, or
 /// `{"base64": …}`. `event_time`, `type` and `event_id` are null for records that failed validation, which carry
@@ -112,7 +113,8 @@ enum ArchiveLine {
         }
     }
 
-    static func append(_ r: SinkRecord, to out: inout [UInt8]) {
+    /// `now` stands in for a missing Kafka timestamp (the time the record was archived).
+    static func append(_ r: SinkRecord, now: Int64, to out: inout [UInt8]) {
         let rec = r.record
         out.append(contentsOf: #"{"topic":"#.utf8)
         appendString(Array(rec.topic.utf8), to: &out)
@@ -121,7 +123,7 @@ enum ArchiveLine {
         out.append(contentsOf: #","offset":"#.utf8)
         out.append(contentsOf: String(rec.offset).utf8)
         out.append(contentsOf: #","timestamp":"#.utf8)
-        if rec.timestampMillis >= 0 { quotedTime(rec.timestampMillis, &out) } else { out.append(contentsOf: "null".utf8) }
+        quotedTime(rec.timestampMillis >= 0 ? rec.timestampMillis : now, &out)
         switch r.event {
         case .success(let e):
             out.append(contentsOf: #","event_time":"#.utf8)

@@ -409,7 +409,7 @@ struct EncodedBatch {
         lines.reserveCapacity(records.reduce(0) { $0 + $1.record.value.count + 320 })
         ends.reserveCapacity(records.count)
         for r in records {
-            ArchiveLine.append(r, to: &lines)
+            ArchiveLine.append(r, now: now, to: &lines)
             ends.append(lines.count)
             times.append(ArchiveLine.time(r, now: now))
             if case .failure = r.event { deadLetters.append(true) } else { deadLetters.append(false) }
