@@ -3,13 +3,17 @@ import Foundation
 import HearthCore
 import HearthEvents
 import HearthKafka
+import HearthAnalytics
 import HearthPipeline
+import HearthPostgres
 import Logging
 import Testing
 
 /// A generated stream as the archive sink sees it: records spread over partitions by key, with offsets.
 struct ArchiveFixture {
     var records: [SinkRecord] = []
+    /// What the generated stream must produce in the aggregates.
+    var expected: ExpectedTotals
 
     /// `count` records of every topic, over `partitions` partitions per topic; event times start at `start`.
     init(count: Int, partitions: Int32 = 4, seed: UInt64 = 11, start: Timestamp = Timestamp(rfc3339: "2026-11-01T20:00:00Z")!,
@@ -31,6 +35,7 @@ struct ArchiveFixture {
             do { event = .success(try codec.decode(g.value, topic: g.topic)) } catch { event = .failure(error) }
             records.append(SinkRecord(record: record, event: event))
         }
+        expected = generator.expected
     }
 
     var byPartition: [TopicPartition: [SinkRecord]] {
@@ -394,6 +399,51 @@ func jsonLines(_ bytes: [UInt8]) throws -> [[String: Any]] {
         #expect(error(nil, nil, topic: "bad topic")?.contains("not a valid Kafka topic name") == true)
         #expect(error(nil, nil, topic: nil) == "topic is required")
         #expect(error("0001-01-01", nil) == "from: years 1900 to 9999 only")
+    }
+}
+
+/// `hearth replay` re-feeds archived records into a pipeline's sinks without counting anything twice.
+@Suite struct ReplayTests {
+    @Test func replayCompletesTheAggregatesAndCountsNothingTwice() async throws {
+        // Recent event and Kafka times, inside the pipeline's dedup horizon.
+        let start = Timestamp(epochMillis: Timestamp.now.epochMillis - 86_400_000)
+        let fixture = ArchiveFixture(count: 6000, start: start, ordersPerMinute: 4)
+        let data = makeTemporaryDirectory("hearth-replay")
+        let store = try ArchiveStore(layout: ArchiveLayout(dataDirectory: data), settings: archiveSettings(records: 500), logger: testLogger)
+        try await fixture.feed(ArchiveSink(store: store, topics: ["orders", "restaurants", "menus"]))
+        try await ArchiveSink(store: store, topics: ["orders", "restaurants", "menus"]).close()
+        store.close()
+
+        // The aggregates saw only the first half of each orders partition (as if the rest had been lost).
+        let url = try await SharedPostgres.shared.freshDatabase()
+        let migrator = PostgresConnection(url: url)
+        try await Migrations.apply(migrator, logger: testLogger)
+        await migrator.close()
+        let analytics = AnalyticsSink(url: url, dedupHorizonHours: 168, logger: testLogger)
+        for (tp, list) in fixture.byPartition where tp.topic == "orders" {
+            let half = Array(list.prefix(list.count / 2))
+            try await analytics.apply(SinkBatch(pipeline: "orders", partition: tp, expectedPosition: nil,
+                                                nextOffset: half.last!.record.offset + 1, records: half))
+        }
+
+        let args = ["replay", "--topic", "orders", "--into", "orders", "--postgres", url, "--data-dir", data.path,
+                    "--pipelines-dir", TestPaths.pipelines.path, "--indexes-dir", TestPaths.indexes.path]
+        let (status, out) = try await runTool(TestPaths.hearthBinary.path, args)
+        #expect(status == 0, "\(out)")
+        let orders = fixture.records.filter { $0.record.topic == "orders" }
+        #expect(out.contains("read \(orders.count) archived records of orders"), "\(out)")
+        #expect(out.contains("0 older than the dedup horizon"), "\(out)")
+        try await IngestHarness.expectExactTotals(url, fixture.expected)
+
+        // Again: everything is counted already.
+        let (status2, out2) = try await runTool(TestPaths.hearthBinary.path, args)
+        #expect(status2 == 0)
+        #expect(out2.contains("analytics: 0 applied"), "\(out2)")
+        try await IngestHarness.expectExactTotals(url, fixture.expected)
+
+        // Bad requests are one readable line and a failure exit code.
+        let (status3, out3) = try await runTool(TestPaths.hearthBinary.path, args.map { $0 == "orders" ? "menus" : $0 })
+        #expect(status3 != 0 && out3.contains("no pipeline \"menus\""), "\(out3)")
     }
 }
 

@@ -36,6 +36,9 @@ final class HearthProcess: Sendable {
     /// The next line on stdout (e.g. the broker's bootstrap address).
     func nextLine(timeout: Duration = .seconds(30)) async throws -> String { try await child.nextLine(timeout: timeout) }
 
+    /// Waits for the child to end by itself.
+    func waitForExit(timeout: Duration) async -> ChildProcess.Termination? { await child.wait(timeout: timeout) }
+
     /// SIGKILL, and the child reaped.
     func kill() async {
         child.signal(SIGKILL)

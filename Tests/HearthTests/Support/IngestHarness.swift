@@ -51,7 +51,7 @@ enum IngestHarness {
     /// A pipelines folder holding only the named definitions from the repository, optionally with
     /// other batch limits and librdkafka properties.
     static func pipelines(_ names: [String], maxRecords: Int? = nil, lingerMillis: Int? = nil,
-                          kafka: [String: String] = [:]) throws -> URL {
+                          kafka: [String: String] = [:], sinks: [String]? = nil) throws -> URL {
         let dir = makeTemporaryDirectory("hearth-pipelines")
         for name in names {
             var text = try String(contentsOf: TestPaths.pipelines.appendingPathComponent("\(name).yaml"), encoding: .utf8)
@@ -60,6 +60,9 @@ enum IngestHarness {
             }
             if let lingerMillis {
                 text = text.replacingOccurrences(of: #"linger_ms: \d+"#, with: "linger_ms: \(lingerMillis)", options: .regularExpression)
+            }
+            if let sinks {
+                text = text.replacingOccurrences(of: #"(?m)^sinks: \[.*$"#, with: "sinks: [\(sinks.joined(separator: ", "))]", options: .regularExpression)
             }
             if !kafka.isEmpty {
                 let props = kafka.map { "\"\($0.key)\": \"\($0.value)\"" }.joined(separator: ", ")
