@@ -1,0 +1,179 @@
+import ArgumentParser
+import Foundation
+import HearthArchive
+import HearthCore
+import HearthEvents
+import HearthKafka
+import HearthPipeline
+import HearthSupport
+import Logging
+
+/// Archive write throughput and compression ratio beside the `zstd -3` CLI on the same JSON Lines, and
+/// export (decompress and filter) throughput.
+struct BenchArchive: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "archive",
+        abstract: "Measure archive writing (MB/s of JSON Lines, ratio) beside zstd -3 on the same lines, and export MB/s.")
+    @Option(help: "Records to archive.") var records: Int = 1_000_000
+    @Option(help: "Partitions the records are spread over (per topic).") var partitions: Int = 12
+    @Option(help: "Records per sink batch.") var batch: Int = 5000
+    @Option(name: .customLong("compression-workers"), help: "zstd worker threads per segment (archive.compression_workers).")
+    var workers: Int = 0
+    @Option(name: .customLong("work-dir"), help: "Where the archive is written (default: a temporary directory, removed after).")
+    var workDir: String?
+    @Flag(help: "Print one JSON object instead of a table.") var json = false
+
+    struct Result: Encodable {
+        var records: Int
+        var jsonBytes: Int
+        var archiveWriteMBPerSecond: Double
+        var archiveRatio: Double
+        var zstdCliMBPerSecond: Double
+        var zstdCliRatio: Double
+        var writeShareOfCli: Double
+        var exportMBPerSecond: Double
+        var exportFilteredMBPerSecond: Double
+        var segments: Int
+    }
+
+    func run() async throws {
+        Bootstrap.logging(level: "error")
+        guard records >= 1000 else { throw fail("--records must be at least 1000") }
+        guard (1...256).contains(partitions) else { throw fail("--partitions must be 1 to 256") }
+        guard (1...100_000).contains(batch) else { throw fail("--batch must be 1 to 100000") }
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/zstd") else { throw fail("the zstd CLI is not installed (apt-get install zstd)") }
+        let json = json
+        func note(_ s: String) { if !json { FileHandle.standardError.write(Data((s + "\n").utf8)) } }
+        let work = URL(fileURLWithPath: workDir ?? FileManager.default.temporaryDirectory.appendingPathComponent("hearth-bench-archive-\(UUID().uuidString.prefix(8))").path)
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        defer { if workDir == nil { try? FileManager.default.removeItem(at: work) } }
+
+        // 1. The stream, as the sink receives it (decoded once, as the runner does).
+        note("generating \(records) records …")
+        var config = GeneratorConfig()
+        config.ordersPerMinute = 2000
+        config.oversizedShare = 0.002
+        var generator = EventGenerator(config: config)
+        let codec = EventCodec()
+        var byPartition: [TopicPartition: [SinkRecord]] = [:]
+        var offsets: [TopicPartition: Int64] = [:]
+        for _ in 0..<records {
+            let g = generator.next()
+            let tp = TopicPartition(g.topic, Int32(g.key.reduce(UInt32(0)) { $0 &* 31 &+ UInt32($1) } % UInt32(partitions)))
+            let offset = offsets[tp, default: 0]
+            offsets[tp] = offset + 1
+            let r = KafkaRecord(topic: g.topic, partition: tp.partition, offset: offset, key: g.key, value: g.value, timestampMillis: g.timestampMillis)
+            let event: Swift.Result<Event, EventError>
+            do { event = .success(try codec.decode(g.value, topic: g.topic)) } catch { event = .failure(error) }
+            byPartition[tp, default: []].append(SinkRecord(record: r, event: event))
+        }
+
+        // 2. Archive write: batches of every partition, four partitions at a time (the runner's default), until
+        //    every segment is compressed, fsynced, renamed and in the manifest.
+        note("archiving …")
+        var settings = ArchiveSettings()
+        settings.compressionWorkers = Int32(workers)
+        let layout = ArchiveLayout(root: work.appendingPathComponent("archive"))
+        let store = try ArchiveStore(layout: layout, settings: settings, logger: Logger(label: "hearth.bench"))
+        let topics = Set(byPartition.keys.map(\.topic))
+        let sink = ArchiveSink(store: store, topics: Array(topics))
+        let lanes = byPartition.sorted { $0.key < $1.key }
+        let batch = batch
+        let writeStart = ContinuousClock.now
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for lane in 0..<4 {
+                group.addTask {
+                    // Round-robin over this lane's partitions, a batch each, as a consumer's fetches interleave.
+                    let mine = lanes.enumerated().filter { $0.offset % 4 == lane }.map(\.element)
+                    var at = Array(repeating: 0, count: mine.count)
+                    var more = true
+                    while more {
+                        more = false
+                        for (i, (tp, list)) in mine.enumerated() where at[i] < list.count {
+                            let chunk = Array(list[at[i]..<min(at[i] + batch, list.count)])
+                            try await sink.apply(SinkBatch(pipeline: "bench", partition: tp, expectedPosition: at[i] == 0 ? nil : Int64(at[i]),
+                                                           nextOffset: chunk.last!.record.offset + 1, records: chunk))
+                            at[i] += chunk.count
+                            more = more || at[i] < list.count
+                        }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        try await sink.close()
+        let writeSeconds = (ContinuousClock.now - writeStart).seconds
+        let entries = store.allEntries()
+        store.close()
+        let jsonBytes = entries.reduce(0) { $0 + $1.uncompressedBytes }
+        let compressed = entries.reduce(0) { $0 + $1.bytes }
+
+        // 3. The zstd CLI at level 3 on the same JSON Lines (read from the page cache, written to the same disk).
+        note("zstd -3 on the same \(jsonBytes) bytes …")
+        let plain = work.appendingPathComponent("all.jsonl")
+        FileManager.default.createFile(atPath: plain.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: plain)
+        let everything = try ArchiveExport(layout: layout, entries: entries, query: ArchiveQuery(topic: "orders"), format: .jsonl)
+        try everything.run { try handle.write(contentsOf: $0) }
+        for topic in topics.sorted() where topic != "orders" {
+            try ArchiveExport(layout: layout, entries: entries, query: ArchiveQuery(topic: topic), format: .jsonl).run { try handle.write(contentsOf: $0) }
+        }
+        try handle.close()
+        let plainBytes = POSIXSize.of(plain.path)
+        let cliOut = work.appendingPathComponent("all.jsonl.zst")
+        _ = try? await runCLI(["-3", "-q", "-f", "-o", cliOut.path, plain.path])   // warm the page cache
+        let cliStart = ContinuousClock.now
+        let status = try await runCLI(["-3", "-q", "-f", "-o", cliOut.path, plain.path])
+        _ = fsync(open(cliOut.path, O_RDONLY))
+        let cliSeconds = (ContinuousClock.now - cliStart).seconds
+        guard status == 0 else { throw fail("zstd -3 failed with status \(status)") }
+        let cliBytes = POSIXSize.of(cliOut.path)
+
+        // 4. Export: decompress and filter every orders segment (all records, then one type in one day).
+        note("exporting …")
+        let orderEntries = entries.filter { $0.topic == "orders" }
+        let orderJSON = orderEntries.reduce(0) { $0 + $1.uncompressedBytes }
+        var exportSeconds = Double.infinity, filteredSeconds = Double.infinity
+        for _ in 0..<3 {
+            let t0 = ContinuousClock.now
+            try ArchiveExport(layout: layout, entries: entries, query: ArchiveQuery(topic: "orders"), format: .jsonl).run { _ in }
+            exportSeconds = min(exportSeconds, (ContinuousClock.now - t0).seconds)
+            let t1 = ContinuousClock.now
+            try ArchiveExport(layout: layout, entries: entries, query: ArchiveQuery(topic: "orders", types: ["order.delivered"]), format: .jsonl).run { _ in }
+            filteredSeconds = min(filteredSeconds, (ContinuousClock.now - t1).seconds)
+        }
+
+        let mb = 1_000_000.0
+        let result = Result(
+            records: records, jsonBytes: jsonBytes,
+            archiveWriteMBPerSecond: Double(jsonBytes) / mb / writeSeconds, archiveRatio: Double(jsonBytes) / Double(compressed),
+            zstdCliMBPerSecond: Double(plainBytes) / mb / cliSeconds, zstdCliRatio: Double(plainBytes) / Double(cliBytes),
+            writeShareOfCli: (Double(jsonBytes) / writeSeconds) / (Double(plainBytes) / cliSeconds),
+            exportMBPerSecond: Double(orderJSON) / mb / exportSeconds, exportFilteredMBPerSecond: Double(orderJSON) / mb / filteredSeconds,
+            segments: entries.count)
+        if json {
+            let encoder = JSONEncoder()
+            encoder.keyEncodingStrategy = .convertToSnakeCase
+            encoder.outputFormatting = [.sortedKeys]
+            print(String(decoding: try encoder.encode(result), as: UTF8.self))
+        } else {
+            print(String(format: "records                %d (%d bytes of JSON Lines, %d segments)", records, jsonBytes, entries.count))
+            print(String(format: "archive write          %.1f MB/s, ratio %.2f (records to fsynced segments in the manifest)", result.archiveWriteMBPerSecond, result.archiveRatio))
+            print(String(format: "zstd -3 CLI            %.1f MB/s, ratio %.2f (the same lines, one file)", result.zstdCliMBPerSecond, result.zstdCliRatio))
+            print(String(format: "write / CLI            %.0f%% (target ≥ 80%%, with at least the CLI's ratio)", result.writeShareOfCli * 100))
+            print(String(format: "export                 %.1f MB/s of JSON (all orders); %.1f MB/s filtered to one type (target ≥ 200)", result.exportMBPerSecond, result.exportFilteredMBPerSecond))
+        }
+    }
+
+    private func runCLI(_ args: [String]) async throws -> Int32 {
+        let child = try ChildProcess("/usr/bin/zstd", args, stdout: .discard)
+        return await child.wait(timeout: .seconds(600))?.status ?? -1
+    }
+}
+
+enum POSIXSize {
+    static func of(_ path: String) -> Int {
+        var st = stat()
+        return stat(path, &st) == 0 ? Int(st.st_size) : 0
+    }
+}
