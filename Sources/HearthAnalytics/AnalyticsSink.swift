@@ -31,6 +31,19 @@ public struct AggregateRetention: Sendable, Equatable {
     }
 }
 
+/// Keeps the rows of an aggregate partition before it is dropped for retention (the archive does).
+public protocol ExpiringPartitionArchiver: Sendable {
+    /// Starts writing `partition` (a month of `table`); nothing is visible until `commit`.
+    func begin(table: String, partition: String) throws -> any ExpiringPartitionWriter
+}
+
+public protocol ExpiringPartitionWriter {
+    /// Rows as JSON objects (one per line).
+    func write(_ rows: [String]) throws
+    /// Makes the rows durable; the partition is dropped only after this returned.
+    func commit() throws
+}
+
 /// The analytics sink: aggregates each batch in memory and writes the deltas,
 /// the batch's event ids (for deduplication) and its position in one
 /// PostgreSQL transaction.
@@ -45,10 +58,13 @@ public final class AnalyticsSink: ReplayableSink {
     private let retention: AggregateRetention
     private let lastPurge = Mutex<ContinuousClock.Instant?>(nil)
     private let logger: Logger
+    /// Where expiring partitions go before they are dropped (nil: dropped without a copy).
+    private let archiver: (any ExpiringPartitionArchiver)?
 
     public init(url: String, dedupHorizonHours: Int, retention: AggregateRetention = AggregateRetention(), writers: Int = 4,
-                logger: Logger) {
+                archiver: (any ExpiringPartitionArchiver)? = nil, logger: Logger) {
         self.retention = retention
+        self.archiver = archiver
         self.writers = (0..<max(1, writers)).map { _ in PostgresConnection(url: url, logger: logger) }
         reader = PostgresConnection(url: url, logger: logger)
         maintenance = PostgresConnection(url: url, logger: logger)
@@ -327,14 +343,45 @@ public final class AnalyticsSink: ReplayableSink {
         return out
     }
 
-    /// Drops the months of aggregates past their retention; returns the partitions dropped.
+    /// Drops the months of aggregates past their retention, each written to the archive first when there is
+    /// one (all its rows as JSON, durable before the drop, in the same transaction); returns the partitions dropped.
     @discardableResult
     public func dropExpired() async throws -> [String] {
-        let dropped = try await maintenance.query("""
-            SELECT hearth_drop_expired(\(retention.quarterHourDays), \(retention.rollupDays))
-            """).compactMap { $0[0] }
-        if !dropped.isEmpty {
-            logger.info("Dropped months of aggregates past their retention.", metadata: ["partitions": "\(dropped.joined(separator: ", "))"])
+        guard let archiver else {
+            let dropped = try await maintenance.query("""
+                SELECT hearth_drop_expired(\(retention.quarterHourDays), \(retention.rollupDays))
+                """).compactMap { $0[0] }
+            if !dropped.isEmpty {
+                logger.info("Dropped months of aggregates past their retention.", metadata: ["partitions": "\(dropped.joined(separator: ", "))"])
+            }
+            return dropped
+        }
+        let expired = try await maintenance.query("""
+            SELECT part, parent FROM hearth_expired_partitions(\(retention.quarterHourDays), \(retention.rollupDays))
+            """).compactMap { row -> (String, String)? in
+            guard let part = row[0], let parent = row[1], part.range(of: "^[a-z0-9_]+_p[0-9]{6}$", options: .regularExpression) != nil,
+                  parent.range(of: "^[a-z0-9_]+$", options: .regularExpression) != nil else { return nil }
+            return (part, parent)
+        }
+        var dropped: [String] = []
+        for (part, parent) in expired {
+            let rows = try await maintenance.withTransaction { s -> Int in
+                let writer = try archiver.begin(table: parent, partition: part)
+                try s.execute("DECLARE hearth_expiring NO SCROLL CURSOR FOR SELECT row_to_json(t)::text FROM \"\(part)\" t")
+                var total = 0
+                while true {
+                    let rows = try s.query("FETCH 20000 FROM hearth_expiring").compactMap { $0[0] }
+                    if rows.isEmpty { break }
+                    try writer.write(rows)
+                    total += rows.count
+                }
+                try s.execute("CLOSE hearth_expiring")
+                try writer.commit()
+                try s.execute("DROP TABLE \"\(part)\"")
+                return total
+            }
+            dropped.append(part)
+            logger.info("Archived and dropped a month of aggregates past its retention.", metadata: ["partition": "\(part)", "rows": "\(rows)"])
         }
         return dropped
     }

@@ -219,6 +219,20 @@ public enum Migrations {
                 END
             $$;
             """),
+        // The same selection as hearth_drop_expired, without dropping: each expiring partition is first
+        // written to the archive, then dropped by name.
+        Migration(version: 15, name: "expiring partitions listed before they are dropped", sql: """
+            CREATE FUNCTION hearth_expired_partitions(quarter_days int, rollup_days int) RETURNS TABLE (part text, parent text)
+                LANGUAGE sql STABLE AS $$
+                    SELECT c.relname::text, p.relname::text
+                    FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent
+                    WHERE p.relname = ANY (hearth_partitioned_tables()) AND c.relname ~ '_p[0-9]{6}$'
+                      AND (to_date(right(c.relname, 6), 'YYYYMM') + interval '1 month')::timestamp AT TIME ZONE 'UTC'
+                          <= now() - make_interval(days => CASE WHEN p.relname IN ('orders_15m', 'order_mix_15m', 'orders_city_15m')
+                                                                THEN quarter_days ELSE rollup_days END)
+                    ORDER BY 1
+                $$;
+            """),
     ]
 
     /// Applies every migration not yet applied, each in its own transaction, under an advisory lock

@@ -120,3 +120,36 @@ final class AtomicFile {
         unlink(temporaryPath)
     }
 }
+
+/// A zstd-compressed JSON Lines file written under a temporary name and made durable by `commit`
+/// (fsync, rename, directory fsync): for aggregate partitions archived before they are dropped.
+public final class CompressedLinesFile {
+    public let path: String
+    private let file: AtomicFile
+    private let compressor: ZstdCompressor
+    public private(set) var lines = 0
+
+    public init(path: String, level: Int32 = 3) throws {
+        self.path = path
+        try POSIX.makeDirectories((path as NSString).deletingLastPathComponent)
+        let file = try AtomicFile(path: path)
+        self.file = file
+        compressor = try ZstdCompressor(level: level) { try file.write($0) }
+    }
+
+    /// Appends each string as one line (they must hold no newline).
+    public func write(_ newLines: [String]) throws {
+        var buffer: [UInt8] = []
+        for l in newLines {
+            buffer.append(contentsOf: l.utf8)
+            buffer.append(0x0A)
+        }
+        try compressor.write(buffer)
+        lines += newLines.count
+    }
+
+    public func commit() throws {
+        try compressor.finish()
+        try file.commit()
+    }
+}

@@ -90,7 +90,11 @@ public final class HearthRuntime: Sendable {
                 for name in def.sinks {
                     switch name {
                     case "analytics":
-                        let sink = AnalyticsSink(url: url, dedupHorizonHours: def.dedupHorizonHours, retention: settings.retention, logger: logger)
+                        // Once there is an archive, months of aggregates are written to it before retention drops them.
+                        let archiver = definitions.contains { $0.sinks.contains("archive") }
+                            ? AggregateArchiver(layout: ArchiveLayout(dataDirectory: settings.dataURL)) : nil
+                        let sink = AnalyticsSink(url: url, dedupHorizonHours: def.dedupHorizonHours, retention: settings.retention,
+                                                 archiver: archiver, logger: logger)
                         analytics = analytics ?? sink
                         sinks.append(sink)
                     case "search":

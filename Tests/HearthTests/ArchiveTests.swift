@@ -190,7 +190,8 @@ func jsonLines(_ bytes: [UInt8]) throws -> [[String: Any]] {
         let sink = ArchiveSink(store: store, topics: ["orders", "restaurants", "menus"])
         try await fixture.feed(sink)
         // No further record arrives, no stop: the idle partitions are written anyway.
-        try await waitUntil("idle partitions to be flushed", timeout: .seconds(10)) {
+        // (Each segment costs three fsyncs, which take a while on a disk shared with a loaded test run.)
+        try await waitUntil("idle partitions to be flushed", timeout: .seconds(60)) {
             store.allEntries().reduce(0) { $0 + $1.records } == fixture.records.count
         }
         #expect(store.status().openSegments == 0)

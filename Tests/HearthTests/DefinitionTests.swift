@@ -17,10 +17,10 @@ import Testing
         let all = try PipelineDefinition.loadAll(from: TestPaths.pipelines)
         #expect(all.map(\.name) == ["catalog", "orders"])
         let orders = try #require(all.first { $0.name == "orders" })
-        #expect(orders.topics == ["orders"] && orders.sinks == ["analytics"] && orders.deadLetterTopic(for: "orders") == "orders.dlq")
+        #expect(orders.topics == ["orders"] && orders.sinks == ["analytics", "archive"] && orders.deadLetterTopic(for: "orders") == "orders.dlq")
         #expect(orders.maxRecordBytes == 1 << 20)
         let catalog = try #require(all.first { $0.name == "catalog" })
-        #expect(catalog.topics == ["restaurants", "menus"] && catalog.sinks == ["search"])
+        #expect(catalog.topics == ["restaurants", "menus"] && catalog.sinks == ["search", "archive"])
     }
 
     @Test func defaultsApplyToAMinimalDefinition() throws {

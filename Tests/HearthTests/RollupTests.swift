@@ -1,5 +1,7 @@
 import Foundation
 import HearthAnalytics
+import HearthArchive
+import HearthCore
 import HearthEvents
 import HearthPostgres
 import Testing
@@ -185,8 +187,9 @@ import Testing
             var e = $0; e.eventID = "ly-" + e.eventID; return e
         } + Self.stream(from: now - 3_600_000, days: 1).map { var e = $0; e.eventID = "now-" + e.eventID; return e }
         let (url, _) = try await Self.database(events)
-        // The default retention: 180 days of quarter hours, five years of rollups.
-        let sink = AnalyticsSink(url: url, dedupHorizonHours: 24 * 365 * 10, logger: testLogger)
+        // The default retention: 180 days of quarter hours, five years of rollups; expiring months go to the archive.
+        let archiver = AggregateArchiver(layout: ArchiveLayout(root: makeTemporaryDirectory("hearth-archive")))
+        let sink = AnalyticsSink(url: url, dedupHorizonHours: 24 * 365 * 10, archiver: archiver, logger: testLogger)
         let c = PostgresConnection(url: url, logger: testLogger)
         func partitions(_ table: String) async throws -> [String] {
             try await c.query("""
@@ -203,7 +206,24 @@ import Testing
         let before = try await Self.run(runner, "sales", lastYearRange).reduce(0) { $0 + Int($1[2]!)! }
         #expect(before > 0)
 
+        func count(_ table: String) async throws -> Int {
+            try await c.query("SELECT count(*) FROM \(unsafeRaw: table)").first.flatMap { $0[0] }.flatMap(Int.init) ?? -1
+        }
+        let rows201903 = try await count("orders_15m_p201903"), cityDays201903 = try await count("orders_city_1d_p201903")
+        #expect(rows201903 > 0 && cityDays201903 > 0)
+
         let dropped = try await sink.dropExpired()
+        // Each dropped month was written to the archive first: every row, as JSON, readable by the zstd CLI.
+        for (table, part, rows) in [("orders_15m", "orders_15m_p201903", rows201903), ("orders_city_1d", "orders_city_1d_p201903", cityDays201903)] {
+            let (status, text) = try await runTool("/usr/bin/zstd", ["-dc", archiver.path(table: table, partition: part)])
+            #expect(status == 0)
+            let lines = text.split(separator: "\n")
+            #expect(lines.count == rows, "\(part)")
+            let first = try #require(try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: Any])
+            let bucket = first["bucket"] as? String ?? ""
+            #expect(bucket.hasPrefix("2019-03"), "\(lines[0].prefix(200))")
+            #expect(first["orders"] is NSNumber)
+        }
         #expect(dropped.contains("orders_15m_p201903") && dropped.contains("orders_city_1d_p201903") && dropped.contains("item_orders_daily_p201903"))
         let lastYearMonth = String(day(lastYear).prefix(7)).replacingOccurrences(of: "-", with: "")
         #expect(dropped.contains("orders_15m_p\(lastYearMonth)") && dropped.contains("order_mix_15m_p\(lastYearMonth)"))
