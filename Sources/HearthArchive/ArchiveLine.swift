@@ -106,7 +106,7 @@ public enum ArchiveTime {
 /// `dead_letter: {"code", "message"}` instead.
 enum ArchiveLine {
     /// The time a record is filed under: its event time, else (invalid records) its Kafka timestamp.
-    static func time(_ r: SinkRecord, now: Int64) -> Int64 {
+    static func time(_ r: borrowing SinkRecord, now: Int64) -> Int64 {
         switch r.event {
         case .success(let e): return ArchiveTime.clamp(e.occurredAt.epochMillis)
         case .failure: return ArchiveTime.clamp(r.record.timestampMillis >= 0 ? r.record.timestampMillis : now)
@@ -114,62 +114,82 @@ enum ArchiveLine {
     }
 
     /// `now` stands in for a missing Kafka timestamp (the time the record was archived).
-    static func append(_ r: SinkRecord, now: Int64, to out: inout [UInt8]) {
-        let rec = r.record
-        out.append(contentsOf: #"{"topic":"#.utf8)
-        appendString(Array(rec.topic.utf8), to: &out)
-        out.append(contentsOf: #","partition":"#.utf8)
-        out.append(contentsOf: String(rec.partition).utf8)
-        out.append(contentsOf: #","offset":"#.utf8)
-        out.append(contentsOf: String(rec.offset).utf8)
-        out.append(contentsOf: #","timestamp":"#.utf8)
-        quotedTime(rec.timestampMillis >= 0 ? rec.timestampMillis : now, &out)
+    /// Written without allocating: this runs for every record.
+    static func append(_ r: borrowing SinkRecord, now: Int64, to out: inout [UInt8]) {
+        literal(#"{"topic":"#, &out)
+        appendString(r.record.topic, to: &out)
+        literal(#","partition":"#, &out)
+        appendInt(Int64(r.record.partition), &out)
+        literal(#","offset":"#, &out)
+        appendInt(r.record.offset, &out)
+        literal(#","timestamp":"#, &out)
+        quotedTime(r.record.timestampMillis >= 0 ? r.record.timestampMillis : now, &out)
         switch r.event {
         case .success(let e):
-            out.append(contentsOf: #","event_time":"#.utf8)
+            literal(#","event_time":"#, &out)
             quotedTime(e.occurredAt.epochMillis, &out)
-            out.append(contentsOf: #","type":""#.utf8)
-            out.append(contentsOf: e.payload.type.rawValue.utf8)
-            out.append(contentsOf: #"","event_id":"#.utf8)
-            appendString(Array(e.eventID.utf8), to: &out)
+            literal(#","type":"#, &out)
+            appendString(e.payload.type.rawValue, to: &out)
+            literal(#","event_id":"#, &out)
+            appendString(e.eventID, to: &out)
         case .failure:
-            out.append(contentsOf: #","event_time":null,"type":null,"event_id":null"#.utf8)
+            literal(#","event_time":null,"type":null,"event_id":null"#, &out)
         }
-        out.append(contentsOf: #","key":"#.utf8)
-        if let key = rec.key { appendBytes(key, to: &out) } else { out.append(contentsOf: "null".utf8) }
-        out.append(contentsOf: #","headers":["#.utf8)
-        for (i, h) in rec.headers.enumerated() {
+        literal(#","key":"#, &out)
+        if let key = r.record.key { appendBytes(key, to: &out) } else { literal("null", &out) }
+        literal(#","headers":["#, &out)
+        for i in r.record.headers.indices {
             if i > 0 { out.append(0x2C) }
             out.append(0x5B)
-            appendString(Array(h.name.utf8), to: &out)
+            appendString(r.record.headers[i].name, to: &out)
             out.append(0x2C)
-            appendBytes(h.value, to: &out)
+            appendBytes(r.record.headers[i].value, to: &out)
             out.append(0x5D)
         }
-        out.append(contentsOf: #"],"dead_letter":"#.utf8)
+        literal(#"],"dead_letter":"#, &out)
         switch r.event {
         case .success:
-            out.append(contentsOf: #"null,"value_format":"json","value":"#.utf8)
-            appendJSONValue(rec.value, to: &out)
+            literal(#"null,"value_format":"json","value":"#, &out)
+            appendJSONValue(r.record.value, to: &out)
         case .failure(let error):
-            out.append(contentsOf: #"{"code":"#.utf8)
-            appendString(Array(error.code.utf8), to: &out)
-            out.append(contentsOf: #","message":"#.utf8)
-            appendString(Array(error.message.utf8), to: &out)
+            literal(#"{"code":"#, &out)
+            appendString(error.code, to: &out)
+            literal(#","message":"#, &out)
+            appendString(error.message, to: &out)
             out.append(0x7D)
-            if isJSON(rec.value) {
-                out.append(contentsOf: #","value_format":"json","value":"#.utf8)
-                appendJSONValue(rec.value, to: &out)
-            } else if String(validating: rec.value, as: UTF8.self) != nil {
-                out.append(contentsOf: #","value_format":"text","value":"#.utf8)
-                appendString(rec.value, to: &out)
+            if isJSON(r.record.value) {
+                literal(#","value_format":"json","value":"#, &out)
+                appendJSONValue(r.record.value, to: &out)
+            } else if String(validating: r.record.value, as: UTF8.self) != nil {
+                literal(#","value_format":"text","value":"#, &out)
+                appendString(r.record.value, to: &out)
             } else {
-                out.append(contentsOf: #","value_format":"base64","value":""#.utf8)
-                out.append(contentsOf: Data(rec.value).base64EncodedString().utf8)
+                literal(#","value_format":"base64","value":""#, &out)
+                out.append(contentsOf: Data(r.record.value).base64EncodedString().utf8)
                 out.append(0x22)
             }
         }
-        out.append(contentsOf: "}\n".utf8)
+        literal("}\n", &out)
+    }
+
+    @inline(__always)
+    private static func literal(_ s: StaticString, _ out: inout [UInt8]) {
+        out.append(contentsOf: UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
+    }
+
+    private static func appendInt(_ value: Int64, _ out: inout [UInt8]) {
+        if value < 0 { out.append(0x2D) }
+        var v = value.magnitude
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)   // 24 bytes: room for 20 digits
+        withUnsafeMutableBytes(of: &digits) { buf in
+            var i = buf.count
+            repeat {
+                i -= 1
+                buf[i] = UInt8(truncatingIfNeeded: 0x30 &+ v % 10)
+                v /= 10
+            } while v > 0
+            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: buf[i...]))
+        }
     }
 
     private static func quotedTime(_ ms: Int64, _ out: inout [UInt8]) {
@@ -188,38 +208,59 @@ enum ArchiveLine {
     static func appendJSONValue(_ value: [UInt8], to out: inout [UInt8]) {
         let start = out.count
         out.append(contentsOf: value)
-        if value.contains(0x0A) || value.contains(0x0D) {
+        let hasBreak = value.withUnsafeBytes { b in
+            b.count > 0 && (memchr(b.baseAddress!, 0x0A, b.count) != nil || memchr(b.baseAddress!, 0x0D, b.count) != nil)
+        }
+        if hasBreak {
             for i in start..<out.count where out[i] == 0x0A || out[i] == 0x0D { out[i] = 0x20 }
         }
     }
 
     /// A string when the bytes are UTF-8, else `{"base64": …}`.
     static func appendBytes(_ bytes: [UInt8], to out: inout [UInt8]) {
-        if String(validating: bytes, as: UTF8.self) != nil {
+        let ascii = bytes.withUnsafeBufferPointer { b in b.allSatisfy { $0 < 0x80 } }
+        if ascii || String(validating: bytes, as: UTF8.self) != nil {
             appendString(bytes, to: &out)
         } else {
-            out.append(contentsOf: #"{"base64":""#.utf8)
+            literal(#"{"base64":""#, &out)
             out.append(contentsOf: Data(bytes).base64EncodedString().utf8)
-            out.append(contentsOf: #""}"#.utf8)
+            literal(#""}"#, &out)
         }
     }
 
-    /// A JSON string of UTF-8 bytes.
+    static func appendString(_ s: String, to out: inout [UInt8]) {
+        var s = s
+        s.withUTF8 { appendEscaped($0, &out) }
+    }
+
     static func appendString(_ bytes: [UInt8], to out: inout [UInt8]) {
+        bytes.withUnsafeBufferPointer { appendEscaped($0, &out) }
+    }
+
+    /// A JSON string of UTF-8 bytes: runs that need no escape are copied whole.
+    private static func appendEscaped(_ b: UnsafeBufferPointer<UInt8>, _ out: inout [UInt8]) {
         out.append(0x22)
-        for c in bytes {
+        var run = 0
+        var i = 0
+        let n = b.count
+        while i < n {
+            let c = b[i]
+            if c >= 0x20 && c != 0x22 && c != 0x5C { i += 1; continue }
+            if i > run { out.append(contentsOf: UnsafeBufferPointer(rebasing: b[run..<i])) }
             switch c {
             case 0x22: out.append(0x5C); out.append(0x22)
             case 0x5C: out.append(0x5C); out.append(0x5C)
             case 0x0A: out.append(0x5C); out.append(0x6E)
             case 0x0D: out.append(0x5C); out.append(0x72)
             case 0x09: out.append(0x5C); out.append(0x74)
-            case 0..<0x20:
-                let hex = Array("0123456789abcdef".utf8)
-                out.append(contentsOf: [0x5C, 0x75, 0x30, 0x30, hex[Int(c >> 4)], hex[Int(c & 15)]])
-            default: out.append(c)
+            default:
+                let hex: StaticString = "0123456789abcdef"
+                out.append(contentsOf: [0x5C, 0x75, 0x30, 0x30, hex.utf8Start[Int(c >> 4)], hex.utf8Start[Int(c & 15)]])
             }
+            i += 1
+            run = i
         }
+        if n > run { out.append(contentsOf: UnsafeBufferPointer(rebasing: b[run..<n])) }
         out.append(0x22)
     }
 }

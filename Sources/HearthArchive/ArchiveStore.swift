@@ -4,6 +4,7 @@ import HearthKafka
 import HearthPipeline
 import Logging
 import Metrics
+import Synchronization
 
 /// How segments are cut and how much memory the archive may hold.
 public struct ArchiveSettings: Sendable, Equatable {
@@ -46,6 +47,13 @@ public final class ArchiveStore: @unchecked Sendable {
     private var segmentsWritten = 0
     private var manifestFD: Int32 = -1
     private var manifestLength = 0
+    private var nextSegmentID = 0
+    /// Chunks of open segments compressed ahead of their closing (for tests and the status page).
+    private var chunksCompressed = 0
+    var compressedChunks: Int { withLock { chunksCompressed } }
+    /// Open segments are compressed in chunks of this many bytes as they fill, so the writer works
+    /// alongside the stream and a stop has little left to compress.
+    static let chunkBytes = 2 << 20
 
     private let segmentsCounter = Counter(label: "hearth_archive_segments_written_total")
     private let bytesCounter = Counter(label: "hearth_archive_bytes_written_total")
@@ -181,8 +189,8 @@ public final class ArchiveStore: @unchecked Sendable {
         let deadline = ContinuousClock.now + timeout
         while true {
             let (fits, error): (Bool, String?) = withLock {
-                if buffered == 0 || buffered + bytes <= settings.memoryBudgetBytes { return (true, nil) }
-                if let largest = openSegments.max(by: { $0.value.lines.count < $1.value.lines.count })?.key {
+                if buffered <= 0 || buffered + bytes <= settings.memoryBudgetBytes { return (true, nil) }
+                if let largest = openSegments.max(by: { $0.value.footprint < $1.value.footprint })?.key {
                     sealLocked(largest)
                     cond.broadcast()
                 }
@@ -193,7 +201,8 @@ public final class ArchiveStore: @unchecked Sendable {
                 throw ArchiveError.io("archive writes are failing: \(error)")
             }
             if ContinuousClock.now > deadline {
-                throw ArchiveError.io("the archive writer is behind: over \(settings.memoryBudgetBytes) bytes wait to be written")
+                let detail = withLock { "buffered \(buffered), open \(openSegments.count), queued \(pending.count)" }
+                throw ArchiveError.io("the archive writer is behind: over \(settings.memoryBudgetBytes) bytes wait to be written (\(detail))")
             }
             try await Task.sleep(for: .milliseconds(5))
         }
@@ -209,27 +218,46 @@ public final class ArchiveStore: @unchecked Sendable {
         }
         let now = ContinuousClock.now
         var cursor = batch.expectedPosition ?? batch.records[0].record.offset
+        // Records go into the open segment in runs (copied at once) until a limit or a date closes it.
+        var segment = openSegments.removeValue(forKey: tp)
+        var runStart = 0          // first record of the run not yet copied
         var lineStart = 0
-        for (i, r) in batch.records.enumerated() {
+        let count = batch.records.count
+        func flushRun(upTo i: Int) {
+            guard i > runStart, segment != nil else { return }
+            let from = runStart == 0 ? 0 : encoded.ends[runStart - 1]
+            segment!.add(encoded, records: runStart..<i, bytes: from..<encoded.ends[i - 1],
+                         lastOffset: batch.records[i - 1].record.offset, at: now)
+            runStart = i
+        }
+        for i in 0..<count {
             let lineEnd = encoded.ends[i]
             let length = lineEnd - lineStart
-            let time = encoded.times[i]
-            let day = ArchiveTime.day(time)
-            if let o = openSegments[tp], o.records >= settings.segmentRecords || o.lines.count + length > settings.segmentBytes || day > o.day {
-                sealLocked(tp)
+            let day = ArchiveTime.day(encoded.times[i])
+            if let o = segment {
+                let pendingRecords = o.records + (i - runStart)
+                let pendingBytes = o.rawTotal + (lineStart - (runStart == 0 ? 0 : encoded.ends[runStart - 1]))
+                if pendingRecords >= settings.segmentRecords || (pendingRecords > 0 && pendingBytes + length > settings.segmentBytes) || day > o.day {
+                    flushRun(upTo: i)
+                    pending.append(SealedSegment(segment!))
+                    segment = nil
+                }
             }
-            if openSegments[tp] == nil {
-                openSegments[tp] = OpenSegment(partition: tp, startOffset: cursor, firstOffset: r.record.offset, day: day, openedAt: now)
+            if segment == nil {
+                nextSegmentID += 1
+                segment = OpenSegment(id: nextSegmentID, partition: tp, startOffset: cursor, firstOffset: batch.records[i].record.offset,
+                                      day: day, openedAt: now, level: settings.compressionLevel, workers: settings.compressionWorkers)
+                runStart = i
             }
-            openSegments[tp]!.add(encoded.lines, lineStart..<lineEnd, offset: r.record.offset, time: time,
-                          deadLetter: encoded.deadLetters[i], at: now)
-            cursor = r.record.offset + 1
+            cursor = batch.records[i].record.offset + 1
             lineStart = lineEnd
         }
+        flushRun(upTo: count)
+        openSegments[tp] = segment
         buffered += encoded.lines.count
         bufferedGauge.record(buffered)
         accepted[tp] = batch.nextOffset
-        if let o = openSegments[tp], o.records >= settings.segmentRecords || o.lines.count >= settings.segmentBytes { sealLocked(tp) }
+        if let o = openSegments[tp], o.records >= settings.segmentRecords || o.rawTotal >= settings.segmentBytes { sealLocked(tp) }
         cond.broadcast()
     }
 
@@ -273,6 +301,14 @@ public final class ArchiveStore: @unchecked Sendable {
         loop: while true {
             tickLocked()
             guard let next = pending.first else {
+                // Nothing closed: compress a chunk of the fullest open segment meanwhile.
+                if let chunk = takeChunkLocked() {
+                    cond.unlock()
+                    let result = Result { try chunk.compression.compress(chunk.raw) }
+                    cond.lock()
+                    finishChunkLocked(chunk, result)
+                    continue
+                }
                 if stopping { break loop }
                 _ = cond.wait(until: Date().addingTimeInterval(0.25))
                 continue
@@ -285,7 +321,8 @@ public final class ArchiveStore: @unchecked Sendable {
                 pending.removeFirst()
                 entries.append(entry)
                 durable[next.partition] = entry.endOffset
-                buffered -= next.lines.count
+                buffered -= next.raw.count + next.compression.counted
+                next.compression.release()
                 bufferedGauge.record(buffered)
                 lastError = nil
                 backoff = 0.1
@@ -307,6 +344,49 @@ public final class ArchiveStore: @unchecked Sendable {
         cond.unlock()
     }
 
+    struct Chunk {
+        let id: Int
+        let partition: TopicPartition
+        let raw: [UInt8]
+        let compression: SegmentCompression
+    }
+
+    /// The leading raw bytes of the open segment holding the most (at least a chunk), to compress outside the lock.
+    private func takeChunkLocked() -> Chunk? {
+        guard let (tp, o) = openSegments.max(by: { $0.value.raw.count < $1.value.raw.count }), o.raw.count >= Self.chunkBytes else { return nil }
+        return Chunk(id: o.id, partition: tp, raw: o.raw, compression: o.compression)
+    }
+
+    /// Drops the compressed bytes from the segment's raw buffer (it may have been closed meanwhile) and
+    /// counts the compressed output instead.
+    private func finishChunkLocked(_ chunk: Chunk, _ result: Result<Void, any Error>) {
+        if case .failure(let error) = result {
+            // The frame is broken: drop the partition's unwritten segments and make the runtime read them
+            // again from the stored position (its next batch meets a position conflict), as after a crash.
+            let tp = chunk.partition
+            if let o = openSegments.removeValue(forKey: tp) { buffered -= o.raw.count + o.compression.counted }
+            for p in pending where p.partition == tp { buffered -= p.raw.count + p.compression.counted }
+            pending.removeAll { $0.partition == tp }
+            accepted[tp] = durable[tp]
+            bufferedGauge.record(buffered)
+            logger.error("Compressing an archive segment failed; its records are read again.", metadata: ["partition": "\(tp)", "reason": "\(error)"])
+            cond.broadcast()
+            return
+        }
+        let n = chunk.raw.count
+        if openSegments[chunk.partition]?.id == chunk.id {
+            openSegments[chunk.partition]!.raw.removeFirst(n)
+        } else if let i = pending.firstIndex(where: { $0.id == chunk.id }) {
+            pending[i].raw.removeFirst(n)
+        }
+        let footprint = chunk.compression.footprint
+        chunksCompressed += 1
+        buffered += footprint - chunk.compression.counted - n
+        chunk.compression.counted = footprint
+        bufferedGauge.record(buffered)
+        cond.broadcast()
+    }
+
     /// Closes segments that are old enough or whose partition went idle.
     private func tickLocked() {
         let now = ContinuousClock.now
@@ -323,29 +403,29 @@ public final class ArchiveStore: @unchecked Sendable {
                                             first: s.firstOffset, last: s.lastOffset, day: s.day)
         let full = layout.root.path + "/" + rel
         try POSIX.makeDirectories((full as NSString).deletingLastPathComponent)
+        // The rest of the segment into the frame (chunks of it may have been compressed already), then the file.
+        let compression = s.compression
+        try compression.complete(s.raw)
         let file = try AtomicFile(path: full)
         let hasher = HashBox()
-        let compressor = try ZstdCompressor(level: settings.compressionLevel, workers: settings.compressionWorkers) { chunk in
-            try file.write(chunk)
-            hasher.update(chunk)
-        }
-        try s.lines.withUnsafeBytes { all in
+        try compression.output.withUnsafeBytes { all in
             let step = 1 << 20
             var at = 0
             while at < all.count {
                 let end = min(at + step, all.count)
-                try compressor.write(UnsafeRawBufferPointer(rebasing: all[at..<end]))
+                let piece = UnsafeRawBufferPointer(rebasing: all[at..<end])
+                try file.write(piece)
+                hasher.update(piece)
                 at = end
                 if at >= all.count / 2 { fault?.trigger(.midWrite, n) }
             }
         }
-        try compressor.finish()
         try file.commit(beforeRename: { fault?.trigger(.beforeRename, n) })
         fault?.trigger(.afterRename, n)
         let entry = SegmentEntry(path: rel, topic: s.partition.topic, partition: s.partition.partition, startOffset: s.startOffset,
                                  firstOffset: s.firstOffset, lastOffset: s.lastOffset, records: s.records, deadLetters: s.deadLetters,
                                  minEventTime: ArchiveTime.string(s.minTime), maxEventTime: ArchiveTime.string(s.maxTime),
-                                 bytes: file.bytesWritten, uncompressedBytes: s.lines.count, sha256: hasher.hex,
+                                 bytes: file.bytesWritten, uncompressedBytes: s.rawTotal, sha256: hasher.hex,
                                  createdAt: ArchiveTime.string(Self.nowMillis()))
         try appendManifest(entry)
         segmentsCounter.increment(by: 1)
@@ -408,30 +488,40 @@ struct EncodedBatch {
         let now = ArchiveStore.nowMillis()
         lines.reserveCapacity(records.reduce(0) { $0 + $1.record.value.count + 320 })
         ends.reserveCapacity(records.count)
-        for r in records {
-            ArchiveLine.append(r, now: now, to: &lines)
+        times.reserveCapacity(records.count)
+        deadLetters.reserveCapacity(records.count)
+        for i in records.indices {
+            ArchiveLine.append(records[i], now: now, to: &lines)
             ends.append(lines.count)
-            times.append(ArchiveLine.time(r, now: now))
-            if case .failure = r.event { deadLetters.append(true) } else { deadLetters.append(false) }
+            times.append(ArchiveLine.time(records[i], now: now))
+            if case .failure = records[i].event { deadLetters.append(true) } else { deadLetters.append(false) }
         }
     }
 }
 
 struct OpenSegment {
+    let id: Int
     let partition: TopicPartition
     let startOffset: Int64
     let firstOffset: Int64
     var lastOffset: Int64
     let day: Int64
-    var lines: [UInt8] = []
+    /// Lines not compressed yet.
+    var raw: [UInt8] = []
+    /// All the segment's JSON Lines bytes, compressed or not.
+    var rawTotal = 0
     var records = 0
     var deadLetters = 0
     var minTime = Int64.max
     var maxTime = Int64.min
     let openedAt: ContinuousClock.Instant
     var lastAppend: ContinuousClock.Instant
+    /// The segment's zstd frame so far (used by the writer thread only).
+    let compression: SegmentCompression
 
-    init(partition: TopicPartition, startOffset: Int64, firstOffset: Int64, day: Int64, openedAt: ContinuousClock.Instant) {
+    init(id: Int, partition: TopicPartition, startOffset: Int64, firstOffset: Int64, day: Int64, openedAt: ContinuousClock.Instant,
+         level: Int32, workers: Int32) {
+        self.id = id
         self.partition = partition
         self.startOffset = startOffset
         self.firstOffset = firstOffset
@@ -439,43 +529,111 @@ struct OpenSegment {
         self.day = day
         self.openedAt = openedAt
         lastAppend = openedAt
+        compression = SegmentCompression(level: level, workers: workers)
     }
 
-    mutating func add(_ source: [UInt8], _ range: Range<Int>, offset: Int64, time: Int64, deadLetter: Bool, at: ContinuousClock.Instant) {
-        lines.append(contentsOf: source[range])
-        records += 1
-        if deadLetter { deadLetters += 1 }
-        lastOffset = offset
-        minTime = min(minTime, time)
-        maxTime = max(maxTime, time)
+    /// Bytes it holds: raw lines, compressed output and the compression context.
+    var footprint: Int { raw.count + compression.footprint }
+
+    /// Adds the records `records` of `batch`, whose lines are `bytes` of its buffer.
+    mutating func add(_ batch: EncodedBatch, records range: Range<Int>, bytes: Range<Int>, lastOffset: Int64, at: ContinuousClock.Instant) {
+        batch.lines.withUnsafeBufferPointer { raw.append(contentsOf: UnsafeBufferPointer(rebasing: $0[bytes])) }
+        rawTotal += bytes.count
+        records += range.count
+        for i in range {
+            if batch.deadLetters[i] { deadLetters += 1 }
+            minTime = min(minTime, batch.times[i])
+            maxTime = max(maxTime, batch.times[i])
+        }
+        self.lastOffset = lastOffset
         lastAppend = at
     }
 }
 
 struct SealedSegment {
+    let id: Int
     let partition: TopicPartition
     let startOffset: Int64
     let firstOffset: Int64
     let lastOffset: Int64
     let day: Int64
-    let lines: [UInt8]
+    var raw: [UInt8]
+    let rawTotal: Int
     let records: Int
     let deadLetters: Int
     let minTime: Int64
     let maxTime: Int64
+    let compression: SegmentCompression
 
     init(_ o: OpenSegment) {
+        id = o.id
         partition = o.partition
         startOffset = o.startOffset
         firstOffset = o.firstOffset
         lastOffset = o.lastOffset
         day = o.day
-        lines = o.lines
+        raw = o.raw
+        rawTotal = o.rawTotal
         records = o.records
         deadLetters = o.deadLetters
         minTime = o.minTime
         maxTime = o.maxTime
+        compression = o.compression
     }
+}
+
+/// One segment's zstd frame, built up chunk by chunk on the writer thread. Its size is read under the
+/// store's lock (for the memory budget), so the writer keeps it in an atomic counter.
+final class SegmentCompression: @unchecked Sendable {
+    private let box = OutputBox()
+    private var compressor: ZstdCompressor?
+    private var finished = false
+    private let size = Atomic<Int>(0)
+    private let level: Int32
+    private let workers: Int32
+
+    init(level: Int32, workers: Int32) {
+        self.level = level
+        self.workers = workers
+    }
+
+    var output: [UInt8] { box.bytes }
+
+    /// Compressed bytes plus the context's memory.
+    var footprint: Int { size.load(ordering: .relaxed) }
+    /// How much of `footprint` the store's buffered total holds (changed under the store's lock).
+    var counted = 0
+
+    func compress(_ raw: [UInt8]) throws {
+        if compressor == nil {
+            let box = box
+            compressor = try ZstdCompressor(level: level, workers: workers) { box.bytes.append(contentsOf: $0) }
+        }
+        try compressor!.write(raw)
+        sync()
+    }
+
+    /// Compresses the segment's last raw bytes and ends the frame (once, however often a failed write is retried).
+    func complete(_ rest: [UInt8]) throws {
+        guard !finished else { return }
+        if !rest.isEmpty || compressor == nil { try compress(rest) }
+        try compressor!.finish()
+        compressor = nil
+        finished = true
+        sync()
+    }
+
+    func release() {
+        compressor = nil
+        box.bytes = []
+        sync()
+    }
+
+    private func sync() {
+        size.store(box.bytes.count + (compressor?.memoryBytes ?? 0), ordering: .relaxed)
+    }
+
+    final class OutputBox { var bytes: [UInt8] = [] }
 }
 
 /// An incremental SHA-256 that a compressor's output closure can feed.

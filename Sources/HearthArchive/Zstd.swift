@@ -36,6 +36,9 @@ public final class ZstdCompressor {
 
     deinit { ZSTD_freeCCtx(cctx) }
 
+    /// Memory the compression context holds.
+    public var memoryBytes: Int { ZSTD_sizeof_CCtx(cctx) }
+
     /// Compresses `bytes` (output may lag behind input until `finish`).
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
         guard bytes.count > 0 else { return }

@@ -77,26 +77,32 @@ struct BenchArchive: AsyncParsableCommand {
         let store = try ArchiveStore(layout: layout, settings: settings, logger: Logger(label: "hearth.bench"))
         let topics = Set(byPartition.keys.map(\.topic))
         let sink = ArchiveSink(store: store, topics: Array(topics))
-        let lanes = byPartition.sorted { $0.key < $1.key }
+        // The batches as the runner hands them to every sink of the pipeline (built before the clock starts):
+        // each lane takes its partitions' batches round-robin, as a consumer's fetches interleave.
         let batch = batch
+        var lanes: [[SinkBatch]] = Array(repeating: [], count: 4)
+        for (i, (tp, list)) in byPartition.sorted(by: { $0.key < $1.key }).enumerated() {
+            var position: Int64?
+            var mine: [SinkBatch] = []
+            for start in stride(from: 0, to: list.count, by: batch) {
+                let chunk = Array(list[start..<min(start + batch, list.count)])
+                mine.append(SinkBatch(pipeline: "bench", partition: tp, expectedPosition: position,
+                                      nextOffset: chunk.last!.record.offset + 1, records: chunk))
+                position = chunk.last!.record.offset + 1
+            }
+            lanes[i % 4].append(contentsOf: mine)
+        }
+        for i in lanes.indices {   // interleave partitions within a lane, keeping each partition's order
+            let byTP = Dictionary(grouping: lanes[i], by: \.partition).mapValues { $0 }
+            let longest = byTP.values.map(\.count).max() ?? 0
+            lanes[i] = (0..<longest).flatMap { k in byTP.keys.sorted().compactMap { tp in k < byTP[tp]!.count ? byTP[tp]![k] : nil } }
+        }
+        byPartition = [:]
         let writeStart = ContinuousClock.now
         try await withThrowingTaskGroup(of: Void.self) { group in
-            for lane in 0..<4 {
+            for lane in lanes {
                 group.addTask {
-                    // Round-robin over this lane's partitions, a batch each, as a consumer's fetches interleave.
-                    let mine = lanes.enumerated().filter { $0.offset % 4 == lane }.map(\.element)
-                    var at = Array(repeating: 0, count: mine.count)
-                    var more = true
-                    while more {
-                        more = false
-                        for (i, (tp, list)) in mine.enumerated() where at[i] < list.count {
-                            let chunk = Array(list[at[i]..<min(at[i] + batch, list.count)])
-                            try await sink.apply(SinkBatch(pipeline: "bench", partition: tp, expectedPosition: at[i] == 0 ? nil : Int64(at[i]),
-                                                           nextOffset: chunk.last!.record.offset + 1, records: chunk))
-                            at[i] += chunk.count
-                            more = more || at[i] < list.count
-                        }
-                    }
+                    for b in lane { try await sink.apply(b) }
                 }
             }
             try await group.waitForAll()

@@ -130,6 +130,36 @@ func jsonLines(_ bytes: [UInt8]) throws -> [[String: Any]] {
         }
     }
 
+    @Test func largeSegmentsAreCompressedChunkByChunkAsTheyFill() async throws {
+        // One partition per topic, so the orders segment grows past several 2 MiB chunks before it closes.
+        let fixture = ArchiveFixture(count: 12_000, partitions: 1)
+        let layout = ArchiveLayout(root: makeTemporaryDirectory("hearth-archive"))
+        let store = try ArchiveStore(layout: layout, settings: archiveSettings(), logger: testLogger)
+        let sink = ArchiveSink(store: store, topics: ["orders", "restaurants", "menus"])
+        for (tp, list) in fixture.byPartition {
+            var position: Int64?
+            for start in stride(from: 0, to: list.count, by: 200) {
+                let chunk = Array(list[start..<min(start + 200, list.count)])
+                try await sink.apply(SinkBatch(pipeline: "t", partition: tp, expectedPosition: position, nextOffset: chunk.last!.record.offset + 1, records: chunk))
+                position = chunk.last!.record.offset + 1
+                try await Task.sleep(for: .milliseconds(2))   // room for the writer to compress chunks meanwhile
+            }
+        }
+        try await sink.close()
+        let orders = try #require(store.allEntries().filter { $0.topic == "orders" }.max { $0.uncompressedBytes < $1.uncompressedBytes })
+        #expect(orders.uncompressedBytes > 3 * ArchiveStore.chunkBytes, "\(orders.uncompressedBytes) bytes")
+        #expect(store.compressedChunks >= 2, "chunks were compressed while the segments were open")
+        let report = ArchiveVerifier.verify(layout)
+        #expect(report.ok && report.records == fixture.records.count, "\(report.problems)")
+        let (status, text) = try await runTool("/usr/bin/zstd", ["-dc", layout.root.appendingPathComponent(orders.path).path])
+        #expect(status == 0)
+        let lines = try jsonLines(Array(text.utf8))
+        let produced = fixture.byPartition[TopicPartition("orders", 0)]!.filter { (orders.firstOffset...orders.lastOffset).contains($0.record.offset) }
+        let same = lines.map { ($0["offset"] as? NSNumber)?.int64Value } == produced.map(\.record.offset)
+        #expect(same, "the segment holds offsets \(orders.firstOffset)-\(orders.lastOffset) in order")
+        #expect(lines.count == orders.records)
+    }
+
     @Test func theExportOfADayEqualsWhatWasProducedThatDay() async throws {
         // 2 orders a minute from 20:00: about 30 hours of event time, so three dates.
         let fixture = ArchiveFixture(count: 12_000)
