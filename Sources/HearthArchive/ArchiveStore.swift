@@ -239,7 +239,7 @@ public final class ArchiveStore: @unchecked Sendable {
                 let pendingBytes = o.rawTotal + (lineStart - (runStart == 0 ? 0 : encoded.ends[runStart - 1]))
                 if pendingRecords >= settings.segmentRecords || (pendingRecords > 0 && pendingBytes + length > settings.segmentBytes) || day > o.day {
                     flushRun(upTo: i)
-                    pending.append(SealedSegment(segment!))
+                    pending.append(segment!)
                     segment = nil
                 }
             }
@@ -283,7 +283,7 @@ public final class ArchiveStore: @unchecked Sendable {
 
     private func sealLocked(_ tp: TopicPartition) {
         guard let o = openSegments.removeValue(forKey: tp) else { return }
-        pending.append(SealedSegment(o))
+        pending.append(o)
     }
 
     private func withLock<T>(_ body: () throws -> T) rethrows -> T {
@@ -550,37 +550,8 @@ struct OpenSegment {
     }
 }
 
-struct SealedSegment {
-    let id: Int
-    let partition: TopicPartition
-    let startOffset: Int64
-    let firstOffset: Int64
-    let lastOffset: Int64
-    let day: Int64
-    var raw: [UInt8]
-    let rawTotal: Int
-    let records: Int
-    let deadLetters: Int
-    let minTime: Int64
-    let maxTime: Int64
-    let compression: SegmentCompression
-
-    init(_ o: OpenSegment) {
-        id = o.id
-        partition = o.partition
-        startOffset = o.startOffset
-        firstOffset = o.firstOffset
-        lastOffset = o.lastOffset
-        day = o.day
-        raw = o.raw
-        rawTotal = o.rawTotal
-        records = o.records
-        deadLetters = o.deadLetters
-        minTime = o.minTime
-        maxTime = o.maxTime
-        compression = o.compression
-    }
-}
+/// A closed segment waiting for the writer: the same record of it, no longer appended to.
+typealias SealedSegment = OpenSegment
 
 /// One segment's zstd frame, built up chunk by chunk on the writer thread. Its size is read under the
 /// store's lock (for the memory budget), so the writer keeps it in an atomic counter.
