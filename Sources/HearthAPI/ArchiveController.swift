@@ -41,7 +41,7 @@ struct ArchiveController<Context: RequestContext> {
             let query = try Self.query(params, types: true)
             let format = try Self.format(params.string("format"))
             let export = try ArchiveExport(layout: store.layout, entries: store.allEntries(), query: query, format: format)
-            let cursor = ExportCursor(export)
+            let cursor = BlockingChunks { try export.next() }
             let name = "\(query.topic)-\(query.from.map(ArchiveTime.string) ?? "start")-\(query.to.map(ArchiveTime.string) ?? "end").\(format.fileExtension)"
                 .replacingOccurrences(of: ":", with: "")
             // Pulled one chunk (about 1 MiB) at a time off the cooperative pool: memory stays bounded
@@ -80,7 +80,7 @@ struct ArchiveController<Context: RequestContext> {
                 throw APIError(.conflict, code: "export_not_ready",
                                message: job.state == .failed ? "the export failed: \(job.error ?? "")" : "the export is still running")
             }
-            let reader = FileCursor(path: path)
+            let reader = BlockingChunks.file(path)
             return Response(status: .ok, headers: [.contentType: job.format.contentType,
                                                     .contentDisposition: "attachment; filename=\"\(job.id).\(job.format.fileExtension)\""],
                             body: ResponseBody(contentLength: job.bytes) { writer in
@@ -159,24 +159,17 @@ struct ArchiveController<Context: RequestContext> {
     }
 }
 
-/// An export pulled chunk by chunk on its own serial queue (its reads block).
-final class ExportCursor: @unchecked Sendable {
-    private let export: ArchiveExport
-    private let queue = DispatchQueue(label: "hearth.archive.export")
-    init(_ export: ArchiveExport) { self.export = export }
-    func next() async throws -> [UInt8]? {
-        try await Blocking.run(on: queue) { [self] in try export.next() }
-    }
-}
+/// Chunks pulled one at a time on a serial queue of their own (the reads block), for streamed bodies.
+final class BlockingChunks: @unchecked Sendable {
+    private let queue = DispatchQueue(label: "hearth.archive.stream")
+    private let pull: () throws -> [UInt8]?
+    init(_ pull: @escaping () throws -> [UInt8]?) { self.pull = pull }
+    func next() async throws -> [UInt8]? { try await Blocking.run(on: queue) { [self] in try pull() } }
 
-/// A finished export file read in 1 MiB chunks off the cooperative pool.
-final class FileCursor: @unchecked Sendable {
-    private let path: String
-    private var handle: FileHandle?
-    private let queue = DispatchQueue(label: "hearth.archive.file")
-    init(path: String) { self.path = path }
-    func next() async throws -> [UInt8]? {
-        try await Blocking.run(on: queue) { [self] in
+    /// A finished file in 1 MiB chunks.
+    static func file(_ path: String) -> BlockingChunks {
+        var handle: FileHandle?
+        return BlockingChunks {
             if handle == nil { handle = FileHandle(forReadingAtPath: path) }
             guard let data = try handle?.read(upToCount: 1 << 20), !data.isEmpty else {
                 try? handle?.close()

@@ -76,13 +76,13 @@ enum POSIX {
 
 /// A file written through a temporary name: nothing is visible under `path` until `commit`,
 /// which fsyncs the data, renames it into place and fsyncs the directory.
-final class AtomicFile {
-    let path: String
-    let temporaryPath: String
+public final class AtomicFile {
+    public let path: String
+    public let temporaryPath: String
     private var fd: Int32
-    private(set) var bytesWritten = 0
+    public private(set) var bytesWritten = 0
 
-    init(path: String) throws {
+    public init(path: String) throws {
         self.path = path
         let dir = (path as NSString).deletingLastPathComponent
         let name = (path as NSString).lastPathComponent
@@ -97,13 +97,13 @@ final class AtomicFile {
         }
     }
 
-    func write(_ bytes: UnsafeRawBufferPointer) throws {
+    public func write(_ bytes: UnsafeRawBufferPointer) throws {
         try POSIX.writeAll(fd, bytes, path: temporaryPath)
         bytesWritten += bytes.count
     }
 
     /// Makes the file durable under its final name; `beforeRename` runs between fsync and rename.
-    func commit(beforeRename: () -> Void = {}) throws {
+    public func commit(beforeRename: () -> Void = {}) throws {
         try POSIX.fsyncFile(fd, path: temporaryPath)
         close(fd)
         fd = -1
@@ -113,7 +113,7 @@ final class AtomicFile {
     }
 
     /// Drops the temporary file.
-    func abandon() {
+    public func abandon() {
         guard fd >= 0 else { return }
         close(fd)
         fd = -1

@@ -264,7 +264,6 @@ public final class ArchiveExport {
         }
     }
 
-    public var segments: [SegmentEntry] { scanner.segments }
     public var progress: ExportProgress {
         var p = scanner.progress
         p.bytesOut = bytesOut
@@ -348,14 +347,14 @@ public final class ArchiveRecordReader {
         _ = s.literal(#"{"topic":"#)
         let t = s.i
         _ = s.skipString()
-        let topic = String(decoding: CSV.unescape(UnsafeRawBufferPointer(rebasing: line[(t + 1)..<(s.i - 1)])), as: UTF8.self)
+        let topic = String(decoding: JSONString.unescape(UnsafeRawBufferPointer(rebasing: line[(t + 1)..<(s.i - 1)])), as: UTF8.self)
         _ = s.literal(#","partition":"#)
         let partition = Int32(truncatingIfNeeded: s.integer() ?? -1)
         let value: [UInt8]
         let raw = UnsafeRawBufferPointer(rebasing: line[f.value])
         switch f.valueFormat {
         case .json: value = Array(raw)
-        case .text: value = CSV.unescape(UnsafeRawBufferPointer(rebasing: raw[(raw.startIndex + 1)..<(raw.endIndex - 1)]))
+        case .text: value = JSONString.unescape(UnsafeRawBufferPointer(rebasing: raw[(raw.startIndex + 1)..<(raw.endIndex - 1)]))
         case .base64:
             let text = String(decoding: UnsafeRawBufferPointer(rebasing: raw[(raw.startIndex + 1)..<(raw.endIndex - 1)]), as: UTF8.self)
             guard let d = Data(base64Encoded: text) else { throw ArchiveError.corrupt("offset \(f.offset): the value is not base64") }
@@ -364,7 +363,7 @@ public final class ArchiveRecordReader {
         let key = UnsafeRawBufferPointer(rebasing: line[f.key])
         var keyBytes: [UInt8]?
         if key.first == 0x22 {
-            keyBytes = CSV.unescape(UnsafeRawBufferPointer(rebasing: key[(key.startIndex + 1)..<(key.endIndex - 1)]))
+            keyBytes = JSONString.unescape(UnsafeRawBufferPointer(rebasing: key[(key.startIndex + 1)..<(key.endIndex - 1)]))
         } else if key.first == 0x7B {
             let text = String(decoding: key, as: UTF8.self)
             if let r = text.range(of: #"(?<="base64":")[^"]*"#, options: .regularExpression) { keyBytes = Data(base64Encoded: String(text[r])).map(Array.init) }
@@ -382,7 +381,7 @@ enum CSV {
         _ = s.literal(#"{"topic":"#)
         let topicStart = s.i
         _ = s.skipString()
-        field(unescape(UnsafeRawBufferPointer(rebasing: line[(topicStart + 1)..<(s.i - 1)])), &out)
+        field(JSONString.unescape(UnsafeRawBufferPointer(rebasing: line[(topicStart + 1)..<(s.i - 1)])), &out)
         out.append(0x2C)
         // partition, then offset: plain integers.
         _ = s.literal(#","partition":"#)
@@ -398,11 +397,11 @@ enum CSV {
         out.append(0x2C)
         if let t = raw(f.type) { out.append(contentsOf: t) }
         out.append(0x2C)
-        if let id = f.eventID { field(unescape(UnsafeRawBufferPointer(rebasing: line[id])), &out) }
+        if let id = f.eventID { field(JSONString.unescape(UnsafeRawBufferPointer(rebasing: line[id])), &out) }
         out.append(0x2C)
         let key = UnsafeRawBufferPointer(rebasing: line[f.key])
         if key.first == 0x22 {
-            field(unescape(UnsafeRawBufferPointer(rebasing: key[(key.startIndex + 1)..<(key.endIndex - 1)])), &out)
+            field(JSONString.unescape(UnsafeRawBufferPointer(rebasing: key[(key.startIndex + 1)..<(key.endIndex - 1)])), &out)
         } else if key.first == 0x7B {
             field(Array(key), &out)
         }
@@ -412,7 +411,7 @@ enum CSV {
             var d = LineFields.Scanner(b: dl)
             if d.literal(#"{"code":"#) {
                 let start = d.i
-                if d.skipString() { field(unescape(UnsafeRawBufferPointer(rebasing: dl[(start + 1)..<(d.i - 1)])), &out) }
+                if d.skipString() { field(JSONString.unescape(UnsafeRawBufferPointer(rebasing: dl[(start + 1)..<(d.i - 1)])), &out) }
             }
         }
         out.append(0x2C)
@@ -423,7 +422,7 @@ enum CSV {
             field(Array(value), &out)
         case .text:
             out.append(contentsOf: "text,".utf8)
-            field(unescape(UnsafeRawBufferPointer(rebasing: value[(value.startIndex + 1)..<(value.endIndex - 1)])), &out)
+            field(JSONString.unescape(UnsafeRawBufferPointer(rebasing: value[(value.startIndex + 1)..<(value.endIndex - 1)])), &out)
         case .base64:
             out.append(contentsOf: "base64,".utf8)
             out.append(contentsOf: UnsafeRawBufferPointer(rebasing: value[(value.startIndex + 1)..<(value.endIndex - 1)]))
@@ -444,7 +443,10 @@ enum CSV {
         out.append(0x22)
     }
 
-    /// The UTF-8 bytes of a JSON string's content.
+}
+
+/// JSON string contents (between the quotes) as UTF-8 bytes.
+enum JSONString {
     static func unescape(_ s: UnsafeRawBufferPointer) -> [UInt8] {
         guard s.contains(0x5C) else { return Array(s) }
         var out: [UInt8] = []

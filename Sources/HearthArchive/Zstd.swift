@@ -154,12 +154,3 @@ public final class ZstdFileReader {
         while try next(body) {}
     }
 }
-
-/// Compresses `bytes` in one call (small inputs: tests, manifests).
-public func zstdCompress(_ bytes: [UInt8], level: Int32 = 3) throws -> [UInt8] {
-    var out: [UInt8] = []
-    let c = try ZstdCompressor(level: level) { out.append(contentsOf: $0) }
-    try c.write(bytes)
-    try c.finish()
-    return out
-}

@@ -99,43 +99,24 @@ struct Export: AsyncParsableCommand {
     }
 }
 
-/// An export's destination: standard output, or a file written under a temporary name and renamed at the end.
+/// An export's destination: standard output, or a file written under a temporary name and renamed
+/// (fsynced) when complete (`AtomicFile`, as the archive's own segments).
 final class OutputFile {
-    private let handle: FileHandle
-    private let path: String?
-    private let temporary: String?
+    private let file: AtomicFile?
 
-    init(path: String?) throws {
-        self.path = path
-        guard let path else {
-            handle = FileHandle.standardOutput
-            temporary = nil
-            return
-        }
-        let temp = path + ".part"
-        guard FileManager.default.createFile(atPath: temp, contents: nil), let h = FileHandle(forWritingAtPath: temp) else {
-            throw ArchiveError.io("cannot create \(temp)")
-        }
-        handle = h
-        temporary = temp
-    }
+    init(path: String?) throws { file = try path.map { try AtomicFile(path: $0) } }
 
     func write(_ bytes: [UInt8]) throws {
-        do { try handle.write(contentsOf: bytes) } catch {
-            throw ArchiveError.io("cannot write \(path ?? "standard output"): \(error.localizedDescription)")
+        if let file {
+            try bytes.withUnsafeBytes { try file.write($0) }
+        } else {
+            do { try FileHandle.standardOutput.write(contentsOf: bytes) } catch {
+                throw ArchiveError.io("cannot write standard output: \(error.localizedDescription)")
+            }
         }
     }
 
-    func commit() throws {
-        guard let path, let temporary else { return }
-        try handle.synchronize()
-        try handle.close()
-        guard rename(temporary, path) == 0 else { throw ArchiveError.io("cannot rename \(temporary) to \(path)") }
-    }
-
-    deinit {
-        if let temporary, FileManager.default.fileExists(atPath: temporary) { unlink(temporary) }
-    }
+    func commit() throws { try file?.commit() }
 }
 
 struct Archive: AsyncParsableCommand {
