@@ -63,7 +63,8 @@ struct ArchiveController<Context: RequestContext> {
                 response.headers[.location] = "/api/v1/archive/exports/\(job.id)"
                 return response
             } catch ExportJobs.StartError.busy(let running) {
-                var e = APIError.unavailable("exports_busy", "\(running) exports are running already; try again when one has finished")
+                // A client-side limit (429, like the rate limit), not an outage: the server is healthy.
+                var e = APIError(.tooManyRequests, code: "exports_busy", message: "\(running) exports are running already; try again when one has finished")
                 e.headers[.retryAfter] = "10"
                 throw e
             }

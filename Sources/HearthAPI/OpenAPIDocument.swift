@@ -150,7 +150,7 @@ enum OpenAPIDocument {
                   errors: [400, 503]),
         Operation(method: "post", path: "/api/v1/archive/exports",
                   summary: "Starts a batch export into the archive's exports area; GET its Location for progress", role: .admin,
-                  ok: ("the export, running", ref("ExportJob"), "application/json"), errors: [400, 413, 503], okStatus: 202,
+                  ok: ("the export, running", ref("ExportJob"), "application/json"), errors: [400, 413, 429, 503], okStatus: 202,
                   requestBody: ["required": true, "content": ["application/json": ["schema": object([
                       "topic": string(["pattern": "^[A-Za-z0-9._-]{1,249}$"]),
                       "from": string(["description": "date (YYYY-MM-DD, UTC) or RFC 3339 timestamp, inclusive"]),
@@ -296,8 +296,8 @@ enum OpenAPIDocument {
         409: "not in a state for this (`export_not_ready`)",
         413: "the request body is too large (`request_too_large`)",
         414: "the request URI is longer than 8,192 bytes (`uri_too_long`)",
-        429: "over the per-client rate (`rate_limited`); `Retry-After` says when to try again",
-        503: "not available (`not_ready`, `search_unavailable`, `report_timeout`, `analytics_unavailable`, `archive_unavailable`, `exports_busy`)",
+        429: "over the per-client rate (`rate_limited`) or the running batch exports (`exports_busy`); `Retry-After` says when to try again",
+        503: "not available (`not_ready`, `search_unavailable`, `report_timeout`, `analytics_unavailable`, `archive_unavailable`)",
     ]
 
     /// The document as JSON.
