@@ -39,7 +39,7 @@ import Testing
 
         // The invalid record is on another partition, applied independently: wait for its dead letter.
         var letter = (status: Int32(0), out: "")
-        try await waitUntil("the dead letter", timeout: .seconds(30), every: .milliseconds(500)) {
+        try await waitUntil("the dead letter", timeout: .seconds(120), every: .milliseconds(500)) {
             letter = try await runTool("/usr/bin/kcat", ["-b", address, "-C", "-t", "orders.dlq", "-c", "1", "-e", "-q",
                                                     "-f", "%k %s %h\\n"])
             return !letter.out.isEmpty

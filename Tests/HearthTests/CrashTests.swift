@@ -12,8 +12,10 @@ import Testing
         let cluster = try DevelopmentCluster(brokers: 1, partitions: 8)
         let url = try await SharedPostgres.shared.freshDatabase()
         // Small batches and a short session so every run applies many batches and rejoins quickly.
+        // The analytics sink alone: the archive has a crash test of its own (`ArchiveCrashTests`).
         let pipelines = try IngestHarness.pipelines(["orders"], maxRecords: 200, lingerMillis: 10,
-                                                    kafka: ["session.timeout.ms": "6000", "heartbeat.interval.ms": "500"])
+                                                    kafka: ["session.timeout.ms": "6000", "heartbeat.interval.ms": "500"],
+                                                    sinks: ["analytics"])
         let data = makeTemporaryDirectory("hearth-crash")
         let args = ["serve", "--brokers", cluster.bootstrapServers, "--postgres", url, "--pipelines-dir", pipelines.path,
                     "--data-dir", data.path, "--port", "0"]

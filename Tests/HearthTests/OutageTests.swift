@@ -25,19 +25,20 @@ import Testing
         }
 
         try await IngestHarness.withPipelines(runtime) {
-            try await waitUntil("first records applied") {
+            // Generous waits: the whole suite runs in parallel on two cores, and these are not timings.
+            try await waitUntil("first records applied", timeout: .seconds(240)) {
                 runtime.pipelineStatus().first?.partitions.contains { ($0.position ?? 0) > 0 } ?? false
             }
             #expect(await runtime.readiness().ready)
             await server.stop()
             let stoppedAt = ContinuousClock.now
 
-            try await waitUntil("readiness to fail while PostgreSQL is down", timeout: .seconds(20)) {
+            try await waitUntil("readiness to fail while PostgreSQL is down", timeout: .seconds(60)) {
                 await !runtime.readiness().ready
             }
             let reason = await runtime.readiness().reason ?? ""
             #expect(reason.contains("PostgreSQL") || reason.contains("unreachable"), "reason: \(reason)")
-            try await waitUntil("a partition to pause", timeout: .seconds(20)) {
+            try await waitUntil("a partition to pause", timeout: .seconds(60)) {
                 runtime.pipelineStatus().first?.partitions.contains { $0.state != .running } ?? false
             }
             let positionsWhileDown = runtime.pipelineStatus().first!.partitions.map(\.position)
@@ -47,7 +48,7 @@ import Testing
             server = try await ManagedPostgres.start(dataDirectory: pgDir, port: port, logger: testLogger)
             let expected = try await producing.value
             try await IngestHarness.waitCaughtUp(runtime, pipeline: "orders", records: expected.recordsPerTopic["orders"]!)
-            try await waitUntil("readiness to return") { await runtime.readiness().ready }
+            try await waitUntil("readiness to return", timeout: .seconds(120)) { await runtime.readiness().ready }
             #expect(runtime.pipelineStatus().first!.partitions.allSatisfy { $0.state == .running })
             try await IngestHarness.expectExactTotals(server.url, expected)
         }

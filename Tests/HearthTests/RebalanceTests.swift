@@ -28,7 +28,7 @@ import Testing
         func assigned(_ r: HearthRuntime) -> Int { r.pipelineStatus()[0].partitions.count }
 
         let (a, groupA, taskA) = try await start()
-        try await waitUntil("instance A to own every partition") { assigned(a) == 6 }
+        try await waitUntil("instance A to own every partition", timeout: .seconds(180)) { assigned(a) == 6 }
         try await Task.sleep(for: .seconds(2))
 
         let (b, groupB, taskB) = try await start()
