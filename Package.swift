@@ -55,7 +55,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "HearthArchive", dependencies: [
-            "CZstd", "HearthEvents", "HearthKafka", "HearthPipeline", "HearthSupport",
+            "CSpawn", "CZstd", "HearthEvents", "HearthKafka", "HearthPipeline", "HearthSupport",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "Crypto", package: "swift-crypto"),

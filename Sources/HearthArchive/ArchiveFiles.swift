@@ -1,3 +1,4 @@
+import CSpawn
 import Foundation
 
 /// What went wrong in the archive, as one readable line.
@@ -102,14 +103,20 @@ public final class AtomicFile {
         bytesWritten += bytes.count
     }
 
-    /// Makes the file durable under its final name; `beforeRename` runs between fsync and rename.
-    public func commit(beforeRename: () -> Void = {}) throws {
+    /// Starts writing the data to disk without waiting (so that fsyncs of several files overlap).
+    public func startWriteback() {
+        _ = hearth_start_writeback(fd)
+    }
+
+    /// Makes the file durable under its final name; `beforeRename` runs between fsync and rename. Without
+    /// `syncDirectory` the caller fsyncs the directory itself (once for several files) before relying on it.
+    public func commit(syncDirectory: Bool = true, beforeRename: () -> Void = {}) throws {
         try POSIX.fsyncFile(fd, path: temporaryPath)
         close(fd)
         fd = -1
         beforeRename()
         try POSIX.rename(temporaryPath, path)
-        try POSIX.fsyncDirectory((path as NSString).deletingLastPathComponent)
+        if syncDirectory { try POSIX.fsyncDirectory((path as NSString).deletingLastPathComponent) }
     }
 
     /// Drops the temporary file.

@@ -113,72 +113,132 @@ enum ArchiveLine {
         }
     }
 
-    /// `now` stands in for a missing Kafka timestamp (the time the record was archived).
-    /// Written without allocating: this runs for every record.
-    static func append(_ r: borrowing SinkRecord, now: Int64, to out: inout [UInt8]) {
-        literal(#"{"topic":"#, &out)
-        appendString(r.record.topic, to: &out)
-        literal(#","partition":"#, &out)
-        appendInt(Int64(r.record.partition), &out)
-        literal(#","offset":"#, &out)
-        appendInt(r.record.offset, &out)
-        literal(#","timestamp":"#, &out)
-        quotedTime(r.record.timestampMillis >= 0 ? r.record.timestampMillis : now, &out)
-        switch r.event {
-        case .success(let e):
-            literal(#","event_time":"#, &out)
-            quotedTime(e.occurredAt.epochMillis, &out)
-            literal(#","type":"#, &out)
-            appendString(e.payload.type.rawValue, to: &out)
-            literal(#","event_id":"#, &out)
-            appendString(e.eventID, to: &out)
-        case .failure:
-            literal(#","event_time":null,"type":null,"event_id":null"#, &out)
+    /// At most how many bytes `append` writes for the record (escapes can make a string six times longer;
+    /// base64 a third longer). Read in place, as `append` reads it.
+    static func bound(_ r: UnsafePointer<SinkRecord>) -> Int {
+        var n = 400 + 6 * r.pointee.record.topic.utf8.count
+        if let key = r.pointee.record.key { n += 6 * key.count + 16 }
+        for i in r.pointee.record.headers.indices {
+            n += 6 * (r.pointee.record.headers[i].name.utf8.count + r.pointee.record.headers[i].value.count) + 32
         }
-        literal(#","key":"#, &out)
-        if let key = r.record.key { appendBytes(key, to: &out) } else { literal("null", &out) }
-        literal(#","headers":["#, &out)
-        for i in r.record.headers.indices {
-            if i > 0 { out.append(0x2C) }
-            out.append(0x5B)
-            appendString(r.record.headers[i].name, to: &out)
-            out.append(0x2C)
-            appendBytes(r.record.headers[i].value, to: &out)
-            out.append(0x5D)
+        switch r.pointee.event {
+        case .success: n += r.pointee.record.value.count + 6 * (eventFields(r.pointee.event)?.2.utf8.count ?? 0) + 64
+        case .failure(let error): n += 6 * (r.pointee.record.value.count + error.code.utf8.count + error.message.utf8.count) + 64
         }
-        literal(#"],"dead_letter":"#, &out)
-        switch r.event {
+        return n
+    }
+
+    /// Writes the record's line at `out`, which has room for `bound(r)` bytes. `now` stands in for a missing
+    /// Kafka timestamp (the time the record was archived). The record is read in place through a pointer (a
+    /// copy would retain each of its buffers) and written through a pointer: this runs for every record.
+    /// Returns the time the record is filed under (as `time`) and whether it is a dead letter.
+    static func append(_ r: UnsafePointer<SinkRecord>, now: Int64, to out: inout LineWriter) -> (time: Int64, deadLetter: Bool) {
+        let filed: (time: Int64, deadLetter: Bool)
+        out.literal(#"{"topic":"#)
+        out.string(r.pointee.record.topic)
+        out.literal(#","partition":"#)
+        out.integer(Int64(r.pointee.record.partition))
+        out.literal(#","offset":"#)
+        out.integer(r.pointee.record.offset)
+        out.literal(#","timestamp":"#)
+        out.quotedTime(r.pointee.record.timestampMillis >= 0 ? r.pointee.record.timestampMillis : now)
+        switch eventFields(r.pointee.event) {
+        case let (millis, type, id)?:
+            filed = (ArchiveTime.clamp(millis), false)
+            out.literal(#","event_time":"#)
+            out.quotedTime(millis)
+            out.literal(#","type":"#)
+            out.string(type.rawValue)
+            out.literal(#","event_id":"#)
+            out.string(id)
+        case nil:
+            filed = (ArchiveTime.clamp(r.pointee.record.timestampMillis >= 0 ? r.pointee.record.timestampMillis : now), true)
+            out.literal(#","event_time":null,"type":null,"event_id":null"#)
+        }
+        out.literal(#","key":"#)
+        if let key = r.pointee.record.key { out.bytesOrBase64(key) } else { out.literal("null") }
+        out.literal(#","headers":["#)
+        for i in r.pointee.record.headers.indices {
+            if i > 0 { out.byte(0x2C) }
+            out.byte(0x5B)
+            out.string(r.pointee.record.headers[i].name)
+            out.byte(0x2C)
+            out.bytesOrBase64(r.pointee.record.headers[i].value)
+            out.byte(0x5D)
+        }
+        out.literal(#"],"dead_letter":"#)
+        switch r.pointee.event {
         case .success:
-            literal(#"null,"value_format":"json","value":"#, &out)
-            appendJSONValue(r.record.value, to: &out)
+            out.literal(#"null,"value_format":"json","value":"#)
+            out.jsonValue(r.pointee.record.value)
         case .failure(let error):
-            literal(#"{"code":"#, &out)
-            appendString(error.code, to: &out)
-            literal(#","message":"#, &out)
-            appendString(error.message, to: &out)
-            out.append(0x7D)
-            if isJSON(r.record.value) {
-                literal(#","value_format":"json","value":"#, &out)
-                appendJSONValue(r.record.value, to: &out)
-            } else if String(validating: r.record.value, as: UTF8.self) != nil {
-                literal(#","value_format":"text","value":"#, &out)
-                appendString(r.record.value, to: &out)
+            out.literal(#"{"code":"#)
+            out.string(error.code)
+            out.literal(#","message":"#)
+            out.string(error.message)
+            out.byte(0x7D)
+            if isJSON(r.pointee.record.value) {
+                out.literal(#","value_format":"json","value":"#)
+                out.jsonValue(r.pointee.record.value)
+            } else if String(validating: r.pointee.record.value, as: UTF8.self) != nil {
+                out.literal(#","value_format":"text","value":"#)
+                r.pointee.record.value.withUnsafeBufferPointer { out.escaped($0) }
             } else {
-                literal(#","value_format":"base64","value":""#, &out)
-                out.append(contentsOf: Data(r.record.value).base64EncodedString().utf8)
-                out.append(0x22)
+                out.literal(#","value_format":"base64","value":""#)
+                out.raw(Array(Data(r.pointee.record.value).base64EncodedString().utf8))
+                out.byte(0x22)
             }
         }
-        literal("}\n", &out)
+        out.literal("}\n")
+        return filed
     }
 
+    /// The three fields a line takes from a valid event, read without copying the event (and its payload).
     @inline(__always)
-    private static func literal(_ s: StaticString, _ out: inout [UInt8]) {
-        out.append(contentsOf: UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
+    private static func eventFields(_ event: borrowing Result<Event, EventError>) -> (Int64, EventType, String)? {
+        switch event {
+        case .success(let e): (e.occurredAt.epochMillis, e.payload.type, e.eventID)
+        case .failure: nil
+        }
     }
 
-    private static func appendInt(_ value: Int64, _ out: inout [UInt8]) {
-        if value < 0 { out.append(0x2D) }
+    /// Whether `value` is one JSON document (invalid records only: valid events were parsed already).
+    static func isJSON(_ value: [UInt8]) -> Bool {
+        guard !value.isEmpty else { return false }
+        return (try? JSONSerialization.jsonObject(with: Data(value), options: [.fragmentsAllowed])) != nil
+    }
+}
+
+/// Writes bytes through a pointer into room reserved beforehand (`ArchiveLine.bound`): no bounds checks,
+/// no uniqueness checks, no growth. Only the line encoder uses it.
+struct LineWriter {
+    var p: UnsafeMutablePointer<UInt8>
+    /// The last second written by `quotedTime`, and its 20 bytes (`"YYYY-MM-DDTHH:MM:SS`).
+    private var cachedSecond = Int64.min
+    private var cached: (UInt64, UInt64, UInt64) = (0, 0, 0)
+
+    init(_ p: UnsafeMutablePointer<UInt8>) { self.p = p }
+
+    @inline(__always) mutating func byte(_ b: UInt8) {
+        p.pointee = b
+        p += 1
+    }
+
+    @inline(__always) mutating func raw(_ b: UnsafeBufferPointer<UInt8>) {
+        guard let base = b.baseAddress, b.count > 0 else { return }
+        p.update(from: base, count: b.count)
+        p += b.count
+    }
+
+    mutating func raw(_ a: [UInt8]) { a.withUnsafeBufferPointer { raw($0) } }
+
+    @inline(__always) mutating func literal(_ s: StaticString) {
+        p.update(from: s.utf8Start, count: s.utf8CodeUnitCount)
+        p += s.utf8CodeUnitCount
+    }
+
+    mutating func integer(_ value: Int64) {
+        if value < 0 { byte(0x2D) }
         var v = value.magnitude
         var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)   // 24 bytes: room for 20 digits
         withUnsafeMutableBytes(of: &digits) { buf in
@@ -188,80 +248,87 @@ enum ArchiveLine {
                 buf[i] = UInt8(truncatingIfNeeded: 0x30 &+ v % 10)
                 v /= 10
             } while v > 0
-            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: buf[i...]))
+            raw(UnsafeBufferPointer(rebasing: buf.bindMemory(to: UInt8.self)[i...]))
         }
     }
 
-    private static func quotedTime(_ ms: Int64, _ out: inout [UInt8]) {
-        out.append(0x22)
-        ArchiveTime.append(ms, to: &out)
-        out.append(0x22)
-    }
-
-    /// Whether `value` is one JSON document (invalid records only: valid events were parsed already).
-    static func isJSON(_ value: [UInt8]) -> Bool {
-        guard !value.isEmpty else { return false }
-        return (try? JSONSerialization.jsonObject(with: Data(value), options: [.fragmentsAllowed])) != nil
+    /// `"2026-11-22T18:04:05.123Z"`: the part up to the seconds is kept from the last call in the same second.
+    mutating func quotedTime(_ ms: Int64) {
+        let t = ArchiveTime.clamp(ms)
+        let secs = t.floorDiv(1000)
+        if secs != cachedSecond {
+            var line: [UInt8] = [0x22]
+            line.reserveCapacity(25)
+            ArchiveTime.append(secs * 1000, to: &line)
+            withUnsafeMutableBytes(of: &cached) { $0.copyBytes(from: line[0..<20]) }
+            cachedSecond = secs
+        }
+        var prefix = cached
+        let at = p
+        withUnsafeBytes(of: &prefix) { at.update(from: $0.baseAddress!.assumingMemoryBound(to: UInt8.self), count: 20) }
+        p += 20
+        let millis = Int(t - secs * 1000)
+        byte(0x2E)
+        byte(UInt8(0x30 + millis / 100))
+        byte(UInt8(0x30 + millis / 10 % 10))
+        byte(UInt8(0x30 + millis % 10))
+        byte(0x5A)
+        byte(0x22)
     }
 
     /// A JSON document on one line: raw CR and LF can only be whitespace in valid JSON.
-    static func appendJSONValue(_ value: [UInt8], to out: inout [UInt8]) {
-        let start = out.count
-        out.append(contentsOf: value)
-        let hasBreak = value.withUnsafeBytes { b in
-            b.count > 0 && (memchr(b.baseAddress!, 0x0A, b.count) != nil || memchr(b.baseAddress!, 0x0D, b.count) != nil)
-        }
-        if hasBreak {
-            for i in start..<out.count where out[i] == 0x0A || out[i] == 0x0D { out[i] = 0x20 }
+    mutating func jsonValue(_ value: [UInt8]) {
+        let start = p
+        value.withUnsafeBufferPointer { raw($0) }
+        let n = p - start
+        if n > 0 && (memchr(start, 0x0A, n) != nil || memchr(start, 0x0D, n) != nil) {
+            for i in 0..<n where start[i] == 0x0A || start[i] == 0x0D { start[i] = 0x20 }
         }
     }
 
     /// A string when the bytes are UTF-8, else `{"base64": …}`.
-    static func appendBytes(_ bytes: [UInt8], to out: inout [UInt8]) {
+    mutating func bytesOrBase64(_ bytes: [UInt8]) {
         let ascii = bytes.withUnsafeBufferPointer { b in b.allSatisfy { $0 < 0x80 } }
         if ascii || String(validating: bytes, as: UTF8.self) != nil {
-            appendString(bytes, to: &out)
+            bytes.withUnsafeBufferPointer { escaped($0) }
         } else {
-            literal(#"{"base64":""#, &out)
-            out.append(contentsOf: Data(bytes).base64EncodedString().utf8)
-            literal(#""}"#, &out)
+            literal(#"{"base64":""#)
+            raw(Array(Data(bytes).base64EncodedString().utf8))
+            literal(#""}"#)
         }
     }
 
-    static func appendString(_ s: String, to out: inout [UInt8]) {
+    mutating func string(_ s: String) {
         var s = s
-        s.withUTF8 { appendEscaped($0, &out) }
-    }
-
-    static func appendString(_ bytes: [UInt8], to out: inout [UInt8]) {
-        bytes.withUnsafeBufferPointer { appendEscaped($0, &out) }
+        s.withUTF8 { escaped($0) }
     }
 
     /// A JSON string of UTF-8 bytes: runs that need no escape are copied whole.
-    private static func appendEscaped(_ b: UnsafeBufferPointer<UInt8>, _ out: inout [UInt8]) {
-        out.append(0x22)
+    mutating func escaped(_ b: UnsafeBufferPointer<UInt8>) {
+        byte(0x22)
         var run = 0
         var i = 0
         let n = b.count
         while i < n {
             let c = b[i]
             if c >= 0x20 && c != 0x22 && c != 0x5C { i += 1; continue }
-            if i > run { out.append(contentsOf: UnsafeBufferPointer(rebasing: b[run..<i])) }
+            if i > run { raw(UnsafeBufferPointer(rebasing: b[run..<i])) }
             switch c {
-            case 0x22: out.append(0x5C); out.append(0x22)
-            case 0x5C: out.append(0x5C); out.append(0x5C)
-            case 0x0A: out.append(0x5C); out.append(0x6E)
-            case 0x0D: out.append(0x5C); out.append(0x72)
-            case 0x09: out.append(0x5C); out.append(0x74)
+            case 0x22: byte(0x5C); byte(0x22)
+            case 0x5C: byte(0x5C); byte(0x5C)
+            case 0x0A: byte(0x5C); byte(0x6E)
+            case 0x0D: byte(0x5C); byte(0x72)
+            case 0x09: byte(0x5C); byte(0x74)
             default:
                 let hex: StaticString = "0123456789abcdef"
-                out.append(contentsOf: [0x5C, 0x75, 0x30, 0x30, hex.utf8Start[Int(c >> 4)], hex.utf8Start[Int(c & 15)]])
+                byte(0x5C); byte(0x75); byte(0x30); byte(0x30)
+                byte(hex.utf8Start[Int(c >> 4)]); byte(hex.utf8Start[Int(c & 15)])
             }
             i += 1
             run = i
         }
-        if n > run { out.append(contentsOf: UnsafeBufferPointer(rebasing: b[run..<n])) }
-        out.append(0x22)
+        if n > run { raw(UnsafeBufferPointer(rebasing: b[run..<n])) }
+        byte(0x22)
     }
 }
 

@@ -20,14 +20,17 @@ public struct ArchiveSettings: Sendable, Equatable {
     /// writers wait.
     public var memoryBudgetBytes = 256 << 20
     public var compressionLevel: Int32 = 3
-    /// zstd's own worker threads for each segment (0: compress on the writer thread).
-    public var compressionWorkers: Int32 = 0
+    /// Segments compressed at once (each segment is one zstd frame, extended by one thread at a time):
+    /// the writer thread and this many less one helpers. Default: the cores, at most 4.
+    public var compressionThreads = min(max(ProcessInfo.processInfo.activeProcessorCount, 1), 4)
     public init() {}
 }
 
 /// The archive on disk and its writer: open segments per partition, a queue of closed ones, and one
 /// writer thread that compresses each to a temporary file, fsyncs it, renames it into place, fsyncs the
 /// directory and then appends its manifest entry (fsynced). The manifest is the archive's position.
+/// Segments are compressed while they fill, a chunk at a time, by the writer and helper threads
+/// (`compressionThreads`), so that several partitions compress at once and a close has little left.
 public final class ArchiveStore: @unchecked Sendable {
     public let layout: ArchiveLayout
     public let settings: ArchiveSettings
@@ -72,6 +75,11 @@ public final class ArchiveStore: @unchecked Sendable {
         let thread = Thread { [self] in writerLoop() }
         thread.name = "hearth.archive.writer"
         thread.start()
+        for i in 1..<max(settings.compressionThreads, 1) {
+            let helper = Thread { [self] in helperLoop() }
+            helper.name = "hearth.archive.compress.\(i)"
+            helper.start()
+        }
     }
 
     // MARK: Recovery
@@ -133,7 +141,7 @@ public final class ArchiveStore: @unchecked Sendable {
                                          minEventTime: ArchiveTime.string(scan.minTime), maxEventTime: ArchiveTime.string(scan.maxTime),
                                          bytes: scan.bytes, uncompressedBytes: scan.uncompressedBytes, sha256: scan.sha256,
                                          createdAt: ArchiveTime.string(Self.nowMillis()))
-                try appendManifest(entry)
+                try appendManifest([entry])
                 entries.append(entry)
                 durable[tp] = entry.endOffset
                 logger.notice("Recorded a segment written just before a crash.", metadata: ["path": "\(rel)"])
@@ -217,17 +225,17 @@ public final class ArchiveStore: @unchecked Sendable {
             throw SinkPositionConflict(partition: tp, stored: durable[tp])
         }
         let now = ContinuousClock.now
-        var cursor = batch.expectedPosition ?? batch.records[0].record.offset
+        var cursor = batch.expectedPosition ?? encoded.offsets[0]
         // Records go into the open segment in runs (copied at once) until a limit or a date closes it.
         var segment = openSegments.removeValue(forKey: tp)
         var runStart = 0          // first record of the run not yet copied
         var lineStart = 0
-        let count = batch.records.count
+        let count = encoded.offsets.count
         func flushRun(upTo i: Int) {
             guard i > runStart, segment != nil else { return }
             let from = runStart == 0 ? 0 : encoded.ends[runStart - 1]
             segment!.add(encoded, records: runStart..<i, bytes: from..<encoded.ends[i - 1],
-                         lastOffset: batch.records[i - 1].record.offset, at: now)
+                         lastOffset: encoded.offsets[i - 1], at: now)
             runStart = i
         }
         for i in 0..<count {
@@ -245,11 +253,11 @@ public final class ArchiveStore: @unchecked Sendable {
             }
             if segment == nil {
                 nextSegmentID += 1
-                segment = OpenSegment(id: nextSegmentID, partition: tp, startOffset: cursor, firstOffset: batch.records[i].record.offset,
-                                      day: day, openedAt: now, level: settings.compressionLevel, workers: settings.compressionWorkers)
+                segment = OpenSegment(id: nextSegmentID, partition: tp, startOffset: cursor, firstOffset: encoded.offsets[i],
+                                      day: day, openedAt: now, level: settings.compressionLevel)
                 runStart = i
             }
-            cursor = batch.records[i].record.offset + 1
+            cursor = encoded.offsets[i] + 1
             lineStart = lineEnd
         }
         flushRun(upTo: count)
@@ -292,7 +300,7 @@ public final class ArchiveStore: @unchecked Sendable {
         return try body()
     }
 
-    // MARK: The writer thread
+    // MARK: The writer thread and its helpers
 
     private func writerLoop() {
         var backoff = 0.1
@@ -300,43 +308,66 @@ public final class ArchiveStore: @unchecked Sendable {
         cond.lock()
         loop: while true {
             tickLocked()
-            guard let next = pending.first else {
-                // Nothing closed: compress a chunk of the fullest open segment meanwhile.
+            let group = takeWritableLocked(limit: Self.groupLimit)
+            guard !group.isEmpty else {
+                // Nothing closed that can be written now: compress a chunk of an open segment meanwhile.
                 if let chunk = takeChunkLocked() {
-                    cond.unlock()
-                    let result = Result { try chunk.compression.compress(chunk.raw) }
-                    cond.lock()
-                    finishChunkLocked(chunk, result)
+                    compressOutsideLock(chunk)
                     continue
                 }
-                if stopping { break loop }
+                if stopping && pending.isEmpty { break loop }
                 _ = cond.wait(until: Date().addingTimeInterval(0.25))
                 continue
             }
             cond.unlock()
-            let result = Result { try write(next) }
+            let outcomes = write(group)
             cond.lock()
-            switch result {
-            case .success(let entry):
-                pending.removeFirst()
-                entries.append(entry)
-                durable[next.partition] = entry.endOffset
-                buffered -= next.raw.count + next.compression.counted
-                next.compression.release()
-                bufferedGauge.record(buffered)
-                lastError = nil
-                backoff = 0.1
-                cond.broadcast()
-            case .failure(let error):
+            var failedIO: (any Error)?
+            for (job, outcome) in zip(group, outcomes) {
+                let next = job.segment
+                next.compression.busy = false
+                let present = pending.contains { $0.id == next.id }
+                switch outcome {
+                case .written(let entry):
+                    entries.append(entry)
+                    durable[next.partition] = entry.endOffset
+                    if present {
+                        pending.removeAll { $0.id == next.id }
+                        buffered -= job.rest.bytes + next.compression.counted
+                    }
+                    next.compression.release()
+                case .frameFailed(let error):
+                    // Compressing failed part-way: the frame is lost, so its records are read again.
+                    if present { buffered -= job.rest.bytes }
+                    dropUnwrittenLocked(next.partition, reason: error)
+                case .abandoned:
+                    // An earlier segment of its partition failed: dropped with it.
+                    if present { buffered -= job.rest.bytes }
+                    dropUnwrittenLocked(next.partition, reason: ArchiveError.io("an earlier segment of the partition failed"))
+                case .failed(let error):
+                    // The frame is whole; writing the file is retried (the lines were consumed into the frame).
+                    if present {
+                        let footprint = next.compression.footprint
+                        buffered += footprint - next.compression.counted - job.rest.bytes
+                        next.compression.counted = footprint
+                    }
+                    failedIO = failedIO ?? error
+                }
+            }
+            bufferedGauge.record(buffered)
+            cond.broadcast()
+            if let error = failedIO {
                 if lastError == nil { logger.error("Writing an archive segment failed; retrying.", metadata: ["reason": "\(error)"]) }
                 lastError = "\(error)"
-                cond.broadcast()
                 if stopping {
                     failuresWhileStopping += 1
                     if failuresWhileStopping >= 3 { break loop }
                 }
                 _ = cond.wait(until: Date().addingTimeInterval(backoff))
                 backoff = min(backoff * 2, 5)
+            } else {
+                lastError = nil
+                backoff = 0.1
             }
         }
         finished = true
@@ -344,46 +375,124 @@ public final class ArchiveStore: @unchecked Sendable {
         cond.unlock()
     }
 
+    /// A helper compresses chunks of open and closed segments until the writer has finished.
+    private func helperLoop() {
+        cond.lock()
+        while !finished {
+            if let chunk = takeChunkLocked() {
+                compressOutsideLock(chunk)
+            } else {
+                _ = cond.wait(until: Date().addingTimeInterval(0.25))
+            }
+        }
+        cond.unlock()
+    }
+
+    /// Closed segments written together: their files are fsynced one after another while the disk already
+    /// writes the others, each directory is fsynced once, and the manifest once for all of them.
+    static let groupLimit = 32
+
+    /// A closed segment taken to be written, with its lines not yet compressed and its number (fault injection).
+    struct Job {
+        let segment: SealedSegment
+        let rest: Pieces
+        let number: Int
+    }
+
+    /// Takes the closed segments that can be written now, in order: no thread is compressing them, and every
+    /// earlier segment of their partition is taken too (a partition's segments are recorded in order).
+    private func takeWritableLocked(limit: Int) -> [Job] {
+        var blocked = Set<TopicPartition>()
+        var jobs: [Job] = []
+        for i in pending.indices where jobs.count < limit {
+            let p = pending[i]
+            guard !p.compression.busy && !blocked.contains(p.partition) else {
+                blocked.insert(p.partition)
+                continue
+            }
+            p.compression.busy = true
+            segmentsWritten += 1
+            jobs.append(Job(segment: p, rest: pending[i].takePieces(), number: segmentsWritten))
+        }
+        return jobs
+    }
+
     struct Chunk {
         let id: Int
         let partition: TopicPartition
-        let raw: [UInt8]
+        let pieces: Pieces
         let compression: SegmentCompression
+        /// Taken from a closed segment: these are its last lines, so the frame is completed too (which frees
+        /// the compression context at once; the writer then only writes the file).
+        let sealed: Bool
     }
 
-    /// The leading raw bytes of the open segment holding the most (at least a chunk), to compress outside the lock.
+    /// Lines taken from a segment to compress: whole batch buffers or runs copied out of them, in order.
+    struct Pieces {
+        var list: [LineBuffer] = []
+        var bytes = 0
+    }
+
+    /// Takes the uncompressed lines of the closed segment written soonest, else of the open segment holding the
+    /// most (at least a chunk's worth), to compress outside the lock; no other thread extends that frame meanwhile.
     private func takeChunkLocked() -> Chunk? {
-        guard let (tp, o) = openSegments.max(by: { $0.value.raw.count < $1.value.raw.count }), o.raw.count >= Self.chunkBytes else { return nil }
-        return Chunk(id: o.id, partition: tp, raw: o.raw, compression: o.compression)
+        if let i = pending.firstIndex(where: { !$0.compression.busy && $0.pieces.bytes > 0 }) {
+            let p = pending[i]
+            p.compression.busy = true
+            return Chunk(id: p.id, partition: p.partition, pieces: pending[i].takePieces(), compression: p.compression, sealed: true)
+        }
+        var best: TopicPartition?
+        var most = Self.chunkBytes - 1
+        for (tp, o) in openSegments where !o.compression.busy && o.pieces.bytes > most {
+            best = tp
+            most = o.pieces.bytes
+        }
+        guard let tp = best, var o = openSegments.removeValue(forKey: tp) else { return nil }
+        o.compression.busy = true
+        let pieces = o.takePieces()
+        openSegments[tp] = o
+        return Chunk(id: o.id, partition: tp, pieces: pieces, compression: o.compression, sealed: false)
     }
 
-    /// Drops the compressed bytes from the segment's raw buffer (it may have been closed meanwhile) and
-    /// counts the compressed output instead.
-    private func finishChunkLocked(_ chunk: Chunk, _ result: Result<Void, any Error>) {
-        if case .failure(let error) = result {
-            // The frame is broken: drop the partition's unwritten segments and make the runtime read them
-            // again from the stored position (its next batch meets a position conflict), as after a crash.
-            let tp = chunk.partition
-            if let o = openSegments.removeValue(forKey: tp) { buffered -= o.raw.count + o.compression.counted }
-            for p in pending where p.partition == tp { buffered -= p.raw.count + p.compression.counted }
-            pending.removeAll { $0.partition == tp }
-            accepted[tp] = durable[tp]
+    /// Called with the lock held; drops it while compressing.
+    private func compressOutsideLock(_ chunk: Chunk) {
+        cond.unlock()
+        let result = Result {
+            if chunk.sealed {
+                try chunk.compression.complete(chunk.pieces.list)
+            } else {
+                for piece in chunk.pieces.list { try chunk.compression.compress(piece) }
+            }
+        }
+        cond.lock()
+        chunk.compression.busy = false
+        let stillThere = openSegments[chunk.partition]?.id == chunk.id || pending.contains { $0.id == chunk.id }
+        guard stillThere, case .success = result else {
+            // Dropped meanwhile (another frame of its partition failed), or this one failed.
+            buffered -= chunk.pieces.bytes + (stillThere ? 0 : chunk.compression.counted)
+            if case .failure(let error) = result, stillThere { dropUnwrittenLocked(chunk.partition, reason: error) }
             bufferedGauge.record(buffered)
-            logger.error("Compressing an archive segment failed; its records are read again.", metadata: ["partition": "\(tp)", "reason": "\(error)"])
             cond.broadcast()
             return
         }
-        let n = chunk.raw.count
-        if openSegments[chunk.partition]?.id == chunk.id {
-            openSegments[chunk.partition]!.raw.removeFirst(n)
-        } else if let i = pending.firstIndex(where: { $0.id == chunk.id }) {
-            pending[i].raw.removeFirst(n)
-        }
+        // Count the compressed output instead of the lines.
         let footprint = chunk.compression.footprint
         chunksCompressed += 1
-        buffered += footprint - chunk.compression.counted - n
+        buffered += footprint - chunk.compression.counted - chunk.pieces.bytes
         chunk.compression.counted = footprint
         bufferedGauge.record(buffered)
+        cond.broadcast()
+    }
+
+    /// A frame is broken: drops the partition's unwritten segments and makes the runtime read them again from
+    /// the stored position (its next batch meets a position conflict), as after a crash.
+    private func dropUnwrittenLocked(_ tp: TopicPartition, reason: any Error) {
+        if let o = openSegments.removeValue(forKey: tp) { buffered -= o.pieces.bytes + o.compression.counted }
+        for p in pending where p.partition == tp { buffered -= p.pieces.bytes + p.compression.counted }
+        pending.removeAll { $0.partition == tp }
+        accepted[tp] = durable[tp]
+        bufferedGauge.record(buffered)
+        logger.error("Compressing an archive segment failed; its records are read again.", metadata: ["partition": "\(tp)", "reason": "\(reason)"])
         cond.broadcast()
     }
 
@@ -395,48 +504,112 @@ public final class ArchiveStore: @unchecked Sendable {
         for (tp, o) in openSegments where now - o.openedAt >= age || now - o.lastAppend >= idle { sealLocked(tp) }
     }
 
-    /// Compresses one segment to a temporary file, makes it durable under its name, then records it.
-    private func write(_ s: SealedSegment) throws -> SegmentEntry {
-        segmentsWritten += 1
-        let n = segmentsWritten
-        let rel = ArchiveLayout.segmentPath(topic: s.partition.topic, partition: s.partition.partition,
-                                            first: s.firstOffset, last: s.lastOffset, day: s.day)
-        let full = layout.root.path + "/" + rel
-        try POSIX.makeDirectories((full as NSString).deletingLastPathComponent)
-        // The rest of the segment into the frame (chunks of it may have been compressed already), then the file.
-        let compression = s.compression
-        try compression.complete(s.raw)
-        let file = try AtomicFile(path: full)
-        let hasher = HashBox()
-        try compression.output.withUnsafeBytes { all in
-            let step = 1 << 20
-            var at = 0
-            while at < all.count {
-                let end = min(at + step, all.count)
-                let piece = UnsafeRawBufferPointer(rebasing: all[at..<end])
-                try file.write(piece)
-                hasher.update(piece)
-                at = end
-                if at >= all.count / 2 { fault?.trigger(.midWrite, n) }
-            }
-        }
-        try file.commit(beforeRename: { fault?.trigger(.beforeRename, n) })
-        fault?.trigger(.afterRename, n)
-        let entry = SegmentEntry(path: rel, topic: s.partition.topic, partition: s.partition.partition, startOffset: s.startOffset,
-                                 firstOffset: s.firstOffset, lastOffset: s.lastOffset, records: s.records, deadLetters: s.deadLetters,
-                                 minEventTime: ArchiveTime.string(s.minTime), maxEventTime: ArchiveTime.string(s.maxTime),
-                                 bytes: file.bytesWritten, uncompressedBytes: s.rawTotal, sha256: hasher.hex,
-                                 createdAt: ArchiveTime.string(Self.nowMillis()))
-        try appendManifest(entry)
-        segmentsCounter.increment(by: 1)
-        bytesCounter.increment(by: file.bytesWritten)
-        recordsCounter.increment(by: s.records)
-        return entry
+    enum Outcome {
+        case written(SegmentEntry)
+        /// The frame could not be completed: its lines are gone, the records must be read again.
+        case frameFailed(any Error)
+        /// Not written because an earlier segment of its partition in the group failed.
+        case abandoned
+        /// Writing or recording the file failed; the frame is whole and the write is retried.
+        case failed(any Error)
     }
 
-    /// Appends one entry and fsyncs the manifest; a failed append is cut off again so no torn line stays.
-    private func appendManifest(_ entry: SegmentEntry) throws {
-        let line = Manifest.encode(entry)
+    /// Writes a group of closed segments (oldest first): each frame is completed with its last lines and
+    /// written to a temporary file (its writeback started at once); then each file is fsynced and renamed into
+    /// place; then each directory is fsynced, and all their manifest entries are appended and fsynced at once.
+    /// A partition's segments are recorded in order: after one fails, the later ones of its partition are not.
+    private func write(_ jobs: [Job]) -> [Outcome] {
+        var outcomes = [Outcome?](repeating: nil, count: jobs.count)
+        var broken = Set<TopicPartition>()   // a frame failed: later segments of the partition are dropped
+        var stopped = Set<TopicPartition>()  // a write failed: later segments of the partition wait
+        func fail(_ i: Int, _ outcome: Outcome) {
+            outcomes[i] = outcome
+            if case .frameFailed = outcome { broken.insert(jobs[i].segment.partition) } else { stopped.insert(jobs[i].segment.partition) }
+        }
+        struct Staged { let index: Int; let file: AtomicFile; let rel: String; let sha256: String }
+        var staged: [Staged] = []
+
+        // 1. Frames completed and written to temporary files.
+        for (i, job) in jobs.enumerated() {
+            let s = job.segment
+            if broken.contains(s.partition) { outcomes[i] = .abandoned; continue }
+            do { try s.compression.complete(job.rest.list) } catch { fail(i, .frameFailed(error)); continue }
+            if stopped.contains(s.partition) { outcomes[i] = .failed(ArchiveError.io("an earlier segment of the partition is not written yet")); continue }
+            let rel = ArchiveLayout.segmentPath(topic: s.partition.topic, partition: s.partition.partition,
+                                                first: s.firstOffset, last: s.lastOffset, day: s.day)
+            let full = layout.root.path + "/" + rel
+            do {
+                try POSIX.makeDirectories((full as NSString).deletingLastPathComponent)
+                let file = try AtomicFile(path: full)
+                let hasher = HashBox()
+                try s.compression.output.withUnsafeBytes { all in
+                    let step = 1 << 20
+                    var at = 0
+                    while at < all.count {
+                        let end = min(at + step, all.count)
+                        let piece = UnsafeRawBufferPointer(rebasing: all[at..<end])
+                        try file.write(piece)
+                        hasher.update(piece)
+                        at = end
+                        if at >= all.count / 2 { fault?.trigger(.midWrite, job.number) }
+                    }
+                }
+                file.startWriteback()
+                staged.append(Staged(index: i, file: file, rel: rel, sha256: hasher.hex))
+            } catch {
+                fail(i, .failed(error))
+            }
+        }
+
+        // 2. Each file fsynced and renamed into place, in order.
+        var renamed: [Staged] = []
+        for st in staged {
+            let job = jobs[st.index]
+            guard !stopped.contains(job.segment.partition) else {
+                outcomes[st.index] = .failed(ArchiveError.io("an earlier segment of the partition is not written yet"))
+                continue
+            }
+            do {
+                try st.file.commit(syncDirectory: false, beforeRename: { fault?.trigger(.beforeRename, job.number) })
+                fault?.trigger(.afterRename, job.number)
+                renamed.append(st)
+            } catch {
+                fail(st.index, .failed(error))
+            }
+        }
+
+        // 3. The directories, then the manifest: the segments count from here.
+        do {
+            for dir in Set(renamed.map { ((layout.root.path + "/" + $0.rel) as NSString).deletingLastPathComponent }).sorted() {
+                try POSIX.fsyncDirectory(dir)
+            }
+            var recorded: [(Int, SegmentEntry)] = []
+            for st in renamed {
+                let s = jobs[st.index].segment
+                recorded.append((st.index, SegmentEntry(
+                    path: st.rel, topic: s.partition.topic, partition: s.partition.partition, startOffset: s.startOffset,
+                    firstOffset: s.firstOffset, lastOffset: s.lastOffset, records: s.records, deadLetters: s.deadLetters,
+                    minEventTime: ArchiveTime.string(s.minTime), maxEventTime: ArchiveTime.string(s.maxTime),
+                    bytes: st.file.bytesWritten, uncompressedBytes: s.rawTotal, sha256: st.sha256,
+                    createdAt: ArchiveTime.string(Self.nowMillis()))))
+            }
+            try appendManifest(recorded.map(\.1))
+            for (i, entry) in recorded {
+                outcomes[i] = .written(entry)
+                segmentsCounter.increment(by: 1)
+                bytesCounter.increment(by: entry.bytes)
+                recordsCounter.increment(by: entry.records)
+            }
+        } catch {
+            for st in renamed { outcomes[st.index] = .failed(error) }
+        }
+        return outcomes.map { $0 ?? .failed(ArchiveError.io("not written")) }
+    }
+
+    /// Appends entries and fsyncs the manifest; a failed append is cut off again so no torn line stays.
+    private func appendManifest(_ entries: [SegmentEntry]) throws {
+        guard !entries.isEmpty else { return }
+        let line = entries.reduce(into: [UInt8]()) { $0 += Manifest.encode($1) }
         do {
             try line.withUnsafeBytes { try POSIX.writeAll(manifestFD, $0, path: layout.manifestPath) }
             try POSIX.fsyncFile(manifestFD, path: layout.manifestPath)
@@ -476,26 +649,78 @@ public struct ArchiveStatus: Sendable, Codable, Equatable {
     }
 }
 
+/// Bytes in memory of our own (malloc'd), written through a pointer by the line encoder and then only read:
+/// a batch's lines, handed whole to its segment and then to the compressing thread without a copy.
+final class LineBuffer: @unchecked Sendable {
+    private(set) var base: UnsafeMutablePointer<UInt8>
+    private(set) var count = 0
+    private(set) var capacity: Int
+
+    init(capacity: Int) {
+        self.capacity = max(capacity, 64)
+        base = malloc(self.capacity)!.assumingMemoryBound(to: UInt8.self)
+    }
+
+    convenience init(copying bytes: UnsafeRawBufferPointer) {
+        self.init(capacity: bytes.count)
+        if let src = bytes.baseAddress, bytes.count > 0 { memcpy(base, src, bytes.count) }
+        count = bytes.count
+    }
+
+    deinit { free(base) }
+
+    /// Where the next `n` bytes go (growing the buffer when they do not fit); `commit` says how far was written.
+    func reserve(_ n: Int) -> UnsafeMutablePointer<UInt8> {
+        if count + n > capacity {
+            capacity = max(capacity * 2, count + n)
+            base = realloc(base, capacity)!.assumingMemoryBound(to: UInt8.self)
+        }
+        return base + count
+    }
+
+    func commit(_ end: UnsafeMutablePointer<UInt8>) {
+        count = end - base
+        precondition(count <= capacity, "an archive line outgrew the room reserved for it")
+    }
+
+    var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
+}
+
 /// A batch's records as archive lines, encoded before the store's lock is taken.
 struct EncodedBatch {
-    var lines: [UInt8] = []
-    /// Per record: where its line ends in `lines`, the time it is filed under, whether it is invalid.
-    var ends: [Int] = []
-    var times: [Int64] = []
-    var deadLetters: [Bool] = []
+    let lines: LineBuffer
+    /// Per record: its offset, where its line ends in `lines`, the time it is filed under, whether it is invalid.
+    let offsets: [Int64]
+    let ends: [Int]
+    let times: [Int64]
+    let deadLetters: [Bool]
 
     init(_ records: [SinkRecord]) {
         let now = ArchiveStore.nowMillis()
-        lines.reserveCapacity(records.reduce(0) { $0 + $1.record.value.count + 320 })
-        ends.reserveCapacity(records.count)
-        times.reserveCapacity(records.count)
-        deadLetters.reserveCapacity(records.count)
-        for i in records.indices {
-            ArchiveLine.append(records[i], now: now, to: &lines)
-            ends.append(lines.count)
-            times.append(ArchiveLine.time(records[i], now: now))
-            if case .failure = records[i].event { deadLetters.append(true) } else { deadLetters.append(false) }
+        // Through a buffer pointer: the records are read in place, never copied (a copy retains every field).
+        var offsets: [Int64] = [], ends: [Int] = [], times: [Int64] = [], deadLetters: [Bool] = []
+        lines = records.withUnsafeBufferPointer { records in
+            var estimate = 0
+            for i in records.indices { estimate += records[i].record.value.count + 320 }
+            let lines = LineBuffer(capacity: estimate)
+            offsets.reserveCapacity(records.count)
+            ends.reserveCapacity(records.count)
+            times.reserveCapacity(records.count)
+            deadLetters.reserveCapacity(records.count)
+            var out = LineWriter(lines.base)
+            for i in records.indices {
+                let r = records.baseAddress! + i
+                out.p = lines.reserve(ArchiveLine.bound(r))
+                let filed = ArchiveLine.append(r, now: now, to: &out)
+                lines.commit(out.p)
+                offsets.append(records[i].record.offset)
+                ends.append(lines.count)
+                times.append(filed.time)
+                deadLetters.append(filed.deadLetter)
+            }
+            return lines
         }
+        (self.offsets, self.ends, self.times, self.deadLetters) = (offsets, ends, times, deadLetters)
     }
 }
 
@@ -506,8 +731,8 @@ struct OpenSegment {
     let firstOffset: Int64
     var lastOffset: Int64
     let day: Int64
-    /// Lines not compressed yet.
-    var raw: [UInt8] = []
+    /// Lines not compressed yet (and not being compressed).
+    var pieces = ArchiveStore.Pieces()
     /// All the segment's JSON Lines bytes, compressed or not.
     var rawTotal = 0
     var records = 0
@@ -520,7 +745,7 @@ struct OpenSegment {
     let compression: SegmentCompression
 
     init(id: Int, partition: TopicPartition, startOffset: Int64, firstOffset: Int64, day: Int64, openedAt: ContinuousClock.Instant,
-         level: Int32, workers: Int32) {
+         level: Int32) {
         self.id = id
         self.partition = partition
         self.startOffset = startOffset
@@ -529,15 +754,27 @@ struct OpenSegment {
         self.day = day
         self.openedAt = openedAt
         lastAppend = openedAt
-        compression = SegmentCompression(level: level, workers: workers)
+        compression = SegmentCompression(level: level)
     }
 
-    /// Bytes it holds: raw lines, compressed output and the compression context.
-    var footprint: Int { raw.count + compression.footprint }
+    /// Bytes it holds: lines, compressed output and the compression context.
+    var footprint: Int { pieces.bytes + compression.footprint }
 
-    /// Adds the records `records` of `batch`, whose lines are `bytes` of its buffer.
+    /// The lines not compressed yet, handed to the thread that compresses them.
+    mutating func takePieces() -> ArchiveStore.Pieces {
+        defer { pieces = ArchiveStore.Pieces() }
+        return pieces
+    }
+
+    /// Adds the records `records` of `batch`, whose lines are `bytes` of its buffer (the buffer itself when
+    /// they are all of it: no copy).
     mutating func add(_ batch: EncodedBatch, records range: Range<Int>, bytes: Range<Int>, lastOffset: Int64, at: ContinuousClock.Instant) {
-        batch.lines.withUnsafeBufferPointer { raw.append(contentsOf: UnsafeBufferPointer(rebasing: $0[bytes])) }
+        if bytes == 0..<batch.lines.count {
+            pieces.list.append(batch.lines)
+        } else {
+            pieces.list.append(LineBuffer(copying: UnsafeRawBufferPointer(rebasing: batch.lines.bytes[bytes])))
+        }
+        pieces.bytes += bytes.count
         rawTotal += bytes.count
         records += range.count
         for i in range {
@@ -561,11 +798,11 @@ final class SegmentCompression: @unchecked Sendable {
     private var finished = false
     private let size = Atomic<Int>(0)
     private let level: Int32
-    private let workers: Int32
+    /// A thread is extending the frame (set and read under the store's lock).
+    var busy = false
 
-    init(level: Int32, workers: Int32) {
+    init(level: Int32) {
         self.level = level
-        self.workers = workers
     }
 
     var output: [UInt8] { box.bytes }
@@ -575,19 +812,22 @@ final class SegmentCompression: @unchecked Sendable {
     /// How much of `footprint` the store's buffered total holds (changed under the store's lock).
     var counted = 0
 
-    func compress(_ raw: [UInt8]) throws {
+    func compress(_ raw: LineBuffer) throws { try compress(raw.bytes) }
+
+    func compress(_ raw: UnsafeRawBufferPointer) throws {
         if compressor == nil {
             let box = box
-            compressor = try ZstdCompressor(level: level, workers: workers) { box.bytes.append(contentsOf: $0) }
+            compressor = try ZstdCompressor(level: level) { box.bytes.append(contentsOf: $0) }
         }
         try compressor!.write(raw)
         sync()
     }
 
-    /// Compresses the segment's last raw bytes and ends the frame (once, however often a failed write is retried).
-    func complete(_ rest: [UInt8]) throws {
+    /// Compresses the segment's last lines and ends the frame (once, however often a failed write is retried).
+    func complete(_ rest: [LineBuffer]) throws {
         guard !finished else { return }
-        if !rest.isEmpty || compressor == nil { try compress(rest) }
+        for piece in rest { try compress(piece) }
+        if compressor == nil { try compress(UnsafeRawBufferPointer(start: nil, count: 0)) }
         try compressor!.finish()
         compressor = nil
         finished = true

@@ -20,18 +20,13 @@ public final class ZstdCompressor {
     private var out: [UInt8]
     private let emit: (UnsafeRawBufferPointer) throws -> Void
 
-    /// `workers` above 0 compresses on that many extra threads (zstd's own), as `zstd -T` does.
-    public init(level: Int32 = 3, workers: Int32 = 0, emit: @escaping (UnsafeRawBufferPointer) throws -> Void) throws {
+    public init(level: Int32 = 3, emit: @escaping (UnsafeRawBufferPointer) throws -> Void) throws {
         guard let c = ZSTD_createCCtx() else { throw ZstdError("cannot create a zstd compression context") }
         cctx = c
         out = [UInt8](repeating: 0, count: ZSTD_CStreamOutSize())
         self.emit = emit
         _ = try ZstdError.check(ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, level), "compression level")
         _ = try ZstdError.check(ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, 1), "checksum flag")
-        if workers > 0 {
-            // Not every libzstd is built with threads; compress on the calling thread then.
-            _ = ZSTD_CCtx_setParameter(c, ZSTD_c_nbWorkers, workers)
-        }
     }
 
     deinit { ZSTD_freeCCtx(cctx) }

@@ -65,7 +65,7 @@ public struct Settings: Sendable, Equatable {
         ("archive.idle_flush_seconds", "HEARTH_ARCHIVE_IDLE_FLUSH_SECONDS", "… or when its partition had no record for this long (default 30)"),
         ("archive.memory_budget_mb", "HEARTH_ARCHIVE_MEMORY_BUDGET_MB", "MiB all unwritten segments may hold together (default 256)"),
         ("archive.compression_level", "", "zstd level of archive segments, 1 to 19 (default 3)"),
-        ("archive.compression_workers", "", "zstd worker threads per segment; 0 compresses on the writer thread (default 0)"),
+        ("archive.compression_threads", "", "segments compressed at once, each on one thread (default: the cores, at most 4)"),
     ]
 
     /// Layers a configuration file (if any) and the environment over the defaults.
@@ -105,7 +105,7 @@ public struct Settings: Sendable, Equatable {
             s.archive.idleFlushSeconds = Double(try archive.int("idle_flush_seconds", default: Int(s.archive.idleFlushSeconds), range: 1...86_400))
             s.archive.memoryBudgetBytes = try archive.int("memory_budget_mb", default: s.archive.memoryBudgetBytes >> 20, range: 8...65_536) << 20
             s.archive.compressionLevel = Int32(try archive.int("compression_level", default: Int(s.archive.compressionLevel), range: 1...19))
-            s.archive.compressionWorkers = Int32(try archive.int("compression_workers", default: Int(s.archive.compressionWorkers), range: 0...64))
+            s.archive.compressionThreads = try archive.int("compression_threads", default: s.archive.compressionThreads, range: 1...64)
             try archive.finish()
             s.logFormat = try map.string("log_format", default: s.logFormat)
             guard ["json", "text"].contains(s.logFormat) else { throw map.error("log_format", "must be json or text") }

@@ -17,8 +17,10 @@ struct BenchArchive: AsyncParsableCommand {
     @Option(help: "Records to archive.") var records: Int = 1_000_000
     @Option(help: "Partitions the records are spread over (per topic).") var partitions: Int = 12
     @Option(help: "Records per sink batch.") var batch: Int = 5000
-    @Option(name: .customLong("compression-workers"), help: "zstd worker threads per segment (archive.compression_workers).")
-    var workers: Int = 0
+    @Option(help: "Times the archive write and the CLI each run, alternating (the median is reported: this machine is noisy).")
+    var rounds: Int = 3
+    @Option(name: .customLong("compression-threads"), help: "Segments compressed at once (archive.compression_threads; default: the cores, at most 4).")
+    var threads: Int?
     @Option(name: .customLong("work-dir"), help: "Where the archive is written (default: a temporary directory, removed after).")
     var workDir: String?
     @Flag(help: "Print one JSON object instead of a table.") var json = false
@@ -31,6 +33,8 @@ struct BenchArchive: AsyncParsableCommand {
         var zstdCliMBPerSecond: Double
         var zstdCliRatio: Double
         var writeShareOfCli: Double
+        var archiveWriteRoundsMBPerSecond: [Double]
+        var zstdCliRoundsMBPerSecond: [Double]
         var exportMBPerSecond: Double
         var exportFilteredMBPerSecond: Double
         var segments: Int
@@ -41,6 +45,7 @@ struct BenchArchive: AsyncParsableCommand {
         guard records >= 1000 else { throw fail("--records must be at least 1000") }
         guard (1...256).contains(partitions) else { throw fail("--partitions must be 1 to 256") }
         guard (1...100_000).contains(batch) else { throw fail("--batch must be 1 to 100000") }
+        guard (1...20).contains(rounds) else { throw fail("--rounds must be 1 to 20") }
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/zstd") else { throw fail("the zstd CLI is not installed (apt-get install zstd)") }
         let json = json
         func note(_ s: String) { if !json { FileHandle.standardError.write(Data((s + "\n").utf8)) } }
@@ -70,13 +75,13 @@ struct BenchArchive: AsyncParsableCommand {
 
         // 2. Archive write: batches of every partition, four partitions at a time (the runner's default), until
         //    every segment is compressed, fsynced, renamed and in the manifest.
-        note("archiving …")
+        note("building the batches …")
         var settings = ArchiveSettings()
-        settings.compressionWorkers = Int32(workers)
-        let layout = ArchiveLayout(root: work.appendingPathComponent("archive"))
-        let store = try ArchiveStore(layout: layout, settings: settings, logger: Logger(label: "hearth.bench"))
+        if let threads {
+            guard (1...64).contains(threads) else { throw fail("--compression-threads must be 1 to 64") }
+            settings.compressionThreads = threads
+        }
         let topics = Set(byPartition.keys.map(\.topic))
-        let sink = ArchiveSink(store: store, topics: Array(topics))
         // The batches as the runner hands them to every sink of the pipeline (built before the clock starts):
         // each lane takes its partitions' batches round-robin, as a consumer's fetches interleave.
         let batch = batch
@@ -98,42 +103,77 @@ struct BenchArchive: AsyncParsableCommand {
             lanes[i] = (0..<longest).flatMap { k in byTP.keys.sorted().compactMap { tp in k < byTP[tp]!.count ? byTP[tp]![k] : nil } }
         }
         byPartition = [:]
-        let writeStart = ContinuousClock.now
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for lane in lanes {
-                group.addTask {
-                    for b in lane { try await sink.apply(b) }
+
+        /// One timed write into a fresh archive: from the first batch until the last segment is in the manifest.
+        func archiveRound(_ round: Int) async throws -> (layout: ArchiveLayout, entries: [SegmentEntry], seconds: Double) {
+            let layout = ArchiveLayout(root: work.appendingPathComponent("archive-\(round)"))
+            let store = try ArchiveStore(layout: layout, settings: settings, logger: Logger(label: "hearth.bench"))
+            let sink = ArchiveSink(store: store, topics: Array(topics))
+            let lanes = lanes
+            let cpuStart = Self.cpuSeconds()
+            let start = ContinuousClock.now
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for lane in lanes {
+                    group.addTask {
+                        for b in lane { try await sink.apply(b) }
+                    }
                 }
+                try await group.waitForAll()
             }
-            try await group.waitForAll()
+            let accepted = (ContinuousClock.now - start).seconds
+            try await sink.close()
+            let seconds = (ContinuousClock.now - start).seconds
+            let cpu = Self.cpuSeconds() - cpuStart
+            store.close()
+            note(String(format: "  archive round %d: %.2f s, %.2f CPU s (every batch accepted after %.2f s, the last segments written %.2f s later)",
+                        round, seconds, cpu, accepted, seconds - accepted))
+            return (layout, store.allEntries(), seconds)
         }
-        try await sink.close()
-        let writeSeconds = (ContinuousClock.now - writeStart).seconds
-        let entries = store.allEntries()
-        store.close()
+        func cliRound(_ round: Int, _ plain: URL, _ out: URL) async throws -> Double {
+            let start = ContinuousClock.now
+            let status = try await runCLI(["-3", "-q", "-f", "-o", out.path, plain.path])
+            let fd = open(out.path, O_RDONLY)
+            if fd >= 0 { fsync(fd); close(fd) }
+            guard status == 0 else { throw fail("zstd -3 failed with status \(status)") }
+            let seconds = (ContinuousClock.now - start).seconds
+            note(String(format: "  zstd -3 round %d: %.2f s", round, seconds))
+            return seconds
+        }
+
+        note("archiving, and zstd -3 on the same JSON Lines, \(rounds) rounds each in turn …")
+        var (layout, entries, firstSeconds) = try await archiveRound(1)
+        var writeRounds = [firstSeconds]
         let jsonBytes = entries.reduce(0) { $0 + $1.uncompressedBytes }
-        let compressed = entries.reduce(0) { $0 + $1.bytes }
+        // The lowest ratio of the rounds (where segments are cut depends a little on timing).
+        var ratio = Double(jsonBytes) / Double(entries.reduce(0) { $0 + $1.bytes })
 
         // 3. The zstd CLI at level 3 on the same JSON Lines (read from the page cache, written to the same disk).
-        note("zstd -3 on the same \(jsonBytes) bytes …")
         let plain = work.appendingPathComponent("all.jsonl")
-        FileManager.default.createFile(atPath: plain.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: plain.path, contents: nil)
         let handle = try FileHandle(forWritingTo: plain)
-        let everything = try ArchiveExport(layout: layout, entries: entries, query: ArchiveQuery(topic: "orders"), format: .jsonl)
-        try everything.run { try handle.write(contentsOf: $0) }
-        for topic in topics.sorted() where topic != "orders" {
+        for topic in ["orders"] + topics.sorted().filter({ $0 != "orders" }) {
             try ArchiveExport(layout: layout, entries: entries, query: ArchiveQuery(topic: topic), format: .jsonl).run { try handle.write(contentsOf: $0) }
         }
         try handle.close()
         let plainBytes = POSIXSize.of(plain.path)
         let cliOut = work.appendingPathComponent("all.jsonl.zst")
         _ = try? await runCLI(["-3", "-q", "-f", "-o", cliOut.path, plain.path])   // warm the page cache
-        let cliStart = ContinuousClock.now
-        let status = try await runCLI(["-3", "-q", "-f", "-o", cliOut.path, plain.path])
-        _ = fsync(open(cliOut.path, O_RDONLY))
-        let cliSeconds = (ContinuousClock.now - cliStart).seconds
-        guard status == 0 else { throw fail("zstd -3 failed with status \(status)") }
+        var cliRounds = [try await cliRound(1, plain, cliOut)]
+        for k in stride(from: 2, through: rounds, by: 1) {
+            try? FileManager.default.removeItem(at: layout.root)
+            let r = try await archiveRound(k)
+            (layout, entries) = (r.layout, r.entries)
+            writeRounds.append(r.seconds)
+            ratio = min(ratio, Double(jsonBytes) / Double(entries.reduce(0) { $0 + $1.bytes }))
+            cliRounds.append(try await cliRound(k, plain, cliOut))
+        }
         let cliBytes = POSIXSize.of(cliOut.path)
+        func median(_ xs: [Double]) -> Double {
+            let s = xs.sorted()
+            return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+        }
+        let writeSeconds = median(writeRounds)
+        let cliSeconds = median(cliRounds)
 
         // 4. Export: decompress and filter every orders segment (all records, then one type in one day).
         note("exporting …")
@@ -152,9 +192,11 @@ struct BenchArchive: AsyncParsableCommand {
         let mb = 1_000_000.0
         let result = Result(
             records: records, jsonBytes: jsonBytes,
-            archiveWriteMBPerSecond: Double(jsonBytes) / mb / writeSeconds, archiveRatio: Double(jsonBytes) / Double(compressed),
+            archiveWriteMBPerSecond: Double(jsonBytes) / mb / writeSeconds, archiveRatio: ratio,
             zstdCliMBPerSecond: Double(plainBytes) / mb / cliSeconds, zstdCliRatio: Double(plainBytes) / Double(cliBytes),
             writeShareOfCli: (Double(jsonBytes) / writeSeconds) / (Double(plainBytes) / cliSeconds),
+            archiveWriteRoundsMBPerSecond: writeRounds.map { Double(jsonBytes) / mb / $0 },
+            zstdCliRoundsMBPerSecond: cliRounds.map { Double(plainBytes) / mb / $0 },
             exportMBPerSecond: Double(orderJSON) / mb / exportSeconds, exportFilteredMBPerSecond: Double(orderJSON) / mb / filteredSeconds,
             segments: entries.count)
         if json {
@@ -164,11 +206,21 @@ struct BenchArchive: AsyncParsableCommand {
             print(String(decoding: try encoder.encode(result), as: UTF8.self))
         } else {
             print(String(format: "records                %d (%d bytes of JSON Lines, %d segments)", records, jsonBytes, entries.count))
-            print(String(format: "archive write          %.1f MB/s, ratio %.2f (records to fsynced segments in the manifest)", result.archiveWriteMBPerSecond, result.archiveRatio))
-            print(String(format: "zstd -3 CLI            %.1f MB/s, ratio %.2f (the same lines, one file)", result.zstdCliMBPerSecond, result.zstdCliRatio))
+            func list(_ xs: [Double]) -> String { xs.map { String(format: "%.1f", $0) }.joined(separator: ", ") }
+            print(String(format: "archive write          %.1f MB/s (median of %@), ratio %.3f (records to fsynced segments in the manifest)",
+                         result.archiveWriteMBPerSecond, list(result.archiveWriteRoundsMBPerSecond), result.archiveRatio))
+            print(String(format: "zstd -3 CLI            %.1f MB/s (median of %@), ratio %.3f (the same lines, one file)",
+                         result.zstdCliMBPerSecond, list(result.zstdCliRoundsMBPerSecond), result.zstdCliRatio))
             print(String(format: "write / CLI            %.0f%% (target ≥ 80%%, with at least the CLI's ratio)", result.writeShareOfCli * 100))
             print(String(format: "export                 %.1f MB/s of JSON (all orders); %.1f MB/s filtered to one type (target ≥ 200)", result.exportMBPerSecond, result.exportFilteredMBPerSecond))
         }
+    }
+
+    /// This process's user and system CPU time so far.
+    static func cpuSeconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
     }
 
     private func runCLI(_ args: [String]) async throws -> Int32 {

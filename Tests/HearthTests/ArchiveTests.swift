@@ -130,11 +130,14 @@ func jsonLines(_ bytes: [UInt8]) throws -> [[String: Any]] {
         }
     }
 
-    @Test func largeSegmentsAreCompressedChunkByChunkAsTheyFill() async throws {
+    /// One compressing thread, and three (the writer and two helpers extending different segments' frames at once).
+    @Test(arguments: [1, 3]) func largeSegmentsAreCompressedChunkByChunkAsTheyFill(threads: Int) async throws {
         // One partition per topic, so the orders segment grows past several 2 MiB chunks before it closes.
         let fixture = ArchiveFixture(count: 12_000, partitions: 1)
         let layout = ArchiveLayout(root: makeTemporaryDirectory("hearth-archive"))
-        let store = try ArchiveStore(layout: layout, settings: archiveSettings(), logger: testLogger)
+        var settings = archiveSettings()
+        settings.compressionThreads = threads
+        let store = try ArchiveStore(layout: layout, settings: settings, logger: testLogger)
         let sink = ArchiveSink(store: store, topics: ["orders", "restaurants", "menus"])
         for (tp, list) in fixture.byPartition {
             var position: Int64?

@@ -17,8 +17,10 @@ import Testing
                                                     kafka: ["session.timeout.ms": "6000", "heartbeat.interval.ms": "500"],
                                                     sinks: ["analytics"])
         let data = makeTemporaryDirectory("hearth-crash")
-        let args = ["serve", "--brokers", cluster.bootstrapServers, "--postgres", url, "--pipelines-dir", pipelines.path,
-                    "--data-dir", data.path, "--port", "0"]
+        func args(_ pipelines: URL) -> [String] {
+            ["serve", "--brokers", cluster.bootstrapServers, "--postgres", url, "--pipelines-dir", pipelines.path,
+             "--data-dir", data.path, "--port", "0"]
+        }
         let positions = PostgresConnection(url: url)
 
         // More records than ten short runs can apply, so every kill lands mid-ingest (the development
@@ -37,7 +39,7 @@ import Testing
             #expect(attempts < 25, "could not kill the process during ingest")
             if attempts >= 25 { break }
             let before = try await Self.applied(positions)
-            let hearth = try HearthProcess(args)
+            let hearth = try HearthProcess(args(pipelines))
             // Wait for this run to apply something, then kill it at a random moment.
             try? await waitUntil("progress", timeout: .seconds(20), every: .milliseconds(50)) {
                 try await Self.applied(positions) > before
@@ -48,8 +50,8 @@ import Testing
             if atKill > before && atKill < produced { midIngestKills += 1 }
         }
 
-        // A final run catches up; the totals must be exact.
-        let final = try HearthProcess(args)
+        // A final run catches up, in the pipeline's usual batches; the totals must be exact.
+        let final = try HearthProcess(args(try IngestHarness.pipelines(["orders"], sinks: ["analytics"])))
         // Serving (signal handlers installed) before it is asked to stop.
         #expect(try await final.nextLine().hasPrefix("Hearth is listening on"))
         try await waitUntil("the final run to apply every record", timeout: .seconds(120)) {

@@ -3,6 +3,8 @@
 
 #include <sys/types.h>
 
+// POSIX calls for which Swift's Glibc module has no (safe) form.
+
 /// Starts `path` with `argv` and `envp` (NULL-terminated) through posix_spawn.
 /// The child gets `in_fd`, `out_fd` and `err_fd` as its standard streams (-1: /dev/null) and no
 /// other descriptor of ours (every descriptor from 3 up is closed in it, whatever its flags), the
@@ -14,5 +16,9 @@ int hearth_spawn(pid_t *pid, const char *path, char *const argv[], char *const e
 
 /// A pipe whose two ends are close-on-exec (pipe2 with O_CLOEXEC). Returns 0 or an errno value.
 int hearth_pipe(int fds[2]);
+
+/// Starts writing a file's dirty pages to disk without waiting (Linux sync_file_range with
+/// SYNC_FILE_RANGE_WRITE), so that fsyncs of several files overlap. Returns 0 or an errno value.
+int hearth_start_writeback(int fd);
 
 #endif
