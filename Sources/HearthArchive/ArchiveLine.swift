@@ -108,32 +108,43 @@ enum ArchiveLine {
     /// The time a record is filed under: its event time, else (invalid records) its Kafka timestamp.
     static func time(_ r: borrowing SinkRecord, now: Int64) -> Int64 {
         switch r.event {
-        case .success(let e): return ArchiveTime.clamp(e.occurredAt.epochMillis)
-        case .failure: return ArchiveTime.clamp(r.record.timestampMillis >= 0 ? r.record.timestampMillis : now)
+        case .success(let e): filedTime(eventMillis: e.occurredAt.epochMillis, timestampMillis: r.record.timestampMillis, now: now)
+        case .failure: filedTime(eventMillis: nil, timestampMillis: r.record.timestampMillis, now: now)
         }
     }
 
+    /// The event time when there is one, else the Kafka timestamp, else `now`; within the archive's range.
+    private static func filedTime(eventMillis: Int64?, timestampMillis: Int64, now: Int64) -> Int64 {
+        ArchiveTime.clamp(eventMillis ?? (timestampMillis >= 0 ? timestampMillis : now))
+    }
+
     /// At most how many bytes `append` writes for the record (escapes can make a string six times longer;
-    /// base64 a third longer). Read in place, as `append` reads it.
-    static func bound(_ r: UnsafePointer<SinkRecord>) -> Int {
+    /// base64 a third longer), given the event id of a valid record.
+    private static func bound(_ r: UnsafePointer<SinkRecord>, eventID: String?) -> Int {
         var n = 400 + 6 * r.pointee.record.topic.utf8.count
         if let key = r.pointee.record.key { n += 6 * key.count + 16 }
         for i in r.pointee.record.headers.indices {
             n += 6 * (r.pointee.record.headers[i].name.utf8.count + r.pointee.record.headers[i].value.count) + 32
         }
         switch r.pointee.event {
-        case .success: n += r.pointee.record.value.count + 6 * (eventFields(r.pointee.event)?.2.utf8.count ?? 0) + 64
+        case .success: n += r.pointee.record.value.count + 6 * (eventID?.utf8.count ?? 0) + 64
         case .failure(let error): n += 6 * (r.pointee.record.value.count + error.code.utf8.count + error.message.utf8.count) + 64
         }
         return n
     }
 
-    /// Writes the record's line at `out`, which has room for `bound(r)` bytes. `now` stands in for a missing
-    /// Kafka timestamp (the time the record was archived). The record is read in place through a pointer (a
-    /// copy would retain each of its buffers) and written through a pointer: this runs for every record.
+    /// Appends the record's line to `lines`, reserving room for it first and writing through `out` (which keeps
+    /// state across a batch's records). `now` stands in for a missing Kafka timestamp (the time the record was
+    /// archived). The record is read in place through a pointer (a copy would retain each of its buffers) and
+    /// written through a pointer: this runs for every record.
     /// Returns the time the record is filed under (as `time`) and whether it is a dead letter.
-    static func append(_ r: UnsafePointer<SinkRecord>, now: Int64, to out: inout LineWriter) -> (time: Int64, deadLetter: Bool) {
-        let filed: (time: Int64, deadLetter: Bool)
+    static func append(_ r: UnsafePointer<SinkRecord>, now: Int64, to lines: LineBuffer, through out: inout LineWriter)
+        -> (time: Int64, deadLetter: Bool) {
+        let fields = eventFields(r.pointee.event)
+        out.p = lines.reserve(bound(r, eventID: fields?.2))
+        defer { lines.commit(out.p) }
+        let filed = (time: filedTime(eventMillis: fields?.0, timestampMillis: r.pointee.record.timestampMillis, now: now),
+                     deadLetter: fields == nil)
         out.literal(#"{"topic":"#)
         out.string(r.pointee.record.topic)
         out.literal(#","partition":"#)
@@ -142,9 +153,8 @@ enum ArchiveLine {
         out.integer(r.pointee.record.offset)
         out.literal(#","timestamp":"#)
         out.quotedTime(r.pointee.record.timestampMillis >= 0 ? r.pointee.record.timestampMillis : now)
-        switch eventFields(r.pointee.event) {
+        switch fields {
         case let (millis, type, id)?:
-            filed = (ArchiveTime.clamp(millis), false)
             out.literal(#","event_time":"#)
             out.quotedTime(millis)
             out.literal(#","type":"#)
@@ -152,7 +162,6 @@ enum ArchiveLine {
             out.literal(#","event_id":"#)
             out.string(id)
         case nil:
-            filed = (ArchiveTime.clamp(r.pointee.record.timestampMillis >= 0 ? r.pointee.record.timestampMillis : now), true)
             out.literal(#","event_time":null,"type":null,"event_id":null"#)
         }
         out.literal(#","key":"#)

@@ -580,7 +580,7 @@ public final class ArchiveStore: @unchecked Sendable {
 
         // 3. The directories, then the manifest: the segments count from here.
         do {
-            for dir in Set(renamed.map { ((layout.root.path + "/" + $0.rel) as NSString).deletingLastPathComponent }).sorted() {
+            for dir in Set(renamed.map { ($0.file.path as NSString).deletingLastPathComponent }).sorted() {
                 try POSIX.fsyncDirectory(dir)
             }
             var recorded: [(Int, SegmentEntry)] = []
@@ -709,10 +709,7 @@ struct EncodedBatch {
             deadLetters.reserveCapacity(records.count)
             var out = LineWriter(lines.base)
             for i in records.indices {
-                let r = records.baseAddress! + i
-                out.p = lines.reserve(ArchiveLine.bound(r))
-                let filed = ArchiveLine.append(r, now: now, to: &out)
-                lines.commit(out.p)
+                let filed = ArchiveLine.append(records.baseAddress! + i, now: now, to: lines, through: &out)
                 offsets.append(records[i].record.offset)
                 ends.append(lines.count)
                 times.append(filed.time)
