@@ -136,12 +136,12 @@ public final class CompressedLinesFile {
     private let compressor: ZstdCompressor
     public private(set) var lines = 0
 
-    public init(path: String, level: Int32 = 3) throws {
+    public init(path: String, compression: ZstdParameters = .jsonLines) throws {
         self.path = path
         try POSIX.makeDirectories((path as NSString).deletingLastPathComponent)
         let file = try AtomicFile(path: path)
         self.file = file
-        compressor = try ZstdCompressor(level: level) { try file.write($0) }
+        compressor = try ZstdCompressor(compression) { try file.write($0) }
     }
 
     /// Appends each string as one line (they must hold no newline).

@@ -260,7 +260,7 @@ public final class ArchiveExport {
         self.format = format
         scanner = ArchiveScanner(layout: layout, entries: entries, query: query)
         if format == .jsonlZst {
-            compressor = try ZstdCompressor(level: 3) { [unowned self] chunk in compressed.append(contentsOf: chunk) }
+            compressor = try ZstdCompressor(.jsonLines) { [unowned self] chunk in compressed.append(contentsOf: chunk) }
         }
     }
 

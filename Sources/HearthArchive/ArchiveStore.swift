@@ -19,7 +19,8 @@ public struct ArchiveSettings: Sendable, Equatable {
     /// All open and not-yet-written segments together; above it the largest is written early and
     /// writers wait.
     public var memoryBudgetBytes = 256 << 20
-    public var compressionLevel: Int32 = 3
+    /// zstd parameters of segments: level 3 with a minimum match of 6 (see `ZstdParameters.jsonLines`).
+    public var compression = ZstdParameters.jsonLines
     /// Segments compressed at once (each segment is one zstd frame, extended by one thread at a time):
     /// the writer thread and this many less one helpers. Default: the cores, at most 4.
     public var compressionThreads = min(max(ProcessInfo.processInfo.activeProcessorCount, 1), 4)
@@ -56,7 +57,7 @@ public final class ArchiveStore: @unchecked Sendable {
     var compressedChunks: Int { withLock { chunksCompressed } }
     /// Open segments are compressed in chunks of this many bytes as they fill, so the writer works
     /// alongside the stream and a stop has little left to compress.
-    static let chunkBytes = 2 << 20
+    static let chunkBytes = 1 << 19
 
     private let segmentsCounter = Counter(label: "hearth_archive_segments_written_total")
     private let bytesCounter = Counter(label: "hearth_archive_bytes_written_total")
@@ -254,7 +255,7 @@ public final class ArchiveStore: @unchecked Sendable {
             if segment == nil {
                 nextSegmentID += 1
                 segment = OpenSegment(id: nextSegmentID, partition: tp, startOffset: cursor, firstOffset: encoded.offsets[i],
-                                      day: day, openedAt: now, level: settings.compressionLevel)
+                                      day: day, openedAt: now, compression: settings.compression)
                 runStart = i
             }
             cursor = encoded.offsets[i] + 1
@@ -742,7 +743,7 @@ struct OpenSegment {
     let compression: SegmentCompression
 
     init(id: Int, partition: TopicPartition, startOffset: Int64, firstOffset: Int64, day: Int64, openedAt: ContinuousClock.Instant,
-         level: Int32) {
+         compression parameters: ZstdParameters) {
         self.id = id
         self.partition = partition
         self.startOffset = startOffset
@@ -751,7 +752,7 @@ struct OpenSegment {
         self.day = day
         self.openedAt = openedAt
         lastAppend = openedAt
-        compression = SegmentCompression(level: level)
+        compression = SegmentCompression(parameters)
     }
 
     /// Bytes it holds: lines, compressed output and the compression context.
@@ -794,12 +795,12 @@ final class SegmentCompression: @unchecked Sendable {
     private var compressor: ZstdCompressor?
     private var finished = false
     private let size = Atomic<Int>(0)
-    private let level: Int32
+    private let parameters: ZstdParameters
     /// A thread is extending the frame (set and read under the store's lock).
     var busy = false
 
-    init(level: Int32) {
-        self.level = level
+    init(_ parameters: ZstdParameters) {
+        self.parameters = parameters
     }
 
     var output: [UInt8] { box.bytes }
@@ -814,7 +815,7 @@ final class SegmentCompression: @unchecked Sendable {
     func compress(_ raw: UnsafeRawBufferPointer) throws {
         if compressor == nil {
             let box = box
-            compressor = try ZstdCompressor(level: level) { box.bytes.append(contentsOf: $0) }
+            compressor = try ZstdCompressor(parameters) { box.bytes.append(contentsOf: $0) }
         }
         try compressor!.write(raw)
         sync()

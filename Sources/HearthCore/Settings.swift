@@ -65,6 +65,7 @@ public struct Settings: Sendable, Equatable {
         ("archive.idle_flush_seconds", "HEARTH_ARCHIVE_IDLE_FLUSH_SECONDS", "… or when its partition had no record for this long (default 30)"),
         ("archive.memory_budget_mb", "HEARTH_ARCHIVE_MEMORY_BUDGET_MB", "MiB all unwritten segments may hold together (default 256)"),
         ("archive.compression_level", "", "zstd level of archive segments, 1 to 19 (default 3)"),
+        ("archive.compression_min_match", "", "zstd minimum match length of archive segments, 3 to 7, or 0 for the level's own (default 6, which suits JSON Lines)"),
         ("archive.compression_threads", "", "segments compressed at once, each on one thread (default: the cores, at most 4)"),
     ]
 
@@ -104,7 +105,12 @@ public struct Settings: Sendable, Equatable {
             s.archive.segmentAgeSeconds = Double(try archive.int("segment_age_seconds", default: Int(s.archive.segmentAgeSeconds), range: 1...86_400))
             s.archive.idleFlushSeconds = Double(try archive.int("idle_flush_seconds", default: Int(s.archive.idleFlushSeconds), range: 1...86_400))
             s.archive.memoryBudgetBytes = try archive.int("memory_budget_mb", default: s.archive.memoryBudgetBytes >> 20, range: 8...65_536) << 20
-            s.archive.compressionLevel = Int32(try archive.int("compression_level", default: Int(s.archive.compressionLevel), range: 1...19))
+            s.archive.compression.level = Int32(try archive.int("compression_level", default: Int(s.archive.compression.level), range: 1...19))
+            let minMatch = try archive.int("compression_min_match", default: Int(s.archive.compression.minMatch), range: 0...7)
+            guard minMatch == 0 || ZstdParameters.minMatchRange.contains(Int32(minMatch)) else {
+                throw archive.error("compression_min_match", "must be 3 to 7, or 0 for the level's own")
+            }
+            s.archive.compression.minMatch = Int32(minMatch)
             s.archive.compressionThreads = try archive.int("compression_threads", default: s.archive.compressionThreads, range: 1...64)
             try archive.finish()
             s.logFormat = try map.string("log_format", default: s.logFormat)

@@ -35,6 +35,11 @@ struct BenchArchive: AsyncParsableCommand {
         var writeShareOfCli: Double
         var archiveWriteRoundsMBPerSecond: [Double]
         var zstdCliRoundsMBPerSecond: [Double]
+        /// The CLI with the archive's own parameters (level 3, minimum match 6): the writer's overhead alone.
+        var zstdCliSameParameters: String
+        var zstdCliSameParametersMBPerSecond: Double
+        var zstdCliSameParametersRatio: Double
+        var writeShareOfCliSameParameters: Double
         var exportMBPerSecond: Double
         var exportFilteredMBPerSecond: Double
         var segments: Int
@@ -129,18 +134,22 @@ struct BenchArchive: AsyncParsableCommand {
                         round, seconds, cpu, accepted, seconds - accepted))
             return (layout, store.allEntries(), seconds)
         }
-        func cliRound(_ round: Int, _ plain: URL, _ out: URL) async throws -> Double {
+        // The archive's own parameters on the CLI, for the writer's overhead apart from the parameters.
+        let compression = settings.compression
+        let sameArgs = ["-\(compression.level)"] + (compression.minMatch == 0 ? [] : ["--zstd=minMatch=\(compression.minMatch)"])
+        let sameName = "zstd " + sameArgs.joined(separator: " ")
+        func cliRound(_ round: Int, _ args: [String], _ plain: URL, _ out: URL) async throws -> Double {
             let start = ContinuousClock.now
-            let status = try await runCLI(["-3", "-q", "-f", "-o", out.path, plain.path])
+            let status = try await runCLI(args + ["-q", "-f", "-o", out.path, plain.path])
             let fd = open(out.path, O_RDONLY)
             if fd >= 0 { fsync(fd); close(fd) }
-            guard status == 0 else { throw fail("zstd -3 failed with status \(status)") }
+            guard status == 0 else { throw fail("zstd \(args.joined(separator: " ")) failed with status \(status)") }
             let seconds = (ContinuousClock.now - start).seconds
-            note(String(format: "  zstd -3 round %d: %.2f s", round, seconds))
+            note(String(format: "  zstd %@ round %d: %.2f s", args.joined(separator: " "), round, seconds))
             return seconds
         }
 
-        note("archiving, and zstd -3 on the same JSON Lines, \(rounds) rounds each in turn …")
+        note("archiving, zstd -3 and \(sameName) on the same JSON Lines, \(rounds) rounds each in turn …")
         var (layout, entries, firstSeconds) = try await archiveRound(1)
         var writeRounds = [firstSeconds]
         let jsonBytes = entries.reduce(0) { $0 + $1.uncompressedBytes }
@@ -157,23 +166,28 @@ struct BenchArchive: AsyncParsableCommand {
         try handle.close()
         let plainBytes = POSIXSize.of(plain.path)
         let cliOut = work.appendingPathComponent("all.jsonl.zst")
+        let sameOut = work.appendingPathComponent("all.same.jsonl.zst")
         _ = try? await runCLI(["-3", "-q", "-f", "-o", cliOut.path, plain.path])   // warm the page cache
-        var cliRounds = [try await cliRound(1, plain, cliOut)]
+        var cliRounds = [try await cliRound(1, ["-3"], plain, cliOut)]
+        var sameRounds = [try await cliRound(1, sameArgs, plain, sameOut)]
         for k in stride(from: 2, through: rounds, by: 1) {
             try? FileManager.default.removeItem(at: layout.root)
             let r = try await archiveRound(k)
             (layout, entries) = (r.layout, r.entries)
             writeRounds.append(r.seconds)
             ratio = min(ratio, Double(jsonBytes) / Double(entries.reduce(0) { $0 + $1.bytes }))
-            cliRounds.append(try await cliRound(k, plain, cliOut))
+            cliRounds.append(try await cliRound(k, ["-3"], plain, cliOut))
+            sameRounds.append(try await cliRound(k, sameArgs, plain, sameOut))
         }
         let cliBytes = POSIXSize.of(cliOut.path)
+        let sameBytes = POSIXSize.of(sameOut.path)
         func median(_ xs: [Double]) -> Double {
             let s = xs.sorted()
             return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
         }
         let writeSeconds = median(writeRounds)
         let cliSeconds = median(cliRounds)
+        let sameSeconds = median(sameRounds)
 
         // 4. Export: decompress and filter every orders segment (all records, then one type in one day).
         note("exporting …")
@@ -197,6 +211,10 @@ struct BenchArchive: AsyncParsableCommand {
             writeShareOfCli: (Double(jsonBytes) / writeSeconds) / (Double(plainBytes) / cliSeconds),
             archiveWriteRoundsMBPerSecond: writeRounds.map { Double(jsonBytes) / mb / $0 },
             zstdCliRoundsMBPerSecond: cliRounds.map { Double(plainBytes) / mb / $0 },
+            zstdCliSameParameters: sameName,
+            zstdCliSameParametersMBPerSecond: Double(plainBytes) / mb / sameSeconds,
+            zstdCliSameParametersRatio: Double(plainBytes) / Double(sameBytes),
+            writeShareOfCliSameParameters: (Double(jsonBytes) / writeSeconds) / (Double(plainBytes) / sameSeconds),
             exportMBPerSecond: Double(orderJSON) / mb / exportSeconds, exportFilteredMBPerSecond: Double(orderJSON) / mb / filteredSeconds,
             segments: entries.count)
         if json {
@@ -211,7 +229,11 @@ struct BenchArchive: AsyncParsableCommand {
                          result.archiveWriteMBPerSecond, list(result.archiveWriteRoundsMBPerSecond), result.archiveRatio))
             print(String(format: "zstd -3 CLI            %.1f MB/s (median of %@), ratio %.3f (the same lines, one file)",
                          result.zstdCliMBPerSecond, list(result.zstdCliRoundsMBPerSecond), result.zstdCliRatio))
-            print(String(format: "write / CLI            %.0f%% (target ≥ 80%%, with at least the CLI's ratio)", result.writeShareOfCli * 100))
+            print(String(format: "%@ %.1f MB/s (median of %@), ratio %.3f (the archive's parameters on the CLI)",
+                         sameName.padding(toLength: max(22, sameName.count), withPad: " ", startingAt: 0), result.zstdCliSameParametersMBPerSecond,
+                         list(sameRounds.map { Double(plainBytes) / mb / $0 }), result.zstdCliSameParametersRatio))
+            print(String(format: "write / CLI            %.0f%% of zstd -3 (target ≥ 80%%, with at least its ratio); %.0f%% of %@",
+                         result.writeShareOfCli * 100, result.writeShareOfCliSameParameters * 100, sameName))
             print(String(format: "export                 %.1f MB/s of JSON (all orders); %.1f MB/s filtered to one type (target ≥ 200)", result.exportMBPerSecond, result.exportFilteredMBPerSecond))
         }
     }

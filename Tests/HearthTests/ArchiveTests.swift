@@ -132,7 +132,7 @@ func jsonLines(_ bytes: [UInt8]) throws -> [[String: Any]] {
 
     /// One compressing thread, and three (the writer and two helpers extending different segments' frames at once).
     @Test(arguments: [1, 3]) func largeSegmentsAreCompressedChunkByChunkAsTheyFill(threads: Int) async throws {
-        // One partition per topic, so the orders segment grows past several 2 MiB chunks before it closes.
+        // One partition per topic, so the orders segment grows past several chunks before it closes.
         let fixture = ArchiveFixture(count: 12_000, partitions: 1)
         let layout = ArchiveLayout(root: makeTemporaryDirectory("hearth-archive"))
         var settings = archiveSettings()
@@ -161,6 +161,20 @@ func jsonLines(_ bytes: [UInt8]) throws -> [[String: Any]] {
         let same = lines.map { ($0["offset"] as? NSNumber)?.int64Value } == produced.map(\.record.offset)
         #expect(same, "the segment holds offsets \(orders.firstOffset)-\(orders.lastOffset) in order")
         #expect(lines.count == orders.records)
+        // Compressed chunk by chunk, the frame is what one pass with the archive's parameters makes of its lines
+        // (level 3, minimum match 6), which is smaller than plain level 3.
+        func compressed(_ parameters: ZstdParameters) throws -> [UInt8] {
+            final class Out { var bytes: [UInt8] = [] }
+            let out = Out()
+            let c = try ZstdCompressor(parameters) { out.bytes.append(contentsOf: $0) }
+            try c.write(Array(text.utf8))
+            try c.finish()
+            return out.bytes
+        }
+        let file = try [UInt8](Data(contentsOf: layout.root.appendingPathComponent(orders.path)))
+        #expect(try compressed(.jsonLines) == file)
+        let plain = try compressed(ZstdParameters(level: 3))
+        #expect(plain.count > file.count, "level 3 alone: \(plain.count) bytes; with minimum match 6: \(file.count)")
     }
 
     @Test func theExportOfADayEqualsWhatWasProducedThatDay() async throws {

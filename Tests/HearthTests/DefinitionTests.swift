@@ -1,4 +1,5 @@
 import Foundation
+import HearthArchive
 import HearthCore
 import HearthPipeline
 import HearthSupport
@@ -57,6 +58,24 @@ import Testing
         #expect(throws: ConfigError.self) { try Settings.load(configFile: nil, environment: ["HEARTH_PORT": "eighty"]) }
         try "prot: 9000\n".write(to: file, atomically: true, encoding: .utf8)
         #expect(throws: ConfigError.self) { try Settings.load(configFile: file.path, environment: [:]) }
+    }
+
+    @Test func theArchiveSectionsCompressionIsReadAndChecked() throws {
+        let dir = makeTemporaryDirectory()
+        let file = dir.appendingPathComponent("hearth.yaml")
+        func load(_ yaml: String) throws -> Settings {
+            try yaml.write(to: file, atomically: true, encoding: .utf8)
+            return try Settings.load(configFile: file.path, environment: [:])
+        }
+        func error(_ yaml: String) -> String? {
+            do { _ = try load(yaml); return nil } catch { return "\(error)".replacingOccurrences(of: dir.path + "/", with: "") }
+        }
+        #expect(Settings().archive.compression == ZstdParameters(level: 3, minMatch: 6))
+        #expect(try load("archive:\n  compression_level: 9\n  compression_min_match: 0\n").archive.compression == ZstdParameters(level: 9, minMatch: 0))
+        #expect(try load("archive:\n  compression_min_match: 7\n").archive.compression == ZstdParameters(level: 3, minMatch: 7))
+        #expect(error("archive:\n  compression_min_match: 2\n")
+            == "hearth.yaml:2: archive.compression_min_match: must be 3 to 7, or 0 for the level's own")
+        #expect(error("archive:\n  compression_min_match: 8\n")?.hasPrefix("hearth.yaml:2: archive.compression_min_match:") == true)
     }
 
     @Test func theAuthSectionIsReadStrictly() throws {
