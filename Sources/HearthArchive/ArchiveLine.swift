@@ -211,10 +211,122 @@ enum ArchiveLine {
         }
     }
 
-    /// Whether `value` is one JSON document (invalid records only: valid events were parsed already).
+    /// Whether `value` is one JSON document in UTF-8 (invalid records only: valid events were parsed already).
     static func isJSON(_ value: [UInt8]) -> Bool {
-        guard !value.isEmpty else { return false }
-        return (try? JSONSerialization.jsonObject(with: Data(value), options: [.fragmentsAllowed])) != nil
+        guard !value.isEmpty, String(validating: value, as: UTF8.self) != nil else { return false }
+        return value.withUnsafeBufferPointer { JSONSyntax.isDocument($0) }
+    }
+}
+
+/// A check of JSON syntax (RFC 8259) that builds nothing: dead letters are archived as JSON when their value is
+/// JSON, and the largest of them (values above the size limit) are never parsed otherwise. Nesting is tracked
+/// in an array, so deep input cannot exhaust the stack.
+enum JSONSyntax {
+    static func isDocument(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
+        var i = 0
+        let n = b.count
+        var open: [Bool] = []   // the containers entered: true for an object
+        @inline(__always) func space() { while i < n, b[i] == 0x20 || b[i] == 0x0A || b[i] == 0x0D || b[i] == 0x09 { i += 1 } }
+        func string() -> Bool {   // at the opening quote
+            i += 1
+            while i < n {
+                let c = b[i]
+                if c == 0x22 { i += 1; return true }
+                if c < 0x20 { return false }
+                if c == 0x5C {
+                    guard i + 1 < n else { return false }
+                    switch b[i + 1] {
+                    case 0x22, 0x5C, 0x2F, 0x62, 0x66, 0x6E, 0x72, 0x74: i += 2
+                    case 0x75:
+                        guard i + 6 <= n else { return false }
+                        for k in 2..<6 where !isHex(b[i + k]) { return false }
+                        i += 6
+                    default: return false
+                    }
+                } else {
+                    i += 1
+                }
+            }
+            return false
+        }
+        func digits() -> Bool {
+            let start = i
+            while i < n, b[i] >= 0x30 && b[i] <= 0x39 { i += 1 }
+            return i > start
+        }
+        func number() -> Bool {
+            if b[i] == 0x2D { i += 1 }
+            guard i < n else { return false }
+            if b[i] == 0x30 { i += 1 } else if !digits() { return false }
+            if i < n, b[i] == 0x2E { i += 1; guard digits() else { return false } }
+            if i < n, b[i] == 0x65 || b[i] == 0x45 {
+                i += 1
+                if i < n, b[i] == 0x2B || b[i] == 0x2D { i += 1 }
+                guard digits() else { return false }
+            }
+            return true
+        }
+        func word(_ w: StaticString) -> Bool {
+            let count = w.utf8CodeUnitCount
+            guard i + count <= n else { return false }
+            for k in 0..<count where b[i + k] != w.utf8Start[k] { return false }
+            i += count
+            return true
+        }
+        func key() -> Bool {   // an object's member name and its colon
+            space()
+            guard i < n, b[i] == 0x22, string() else { return false }
+            space()
+            guard i < n, b[i] == 0x3A else { return false }
+            i += 1
+            return true
+        }
+        space()
+        while true {
+            // A value.
+            guard i < n else { return false }
+            switch b[i] {
+            case 0x7B:
+                i += 1
+                space()
+                if i < n, b[i] == 0x7D { i += 1; break }
+                open.append(true)
+                guard key() else { return false }
+                space()
+                continue
+            case 0x5B:
+                i += 1
+                space()
+                if i < n, b[i] == 0x5D { i += 1; break }
+                open.append(false)
+                continue
+            case 0x22: guard string() else { return false }
+            case 0x74: guard word("true") else { return false }
+            case 0x66: guard word("false") else { return false }
+            case 0x6E: guard word("null") else { return false }
+            case 0x2D, 0x30...0x39: guard number() else { return false }
+            default: return false
+            }
+            // After a value: close containers until one goes on with a comma.
+            while true {
+                space()
+                guard let inObject = open.last else { return i == n }
+                guard i < n else { return false }
+                if b[i] == 0x2C {
+                    i += 1
+                    if inObject { guard key() else { return false } }
+                    space()
+                    break
+                }
+                guard b[i] == (inObject ? 0x7D : 0x5D) else { return false }
+                i += 1
+                open.removeLast()
+            }
+        }
+    }
+
+    @inline(__always) private static func isHex(_ c: UInt8) -> Bool {
+        (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66)
     }
 }
 
@@ -222,9 +334,10 @@ enum ArchiveLine {
 /// no uniqueness checks, no growth. Only the line encoder uses it.
 struct LineWriter {
     var p: UnsafeMutablePointer<UInt8>
-    /// The last second written by `quotedTime`, and its 20 bytes (`"YYYY-MM-DDTHH:MM:SS`).
-    private var cachedSecond = Int64.min
-    private var cached: (UInt64, UInt64, UInt64) = (0, 0, 0)
+    /// The last two seconds written by `quotedTime`, and their 20 bytes (`"YYYY-MM-DDTHH:MM:SS`): a line's
+    /// Kafka timestamp and event time are usually different seconds, each close to the previous line's.
+    private var cachedSecond = (Int64.min, Int64.min)
+    private var cached: ((UInt64, UInt64, UInt64), (UInt64, UInt64, UInt64)) = ((0, 0, 0), (0, 0, 0))
 
     init(_ p: UnsafeMutablePointer<UInt8>) { self.p = p }
 
@@ -265,14 +378,19 @@ struct LineWriter {
     mutating func quotedTime(_ ms: Int64) {
         let t = ArchiveTime.clamp(ms)
         let secs = t.floorDiv(1000)
-        if secs != cachedSecond {
+        var prefix: (UInt64, UInt64, UInt64)
+        if secs == cachedSecond.0 {
+            prefix = cached.0
+        } else if secs == cachedSecond.1 {
+            prefix = cached.1
+        } else {
             var line: [UInt8] = [0x22]
             line.reserveCapacity(25)
             ArchiveTime.append(secs * 1000, to: &line)
-            withUnsafeMutableBytes(of: &cached) { $0.copyBytes(from: line[0..<20]) }
-            cachedSecond = secs
+            prefix = (0, 0, 0)
+            withUnsafeMutableBytes(of: &prefix) { $0.copyBytes(from: line[0..<20]) }
+            (cachedSecond, cached) = ((secs, cachedSecond.0), (prefix, cached.0))
         }
-        var prefix = cached
         let at = p
         withUnsafeBytes(of: &prefix) { at.update(from: $0.baseAddress!.assumingMemoryBound(to: UInt8.self), count: 20) }
         p += 20

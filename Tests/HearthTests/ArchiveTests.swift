@@ -434,6 +434,26 @@ func jsonLines(_ bytes: [UInt8]) throws -> [[String: Any]] {
         store.close()
     }
 
+    @Test func deadLetterValuesAreArchivedAsJSONExactlyWhenTheyAreJSON() throws {
+        let valid = [#"{}"#, #"[]"#, #" {"a": [1, -2.5e+3, {"b": null}], "c": "x\u00e9\n\"", "d": true} "#, #"-0.5E-3"#,
+                     #""s""#, "\ttrue\n", #"[[[]],[{}]]"#, #"0"#, #"{"é": "ü"}"#]
+        let invalid = [#"{"#, #"{"a"}"#, #"{"a":1,}"#, #"[1,]"#, #"01"#, #"1."#, "\"\u{01}\"", #"tru"#, #"{"a":1}}"#, #"{} {}"#,
+                       #"[1 2]"#, #""\x""#, #"{1:2}"#, #"-"#, "", " ", #"[1,,2]"#, #"{"a" 1}"#, #""\u12G4""#, #"nul"#, #"1e"#, #"[-]"#]
+        for text in valid {
+            #expect(ArchiveLine.isJSON(Array(text.utf8)), "\(text)")
+            #expect((try? JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])) != nil, "\(text)")
+        }
+        for text in invalid {
+            #expect(!ArchiveLine.isJSON(Array(text.utf8)), "\(text)")
+        }
+        #expect(!ArchiveLine.isJSON([0x22, 0xC3, 0x28, 0x22]), "a string that is not UTF-8")
+        // Deep nesting is followed without recursion.
+        #expect(ArchiveLine.isJSON(Array((String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)).utf8)))
+        #expect(!ArchiveLine.isJSON(Array(String(repeating: "[", count: 100_000).utf8)))
+        #expect(!ArchiveLine.isJSON(Array((String(repeating: "{\"a\":[", count: 1000) + "1" + String(repeating: "}]", count: 1000)).utf8)))
+        #expect(ArchiveLine.isJSON(Array((String(repeating: "{\"a\":[", count: 1000) + "1" + String(repeating: "]}", count: 1000)).utf8)))
+    }
+
     @Test func queriesFromUserInputAreCheckedWithClearErrors() throws {
         func error(_ from: String?, _ to: String?, _ types: [String] = [], topic: String? = "orders") -> String? {
             do { _ = try ArchiveQuery.parse(topic: topic, from: from, to: to, types: types); return nil } catch { return error.description }
