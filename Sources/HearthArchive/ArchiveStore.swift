@@ -658,7 +658,7 @@ final class LineBuffer: @unchecked Sendable {
     private(set) var capacity: Int
 
     init(capacity: Int) {
-        (base, self.capacity) = LineBufferPool.take(capacity)
+        (base, self.capacity) = LineBufferPool.shared.take(capacity)
     }
 
     convenience init(copying bytes: UnsafeRawBufferPointer) {
@@ -667,7 +667,7 @@ final class LineBuffer: @unchecked Sendable {
         count = bytes.count
     }
 
-    deinit { LineBufferPool.give(base, capacity: capacity) }
+    deinit { LineBufferPool.shared.give(base, capacity: capacity) }
 
     /// Where the next `n` bytes go (growing the buffer when they do not fit); `commit` says how far was written.
     func reserve(_ n: Int) -> UnsafeMutablePointer<UInt8> {
@@ -689,13 +689,18 @@ final class LineBuffer: @unchecked Sendable {
 /// Line buffers given back, kept for the next batches: writing a batch into fresh memory cost a page fault
 /// (and the kernel zeroing the page) for every 4 KiB, a tenth of the writer's CPU. Buffers come in sizes a
 /// quarter of a power of two apart (at most a quarter more than asked), and at most `limit` bytes are kept.
-enum LineBufferPool {
-    static let limit = 32 << 20
+final class LineBufferPool: Sendable {
+    /// The pool line buffers come from.
+    static let shared = LineBufferPool(limit: 32 << 20)
+
+    let limit: Int
     private struct Free {
         var bySize: [Int: [UInt]] = [:]   // addresses (a pointer is not Sendable)
         var bytes = 0
     }
-    private static let free = Mutex(Free())
+    private let free = Mutex(Free())
+
+    init(limit: Int) { self.limit = limit }
 
     /// The size of buffer handed out for `n` bytes: `n` rounded up to a quarter of the power of two below it.
     static func size(for n: Int) -> Int {
@@ -704,8 +709,8 @@ enum LineBufferPool {
         return (n + quarter - 1) / quarter * quarter
     }
 
-    static func take(_ n: Int) -> (UnsafeMutablePointer<UInt8>, capacity: Int) {
-        let size = size(for: n)
+    func take(_ n: Int) -> (UnsafeMutablePointer<UInt8>, capacity: Int) {
+        let size = Self.size(for: n)
         let reused: UInt? = free.withLock { f in
             guard let p = f.bySize[size]?.popLast() else { return nil }
             f.bytes -= size
@@ -714,9 +719,10 @@ enum LineBufferPool {
         return (UnsafeMutablePointer(bitPattern: reused ?? 0) ?? malloc(size)!.assumingMemoryBound(to: UInt8.self), size)
     }
 
-    static func give(_ p: UnsafeMutablePointer<UInt8>, capacity: Int) {
+    func give(_ p: UnsafeMutablePointer<UInt8>, capacity: Int) {
         let address = UInt(bitPattern: p)
-        let kept = capacity == size(for: capacity) && free.withLock { f in
+        let limit = limit
+        let kept = capacity == Self.size(for: capacity) && free.withLock { f in
             guard f.bytes + capacity <= limit else { return false }
             f.bySize[capacity, default: []].append(address)
             f.bytes += capacity
@@ -725,8 +731,14 @@ enum LineBufferPool {
         if !kept { Foundation.free(p) }
     }
 
-    /// Bytes kept for reuse (for tests).
-    static var keptBytes: Int { free.withLock { $0.bytes } }
+    /// Bytes kept for reuse.
+    var keptBytes: Int { free.withLock { $0.bytes } }
+
+    deinit {
+        free.withLock { f in
+            for p in f.bySize.values.joined() { Foundation.free(UnsafeMutableRawPointer(bitPattern: p)) }
+        }
+    }
 }
 
 /// A batch's records as archive lines, encoded before the store's lock is taken.

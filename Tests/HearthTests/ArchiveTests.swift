@@ -434,6 +434,27 @@ func jsonLines(_ bytes: [UInt8]) throws -> [[String: Any]] {
         store.close()
     }
 
+    @Test func lineBuffersAreReusedWithinTheirBound() throws {
+        for n in [1, 4096, 4097, 5000, 3_000_000, 3_145_728, 3_145_729, 64 << 20] {
+            let size = LineBufferPool.size(for: n)
+            #expect(size >= n && size <= max(4096, n + n / 4), "\(n) → \(size)")
+            #expect(LineBufferPool.size(for: size) == size, "a handed-out size is its own class")
+        }
+        // A buffer given back is handed out again for the same size; never more than the limit is kept.
+        let pool = LineBufferPool(limit: 4 << 20)
+        let (p, capacity) = pool.take(1_000_000)
+        #expect(capacity == LineBufferPool.size(for: 1_000_000))
+        pool.give(p, capacity: capacity)
+        #expect(pool.keptBytes == capacity)
+        let (q, _) = pool.take(999_000)
+        #expect(q == p && pool.keptBytes == 0, "the same size class: the kept buffer")
+        let taken = (0..<8).map { _ in pool.take(1 << 20) }
+        for (b, c) in taken { pool.give(b, capacity: c) }
+        #expect(pool.keptBytes == 4 << 20, "four of the eight kept, the rest freed")
+        pool.give(q, capacity: capacity)
+        #expect(pool.keptBytes == 4 << 20)
+    }
+
     @Test func deadLetterValuesAreArchivedAsJSONExactlyWhenTheyAreJSON() throws {
         let valid = [#"{}"#, #"[]"#, #" {"a": [1, -2.5e+3, {"b": null}], "c": "x\u00e9\n\"", "d": true} "#, #"-0.5E-3"#,
                      #""s""#, "\ttrue\n", #"[[[]],[{}]]"#, #"0"#, #"{"é": "ü"}"#]
