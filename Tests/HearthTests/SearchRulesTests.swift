@@ -7,6 +7,14 @@ import Testing
 @Suite struct SearchRulesTests {
     let rules = TypoRules()
 
+    @Test func filterValuesAreNormalizedAsFoundationTrimsThem() {
+        let values = ["Pizza", " Pizza", "Pizza ", "\tVegan\t", "", " ", "São Paulo", "\u{00A0}Chaat\u{00A0}", "Ramen\u{3000}",
+                      "\u{2003}Dim Sum", "Crème brûlée", "é", "K", "Ⅻ", "İstanbul", "New  York"]
+        for v in values {
+            #expect(SearchSchema.normal(v) == v.lowercased().trimmingCharacters(in: .whitespaces), "\(v.debugDescription)")
+        }
+    }
+
     @Test func theBudgetGrowsWithWordLength() {
         #expect((1...4).allSatisfy { rules.budget(length: $0) == 0 })
         #expect((5...8).allSatisfy { rules.budget(length: $0) == 1 })
