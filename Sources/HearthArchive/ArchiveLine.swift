@@ -186,10 +186,11 @@ enum ArchiveLine {
             out.literal(#","message":"#)
             out.string(error.message)
             out.byte(0x7D)
-            if isJSON(r.pointee.record.value) {
+            let utf8 = isUTF8(r.pointee.record.value)   // checked once for both questions
+            if utf8 && isJSONSyntax(r.pointee.record.value) {
                 out.literal(#","value_format":"json","value":"#)
                 out.jsonValue(r.pointee.record.value)
-            } else if String(validating: r.pointee.record.value, as: UTF8.self) != nil {
+            } else if utf8 {
                 out.literal(#","value_format":"text","value":"#)
                 r.pointee.record.value.withUnsafeBufferPointer { out.escaped($0) }
             } else {
@@ -212,9 +213,13 @@ enum ArchiveLine {
     }
 
     /// Whether `value` is one JSON document in UTF-8 (invalid records only: valid events were parsed already).
-    static func isJSON(_ value: [UInt8]) -> Bool {
-        guard !value.isEmpty, String(validating: value, as: UTF8.self) != nil else { return false }
-        return value.withUnsafeBufferPointer { JSONSyntax.isDocument($0) }
+    static func isJSON(_ value: [UInt8]) -> Bool { isUTF8(value) && isJSONSyntax(value) }
+
+    private static func isJSONSyntax(_ value: [UInt8]) -> Bool { value.withUnsafeBufferPointer { JSONSyntax.isDocument($0) } }
+
+    /// Whether the bytes are UTF-8 (all-ASCII ones without building a string).
+    static func isUTF8(_ bytes: [UInt8]) -> Bool {
+        bytes.withUnsafeBufferPointer { b in b.allSatisfy { $0 < 0x80 } } || String(validating: bytes, as: UTF8.self) != nil
     }
 }
 
@@ -415,8 +420,7 @@ struct LineWriter {
 
     /// A string when the bytes are UTF-8, else `{"base64": …}`.
     mutating func bytesOrBase64(_ bytes: [UInt8]) {
-        let ascii = bytes.withUnsafeBufferPointer { b in b.allSatisfy { $0 < 0x80 } }
-        if ascii || String(validating: bytes, as: UTF8.self) != nil {
+        if ArchiveLine.isUTF8(bytes) {
             bytes.withUnsafeBufferPointer { escaped($0) }
         } else {
             literal(#"{"base64":""#)
