@@ -48,6 +48,13 @@ public struct Suggestion: Codable, Sendable, Equatable {
         Array("\(kind.rawValue)\t\(count)\t\(orders)\t\(city ?? "")\t\(text.replacingOccurrences(of: "\t", with: " "))".utf8)
     }
 
+    /// The values that change with its counts: its data and the two count values (empty: removed).
+    var countValues: [(slot: UInt32, value: [UInt8])] {
+        [(XapianDocument.dataSlot, stored),
+         (SearchSchema.suggestionCount, Sortable.encode(log1p(Double(count)))),
+         (SearchSchema.suggestionOrders, orders > 0 ? Sortable.encode(log1p(Double(orders))) : [])]
+    }
+
     init(text: String, kind: Kind, city: String?, count: Int, orders: Int64 = 0) {
         self.text = text; self.kind = kind; self.city = city; self.count = count; self.orders = orders
     }
@@ -198,11 +205,9 @@ extension SearchSink {
 
     static func suggestionDocument(_ s: Suggestion) throws -> XapianDocument {
         let doc = XapianDocument()
-        try doc.setData(s.stored)
+        for (slot, value) in s.countValues where !value.isEmpty { try doc.addValue(slot, bytes: value) }
         try doc.addBooleanTerm(SearchSchema.suggestionType)
         if let city = s.city { try doc.addBooleanTerm(SearchSchema.city(city)) }
-        try doc.addValue(SearchSchema.suggestionCount, number: log1p(Double(s.count)))
-        if s.orders > 0 { try doc.addValue(SearchSchema.suggestionOrders, number: log1p(Double(s.orders))) }
         try doc.indexText(s.text)
         return doc
     }

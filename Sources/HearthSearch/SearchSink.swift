@@ -53,7 +53,7 @@ public final class SearchSink: ReplayableSink {
             // Documents, suggestion counts, revisions and the position commit together or not at all.
             try index.db.transaction {
                 var context = BatchContext(popularity: index.popularity)
-                for event in batch.events { try self.apply(event, to: index.db, &context) }
+                try self.apply(batch.events, to: index.db, &context)
                 try self.flushSuggestions(context.suggestionDeltas, index.db)
                 try index.db.setMetadata(key, String(batch.nextOffset))
             }
@@ -68,7 +68,7 @@ public final class SearchSink: ReplayableSink {
         try await Blocking.run(on: queue) {
             try index.db.transaction {
                 var context = BatchContext(popularity: index.popularity)
-                for event in events { try self.apply(event, to: index.db, &context) }
+                try self.apply(events, to: index.db, &context)
                 try self.flushSuggestions(context.suggestionDeltas, index.db)
             }
         }
@@ -91,10 +91,58 @@ public final class SearchSink: ReplayableSink {
         /// Popularity values by id term, carried over when a document is rewritten.
         let popularity: [String: [UInt8]]
         var suggestionDeltas: [String: (suggestion: Suggestion, delta: Int)] = [:]
+        /// Each restaurant's state as of the event being applied (nil inside: unknown or removed).
         var restaurants: [String: RestaurantSummary?] = [:]
+        /// Item documents built ahead on another thread.
+        var prebuilt: ItemDocumentPrebuild?
     }
 
-    func apply(_ event: Event, to db: XapianWritableDatabase, _ context: inout BatchContext) throws {
+    /// Applies a batch's events in order, with item documents built ahead of the writer.
+    func apply(_ events: [Event], to db: XapianWritableDatabase, _ context: inout BatchContext) throws {
+        let prebuilt = try prebuild(events, db, &context)
+        context.prebuilt = prebuilt
+        defer { prebuilt.finish() }
+        for (i, event) in events.enumerated() {
+            prebuilt.writer(at: i)
+            try apply(event, at: i, to: db, &context)
+        }
+    }
+
+    /// Predicts the restaurant each item upsert will carry (as left by the batch's own restaurant events taken as
+    /// applied, else as indexed) and starts building those documents. The indexed restaurants it reads are put in
+    /// `context.restaurants`: no event before them in the batch changed them, so they are the writer's state too.
+    private func prebuild(_ events: [Event], _ db: XapianWritableDatabase, _ context: inout BatchContext) throws -> ItemDocumentPrebuild {
+        var predicted: [String: RestaurantSummary?] = [:]
+        var jobs: [ItemDocumentPrebuild.Job] = []
+        for (i, event) in events.enumerated() {
+            switch event.payload {
+            case .restaurantUpserted(let r):
+                predicted[r.restaurant_id] = .some(RestaurantSummary(r))
+            case .restaurantRemoved(let r):
+                predicted[r.restaurant_id] = .some(nil)
+            case .menuItemUpserted(let m):
+                let restaurant: RestaurantSummary?
+                if let known = predicted[m.restaurant_id] {
+                    restaurant = known
+                } else {
+                    restaurant = try indexedRestaurant(m.restaurant_id, db)
+                    predicted[m.restaurant_id] = .some(restaurant)
+                    context.restaurants[m.restaurant_id] = .some(restaurant)
+                }
+                jobs.append(.init(event: i, stored: StoredMenuItem(item: m, restaurant: restaurant),
+                                  popularity: context.popularity[SearchSchema.itemID(m.item_id)]))
+            default:
+                continue
+            }
+        }
+        return ItemDocumentPrebuild(jobs: jobs, definition: items)
+    }
+
+    private func indexedRestaurant(_ id: String, _ db: XapianWritableDatabase) throws -> RestaurantSummary? {
+        try previousRestaurant(id, db).map(RestaurantSummary.init)
+    }
+
+    func apply(_ event: Event, at position: Int, to db: XapianWritableDatabase, _ context: inout BatchContext) throws {
         switch event.payload {
         case .restaurantUpserted(let r):
             guard try Self.isNewer("r", r.restaurant_id, r.revision, db) else { return }
@@ -115,8 +163,7 @@ public final class SearchSink: ReplayableSink {
             if let known = context.restaurants[m.restaurant_id] {
                 restaurant = known
             } else {
-                restaurant = try db.data(idTerm: SearchSchema.restaurantID(m.restaurant_id))
-                    .map { RestaurantSummary(try JSONDecoder().decode(RestaurantUpserted.self, from: Data($0))) }
+                restaurant = try indexedRestaurant(m.restaurant_id, db)
                 context.restaurants[m.restaurant_id] = .some(restaurant)
             }
             let previous = try previousStoredItem(m.item_id, db)
@@ -125,8 +172,13 @@ public final class SearchSink: ReplayableSink {
                 Self.adjust(.dish, m.name, city: restaurant?.city, by: 1, &context)
             }
             let idTerm = SearchSchema.itemID(m.item_id)
-            try db.replace(idTerm: idTerm, document: Self.itemDocument(StoredMenuItem(item: m, restaurant: restaurant), definition: items,
-                                                                       popularity: context.popularity[idTerm]))
+            let document = try context.prebuilt?.take(event: position, restaurant: restaurant)
+                ?? Self.itemDocument(StoredMenuItem(item: m, restaurant: restaurant), definition: items, popularity: context.popularity[idTerm])
+            if previous == nil {
+                try db.add(idTerm: idTerm, document: document)
+            } else {
+                try db.replace(idTerm: idTerm, document: document)
+            }
         case .menuItemRemoved(let m):
             guard try Self.isNewer("m", m.item_id, m.revision, db) else { return }
             if let previous = try previousStoredItem(m.item_id, db) {
@@ -168,10 +220,16 @@ public final class SearchSink: ReplayableSink {
     /// Writes the batch's suggestion count changes; a suggestion nothing carries any more is removed.
     private func flushSuggestions(_ deltas: [String: (suggestion: Suggestion, delta: Int)], _ db: XapianWritableDatabase) throws {
         for (idTerm, change) in deltas where change.delta != 0 {
-            var s = try db.data(idTerm: idTerm).flatMap(Suggestion.init(stored:)) ?? change.suggestion
+            let existing = try db.document(idTerm: idTerm)
+            let stored = existing.flatMap { Suggestion(stored: $0.data) }
+            var s = stored ?? change.suggestion
             s.count += change.delta
             if s.count <= 0 {
                 try db.delete(idTerm: idTerm)
+            } else if let existing, stored != nil {
+                // Only its counts changed: its terms, and so its postings, stay (a fifth of indexing had gone to
+                // rewriting whole suggestion documents).
+                try db.setValues(docid: existing.docid, s.countValues)
             } else {
                 try db.replace(idTerm: idTerm, document: Self.suggestionDocument(s))
             }
@@ -182,7 +240,7 @@ public final class SearchSink: ReplayableSink {
     /// name and visibility follow the restaurant.
     private func reindexItems(of restaurantID: String, restaurant: RestaurantSummary?, _ db: XapianWritableDatabase,
                               _ context: inout BatchContext) throws {
-        for data in try db.documents(withTerm: SearchSchema.restaurantTerm(restaurantID)) {
+        for (_, data) in try db.documents(withTerm: SearchSchema.restaurantTerm(restaurantID)) {
             var stored = try JSONDecoder().decode(StoredMenuItem.self, from: Data(data))
             guard stored.restaurant != restaurant else { continue }
             if stored.restaurant?.city != restaurant?.city {
@@ -264,12 +322,12 @@ extension SearchSink {
                     try db.setValue(docid: docid, slot: SearchSchema.itemPopularity, [])
                     change.documents += 1
                 }
-                for data in try db.documents(withTerm: SearchSchema.suggestionType) {
+                for (docid, data) in try db.documents(withTerm: SearchSchema.suggestionType) {
                     guard var s = Suggestion(stored: data) else { continue }
                     let orders = suggestionOrders[s.idTerm] ?? 0
                     guard orders != s.orders else { continue }
                     s.orders = orders
-                    try db.replace(idTerm: s.idTerm, document: Self.suggestionDocument(s))
+                    try db.setValues(docid: docid, s.countValues)
                     change.suggestions += 1
                 }
             }

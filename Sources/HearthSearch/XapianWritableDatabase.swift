@@ -19,6 +19,11 @@ final class XapianWritableDatabase {
         try check { hx_wdb_replace(db, idTerm, document.pointer, $0) }
     }
 
+    /// Adds a document the caller knows to be new (no document holds `idTerm`): `replace` without its look-up.
+    func add(idTerm: String, document: XapianDocument) throws(XapianError) {
+        try check { hx_wdb_add(db, idTerm, document.pointer, $0) }
+    }
+
     func delete(idTerm: String) throws(XapianError) {
         try check { hx_wdb_delete(db, idTerm, $0) }
     }
@@ -38,23 +43,30 @@ final class XapianWritableDatabase {
 
     /// The data of the document indexed by `idTerm`, or nil when there is none.
     func data(idTerm: String) throws(XapianError) -> [UInt8]? {
+        try document(idTerm: idTerm)?.data
+    }
+
+    /// The docid and data of the document indexed by `idTerm`, or nil when there is none.
+    func document(idTerm: String) throws(XapianError) -> (docid: UInt32, data: [UInt8])? {
         var err: UnsafeMutablePointer<CChar>?
         var len = 0
-        guard let p = hx_wdb_get_data(db, idTerm, &len, &err) else {
+        var docid: UInt32 = 0
+        guard let p = hx_wdb_get_data(db, idTerm, &len, &docid, &err) else {
             if err != nil { throw XapianError.take(err) }
             return nil
         }
         defer { hx_free(p) }
-        return Array(UnsafeRawBufferPointer(start: p, count: len))
+        return (docid, Array(UnsafeRawBufferPointer(start: p, count: len)))
     }
 
-    /// The data of every document holding `term`.
-    func documents(withTerm term: String) throws(XapianError) -> [[UInt8]] {
-        var out: [[UInt8]] = []
+    /// The docid and data of every document holding `term`.
+    func documents(withTerm term: String) throws(XapianError) -> [(docid: UInt32, data: [UInt8])] {
+        var out: [(docid: UInt32, data: [UInt8])] = []
         try withUnsafeMutablePointer(to: &out) { ctx throws(XapianError) in
             try check {
-                hx_wdb_postings(db, term, { ctx, _, data, len in
-                    ctx!.assumingMemoryBound(to: [[UInt8]].self).pointee.append(Array(UnsafeRawBufferPointer(start: data, count: len)))
+                hx_wdb_postings(db, term, { ctx, docid, data, len in
+                    ctx!.assumingMemoryBound(to: [(docid: UInt32, data: [UInt8])].self).pointee
+                        .append((docid, Array(UnsafeRawBufferPointer(start: data, count: len))))
                 }, ctx, $0)
             }
         }
@@ -102,11 +114,24 @@ final class XapianWritableDatabase {
 
     /// Sets one value of a document (an empty value removes it); its terms and data stay as they are.
     func setValue(docid: UInt32, slot: UInt32, _ value: [UInt8]) throws(XapianError) {
-        try value.withUnsafeBufferPointer { b throws(XapianError) in
-            try b.withMemoryRebound(to: CChar.self) { c throws(XapianError) in
-                try check { hx_wdb_set_value(db, docid, slot, c.baseAddress, c.count, $0) }
+        try setValues(docid: docid, [(slot, value)])
+    }
+
+    /// Sets values of a document (an empty value removes one; `XapianDocument.dataSlot` is its data). Its terms
+    /// stay as they are, so Xapian rewrites neither its term list nor its postings: far cheaper than `replace`.
+    func setValues(docid: UInt32, _ values: [(slot: UInt32, value: [UInt8])]) throws(XapianError) {
+        let slots = values.map { CUnsignedInt($0.slot) }
+        let lens = values.map { $0.value.count }
+        var err: UnsafeMutablePointer<CChar>?
+        let status = values.flatMap(\.value).withUnsafeBytes { bytes in
+            var offset = 0
+            let pointers = lens.map { len -> UnsafePointer<CChar>? in
+                defer { offset += len }
+                return bytes.baseAddress.map { ($0 + offset).assumingMemoryBound(to: CChar.self) }
             }
+            return hx_wdb_set_values(db, docid, slots, pointers, lens, values.count, &err)
         }
+        if status != 0 { throw XapianError.take(err) }
     }
 
     func documentCount(withTerm term: String) throws(XapianError) -> Int {
@@ -127,6 +152,8 @@ final class XapianWritableDatabase {
 /// A document under construction; freed on `deinit`.
 final class XapianDocument {
     let pointer: OpaquePointer
+    /// The value slot that holds a document's data (see `HX_DATA_SLOT`).
+    static let dataSlot = UInt32(HX_DATA_SLOT)
 
     init() { pointer = hx_doc_new() }
 

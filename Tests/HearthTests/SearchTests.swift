@@ -174,6 +174,51 @@ import Testing
         #expect(try await c.names("garlic").isEmpty)
     }
 
+    /// Item documents are built ahead of the writer for the restaurant the batch's own events predict; the writer
+    /// keeps a document only when the restaurant it resolved is the same (a stale restaurant event makes them
+    /// differ), so items carry their restaurant as applied at their place in the batch. Counts of suggestions
+    /// that exist already change in place.
+    @Test func itemsCarryTheirRestaurantAsAppliedWithinOneBatch() async throws {
+        var c = try Catalog()
+        try await c.apply([Self.restaurant("r-1", "Luigi's Pizzeria", revision: 2)])
+        var batch: [EventPayload] = (0..<20).map { Self.item("f-\($0)", "Focaccia \($0)") }
+        batch += [
+            Self.item("m-1", "Pepperoni Pizza"),
+            Self.restaurant("r-1", "Luigi's Pizzeria", city: "Paris", revision: 1),   // stale: r-1 stays in London
+            Self.item("m-2", "Pepperoni Pizza"),
+            Self.restaurant("r-2", "Roma", city: "Rome"),
+            Self.item("m-3", "Pepperoni Pizza", restaurant: "r-2"),
+            Self.restaurant("r-2", "Roma", city: "Milan", revision: 2),
+            Self.item("m-4", "Pepperoni Pizza", restaurant: "r-2"),
+        ]
+        batch += (0..<600).map { Self.item("g-\($0)", "Garlic Bread \($0)") }
+        try await c.apply(batch)
+        #expect(try await c.sink.documentCount() == 2 + 20 + 4 + 600)
+        let london = try await c.search("pepperoni", { $0.city = "London" })
+        #expect(london.hits.map(\.id).sorted() == ["m-1", "m-2"], "the stale event moved nothing to Paris")
+        #expect(london.hits.allSatisfy { $0.restaurant?.city == "London" })
+        #expect(try await c.names("pepperoni", { $0.city = "Paris" }).isEmpty)
+        let milan = try await c.search("pepperoni", { $0.city = "Milan" })
+        #expect(milan.hits.map(\.id).sorted() == ["m-3", "m-4"], "m-3 followed r-2 to Milan, m-4 was built there")
+        #expect(milan.hits.allSatisfy { $0.restaurant?.city == "Milan" })
+        #expect(try await c.names("pepperoni", { $0.city = "Rome" }).isEmpty)
+
+        func dishCount(_ city: String) async throws -> Int? {
+            var q = SearchIndex.SuggestQuery()
+            q.text = "pepperoni pizza"
+            q.city = city
+            return try await c.index.suggest(q).suggestions.first { $0.text == "Pepperoni Pizza" }?.count
+        }
+        #expect(try await dishCount("London") == 2)
+        #expect(try await dishCount("Milan") == 2)
+        #expect(try await dishCount("Rome") == nil, "counted in Rome, then moved with its restaurant")
+        try await c.apply([Self.item("m-5", "Pepperoni Pizza")])
+        #expect(try await dishCount("London") == 3, "an existing suggestion's count changed in place")
+        try await c.apply([.menuItemRemoved(MenuItemRemoved(item_id: "m-5", restaurant_id: "r-1", revision: 2)),
+                           .menuItemRemoved(MenuItemRemoved(item_id: "m-1", restaurant_id: "r-1", revision: 2))])
+        #expect(try await dishCount("London") == 1)
+    }
+
     @Test func theHTTPEndpointValidatesItsParameters() async throws {
         let c = try await Self.standardCatalog()
         let router = Router(context: BasicRequestContext.self)

@@ -17,9 +17,15 @@ typedef struct hx_doc hx_doc;   /* a Document under construction */
 
 void hx_free(void *p);
 
+/* The value slot that holds a document's data (set with hx_doc_set_data, read back by every
+ * function here that returns data); slots below it are the index's own. */
+#define HX_DATA_SLOT 12
+
 hx_wdb *hx_wdb_open(const char *path, char **err);
 void hx_wdb_close(hx_wdb *db);
 int hx_wdb_replace(hx_wdb *db, const char *idterm, hx_doc *doc, char **err);
+/* Adds a document that the caller knows no document holds `idterm` for (replace without the look-up). */
+int hx_wdb_add(hx_wdb *db, const char *idterm, hx_doc *doc, char **err);
 int hx_wdb_delete(hx_wdb *db, const char *idterm, char **err);
 int hx_wdb_set_metadata(hx_wdb *db, const char *key, const char *value, char **err);
 /* Returns a malloc'd string ("" when unset), or NULL on error. */
@@ -47,24 +53,19 @@ hx_rdb *hx_rdb_open(const char *path, char **err);
 void hx_rdb_close(hx_rdb *db);
 int hx_rdb_reopen(hx_rdb *db, char **err);
 long hx_rdb_doccount(hx_rdb *db, char **err);
-/* Runs a parsed free-text query (with an optional boolean filter term) and
- * calls `each` for every hit with its document data. Returns the estimated
- * match count, or -1 on error. */
-long hx_rdb_search(hx_rdb *db, const char *query, const char *filter_term,
-                   unsigned offset, unsigned limit,
-                   void (*each)(void *ctx, const char *data, size_t len, double weight),
-                   void *ctx, char **err);
 char *hx_rdb_get_metadata(hx_rdb *db, const char *key, char **err);
 
 /* Writer: the data of the document indexed by `idterm` (NULL with *err unset when absent;
- * *len receives its length), and every document holding `term`. */
-char *hx_wdb_get_data(hx_wdb *db, const char *idterm, size_t *len, char **err);
+ * *len receives its length and, when not NULL, *docid its docid), and every document holding `term`. */
+char *hx_wdb_get_data(hx_wdb *db, const char *idterm, size_t *len, unsigned *docid, char **err);
 /* The first document holding `term` (0: none; -1: error). */
 long hx_wdb_docid(hx_wdb *db, const char *term, char **err);
 /* Every document's value in `slot` (documents without one are skipped). */
 int hx_wdb_values(hx_wdb *db, unsigned slot, void (*each)(void *, unsigned docid, const char *value, size_t len), void *ctx, char **err);
-/* Sets (len > 0) or removes (len == 0) one value of document `docid`, leaving its terms and data. */
-int hx_wdb_set_value(hx_wdb *db, unsigned docid, unsigned slot, const char *value, size_t len, char **err);
+/* Sets (lens[i] > 0) or removes (lens[i] == 0) `count` values of document `docid`, leaving its terms:
+ * Xapian then rewrites neither its term list nor its postings. Slot HX_DATA_SLOT is its data. */
+int hx_wdb_set_values(hx_wdb *db, unsigned docid, const unsigned *slots, const char *const *values, const size_t *lens,
+                      size_t count, char **err);
 int hx_wdb_postings(hx_wdb *db, const char *term,
                     void (*each)(void *ctx, unsigned docid, const char *data, size_t len),
                     void *ctx, char **err);

@@ -1,0 +1,117 @@
+import Dispatch
+import Foundation
+
+/// Menu item documents built ahead of the writer, on another thread.
+///
+/// Building an item's document (its stored JSON, terms and values) needs no database and was about a
+/// third of the writer's time; the writer's own work (Xapian's B-trees) cannot be shared. So before a
+/// batch is applied the sink predicts the restaurant each item upsert will carry, and a helper builds
+/// those documents in batch order, at most `window` events ahead of the writer, while the writer
+/// applies the batch. The writer takes a document only when the restaurant it resolved equals the
+/// prediction (they differ after a stale restaurant event in the same batch, say) and otherwise builds
+/// it itself, so the index is exactly what building every document on the writer makes.
+///
+/// `@unchecked Sendable`: every mutable property is reached only under `condition`; a document is
+/// touched by one thread at a time (the one that claimed its job builds it, then hands it over under
+/// the lock), and the jobs are immutable.
+final class ItemDocumentPrebuild: @unchecked Sendable {
+    struct Job {
+        /// The position of the item upsert among the batch's events.
+        let event: Int
+        let stored: StoredMenuItem
+        let popularity: [UInt8]?
+    }
+
+    private enum State { case waiting, building, built(XapianDocument), failed, taken }
+
+    private let jobs: [Job]
+    private let definition: IndexDefinition
+    private let window: Int
+    private let jobByEvent: [Int: Int]
+    private let condition = NSCondition()
+    private var states: [State]
+    private var helperNext = 0
+    private var writerEvent = 0
+    private var stopped = false
+    private let helper = DispatchGroup()
+
+    /// Starts the helper (none for fewer than two jobs: nothing would overlap).
+    init(jobs: [Job], definition: IndexDefinition, window: Int = 512) {
+        self.jobs = jobs
+        self.definition = definition
+        self.window = window
+        states = Array(repeating: .waiting, count: jobs.count)
+        jobByEvent = Dictionary(uniqueKeysWithValues: jobs.enumerated().map { ($1.event, $0) })
+        guard jobs.count > 1 else { return }
+        helper.enter()
+        DispatchQueue.global().async { [self] in
+            defer { helper.leave() }
+            while let j = claimNext() {
+                let built = try? SearchSink.itemDocument(jobs[j].stored, definition: definition, popularity: jobs[j].popularity)
+                condition.withLock {
+                    states[j] = built.map(State.built) ?? .failed
+                    condition.broadcast()
+                }
+            }
+        }
+    }
+
+    /// The helper's next job, once the writer is near enough; nil when there is none left or the batch ended.
+    private func claimNext() -> Int? {
+        condition.withLock {
+            while helperNext < jobs.count {
+                if stopped { return nil }
+                if jobs[helperNext].event > writerEvent + window {
+                    condition.wait()
+                    continue
+                }
+                let j = helperNext
+                helperNext += 1
+                if case .waiting = states[j] {
+                    states[j] = .building
+                    return j
+                }
+            }
+            return nil
+        }
+    }
+
+    /// Tells the helper how far the writer has come (it stays at most `window` events ahead).
+    func writer(at event: Int) {
+        condition.withLock {
+            writerEvent = event
+            condition.broadcast()
+        }
+    }
+
+    /// The document of the item upsert at `event` when it was built for `restaurant`; nil when the writer must
+    /// build it itself (another restaurant, not yet begun, or failed: the writer's own build reports the error).
+    func take(event: Int, restaurant: RestaurantSummary?) -> XapianDocument? {
+        guard let j = jobByEvent[event], jobs[j].stored.restaurant == restaurant else { return nil }
+        return condition.withLock {
+            while true {
+                switch states[j] {
+                case .waiting:
+                    states[j] = .taken   // not begun: the writer builds it, the helper skips it
+                    return nil
+                case .building:
+                    condition.wait()
+                case .built(let document):
+                    states[j] = .taken
+                    return document
+                case .failed, .taken:
+                    return nil
+                }
+            }
+        }
+    }
+
+    /// Stops the helper and waits for it; documents not taken are freed with this object.
+    func finish() {
+        condition.withLock {
+            stopped = true
+            condition.broadcast()
+        }
+        helper.wait()
+    }
+}
