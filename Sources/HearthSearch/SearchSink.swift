@@ -101,7 +101,10 @@ public final class SearchSink: ReplayableSink {
     func apply(_ events: [Event], to db: XapianWritableDatabase, _ context: inout BatchContext) throws {
         let prebuilt = try prebuild(events, db, &context)
         context.prebuilt = prebuilt
-        defer { prebuilt.finish() }
+        defer {
+            prebuilt.finish()
+            context.prebuilt = nil
+        }
         for (i, event) in events.enumerated() {
             prebuilt.writer(at: i)
             try apply(event, at: i, to: db, &context)
@@ -227,8 +230,8 @@ public final class SearchSink: ReplayableSink {
             if s.count <= 0 {
                 try db.delete(idTerm: idTerm)
             } else if let existing, stored != nil {
-                // Only its counts changed: its terms, and so its postings, stay (a fifth of indexing had gone to
-                // rewriting whole suggestion documents).
+                // Only its counts changed: its terms, and so its postings, stay (rewriting whole suggestion
+                // documents in every batch had been a sixth of the writer's time).
                 try db.setValues(docid: existing.docid, s.countValues)
             } else {
                 try db.replace(idTerm: idTerm, document: Self.suggestionDocument(s))
