@@ -380,55 +380,19 @@ public:
     }
 };
 
-/* Counts facet values packed in one slot: either 0x01 and a big-endian two-byte code per field (0: no
- * value), the codes naming the values of the "facets:dictionary" metadata (separated by 0x1E, the
- * first value code 1), or the text format (fields separated by 0x1F) of documents written before. */
+/* Counts facet values packed in one slot (fields separated by 0x1F). */
 struct PackedFacetSpy : public Xapian::MatchSpy {
-    Xapian::Database db;
     SequentialValues values;
     std::vector<std::unordered_map<std::string, unsigned>> counts;
-    std::vector<std::vector<unsigned>> coded;   /* per field, counts by code */
-    PackedFacetSpy(const Xapian::Database &d, Xapian::valueno s, size_t fields)
-        : db(d), values(d, s), counts(fields), coded(fields) {}
+    PackedFacetSpy(const Xapian::Database &db, Xapian::valueno s, size_t fields) : values(db, s), counts(fields) {}
     void operator()(const Xapian::Document &doc, double) override {
         const std::string v = values.get(doc);
-        if (!v.empty() && v[0] == '\x01') {
-            for (size_t field = 0; field < coded.size() && 2 + 2 * field < v.size(); ++field) {
-                const unsigned char *p = reinterpret_cast<const unsigned char *>(v.data()) + 1 + 2 * field;
-                unsigned code = (unsigned(p[0]) << 8) | p[1];
-                if (code == 0) continue;
-                if (coded[field].size() <= code) coded[field].resize(code + 1);
-                ++coded[field][code];
-            }
-            return;
-        }
         size_t start = 0;
         for (size_t field = 0; field < counts.size() && start <= v.size(); ++field) {
             size_t end = v.find('\x1f', start);
             if (end == std::string::npos) end = v.size();
             if (end > start) ++counts[field][v.substr(start, end - start)];
             start = end + 1;
-        }
-    }
-    /* Adds the coded counts to the text ones, by the values the codes name in this revision. */
-    void resolve() {
-        bool any = false;
-        for (const auto &c : coded) any = any || !c.empty();
-        if (!any) return;
-        std::vector<std::string> names(1);
-        const std::string table = db.get_metadata("facets:dictionary");
-        size_t start = 0;
-        while (!table.empty() && start <= table.size()) {
-            size_t end = table.find('\x1e', start);
-            if (end == std::string::npos) end = table.size();
-            names.push_back(table.substr(start, end - start));
-            start = end + 1;
-        }
-        for (size_t field = 0; field < coded.size(); ++field) {
-            for (size_t code = 1; code < coded[field].size(); ++code) {
-                if (coded[field][code] > 0 && code < names.size()) counts[field][names[code]] += coded[field][code];
-            }
-            coded[field].clear();
         }
     }
 };
@@ -478,7 +442,6 @@ long hx_rdb_run(hx_rdb *db, const hx_query *q, const hx_search_options *o,
             hit(ctx, *it, data.data(), data.size(), it.get_weight());
         }
         if (facets) {
-            facets->resolve();
             for (size_t i = 0; i < facets->counts.size(); ++i) {
                 for (const auto &kv : facets->counts[i]) facet(ctx, static_cast<unsigned>(i), kv.first.data(), kv.first.size(), kv.second);
             }

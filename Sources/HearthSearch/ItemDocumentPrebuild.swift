@@ -26,7 +26,6 @@ final class ItemDocumentPrebuild: @unchecked Sendable {
 
     private let jobs: [Job]
     private let definition: IndexDefinition
-    private let facets: FacetDictionary
     private let window: Int
     private let jobByEvent: [Int: Int]
     private let condition = NSCondition()
@@ -37,10 +36,9 @@ final class ItemDocumentPrebuild: @unchecked Sendable {
     private let helper = DispatchGroup()
 
     /// Starts the helper (none for fewer than two jobs: nothing would overlap).
-    init(jobs: [Job], definition: IndexDefinition, facets: FacetDictionary, window: Int = 512) {
+    init(jobs: [Job], definition: IndexDefinition, window: Int = 512) {
         self.jobs = jobs
         self.definition = definition
-        self.facets = facets
         self.window = window
         states = Array(repeating: .waiting, count: jobs.count)
         jobByEvent = Dictionary(uniqueKeysWithValues: jobs.enumerated().map { ($1.event, $0) })
@@ -49,8 +47,7 @@ final class ItemDocumentPrebuild: @unchecked Sendable {
         DispatchQueue.global().async { [self] in
             defer { helper.leave() }
             while let j = claimNext() {
-                let built = try? SearchSink.itemDocument(jobs[j].stored, definition: definition, facets: facets,
-                                                         popularity: jobs[j].popularity)
+                let built = try? SearchSink.itemDocument(jobs[j].stored, definition: definition, popularity: jobs[j].popularity)
                 condition.withLock {
                     states[j] = built.map(State.built) ?? .failed
                     condition.broadcast()

@@ -115,8 +115,7 @@ enum SearchSchema {
     static let itemFacetFields = ["category", "diet", "city", "cuisine", "price_band"]
     static let restaurantFacetFields = ["cuisine", "city", "price_level"]
 
-    /// Facet values joined by 0x1F (empty: the document has no value for that facet): the text format, which
-    /// `FacetDictionary` codes replace.
+    /// Facet values joined by 0x1F (empty: the document has no value for that facet).
     static func packFacets(_ values: [String]) -> [UInt8] {
         var out: [UInt8] = []
         for (i, value) in values.enumerated() {
@@ -171,8 +170,7 @@ enum SearchSchema {
 }
 
 extension SearchSink {
-    static func itemDocument(_ stored: StoredMenuItem, definition: IndexDefinition, facets: FacetDictionary,
-                             popularity: [UInt8]? = nil) throws -> XapianDocument {
+    static func itemDocument(_ stored: StoredMenuItem, definition: IndexDefinition, popularity: [UInt8]? = nil) throws -> XapianDocument {
         let m = stored.item
         let doc = XapianDocument()
         if let popularity, !popularity.isEmpty { try doc.addValue(SearchSchema.itemPopularity, bytes: popularity) }
@@ -185,7 +183,7 @@ extension SearchSink {
         if !m.available { try doc.addBooleanTerm(SearchSchema.unavailable) }
         if stored.restaurant?.status != "ACTIVE" { try doc.addBooleanTerm(SearchSchema.hidden) }
         try doc.addValue(SearchSchema.itemPrice, number: Double(m.price_minor))
-        try doc.addValue(SearchSchema.packedFacets, bytes: facets.pack([
+        try doc.addValue(SearchSchema.packedFacets, bytes: SearchSchema.packFacets([
             SearchSchema.normal(m.category), m.diet, stored.restaurant?.city ?? "",
             stored.restaurant?.cuisines.first.map(SearchSchema.normal) ?? "",
             SearchSchema.priceBand(m.price_minor, bands: definition.priceBandsMinor),
@@ -214,8 +212,7 @@ extension SearchSink {
         return doc
     }
 
-    static func restaurantDocument(_ r: RestaurantUpserted, definition: IndexDefinition, facets: FacetDictionary,
-                                   popularity: [UInt8]? = nil) throws -> XapianDocument {
+    static func restaurantDocument(_ r: RestaurantUpserted, definition: IndexDefinition, popularity: [UInt8]? = nil) throws -> XapianDocument {
         let doc = XapianDocument()
         if let popularity, !popularity.isEmpty { try doc.addValue(SearchSchema.restaurantPopularity, bytes: popularity) }
         try doc.setData(Array(try JSONEncoder().encode(r)))
@@ -224,7 +221,7 @@ extension SearchSink {
         for c in r.cuisines { try doc.addBooleanTerm(SearchSchema.cuisine(c)) }
         if r.status != "ACTIVE" { try doc.addBooleanTerm(SearchSchema.hidden) }
         try doc.addValue(SearchSchema.restaurantRating, number: r.rating)
-        try doc.addValue(SearchSchema.packedFacets, bytes: facets.pack([
+        try doc.addValue(SearchSchema.packedFacets, bytes: SearchSchema.packFacets([
             r.cuisines.first.map(SearchSchema.normal) ?? "", r.city, String(r.price_level),
         ]))
         try doc.addValue(SearchSchema.restaurantLocation, bytes: GeoValue.encode(lat: r.location.lat, lng: r.location.lng))

@@ -24,8 +24,7 @@ public final class SearchSink: ReplayableSink {
         }
         self.items = items
         self.restaurants = restaurants
-        let db = try XapianWritableDatabase(path: path)
-        index = IndexBox(db, facets: FacetDictionary(stored: try db.metadata(FacetDictionary.metadataKey).map { Array($0.utf8) }))
+        index = IndexBox(try XapianWritableDatabase(path: path))
     }
 
     static func positionKey(_ pipeline: String, _ tp: TopicPartition) -> String {
@@ -52,7 +51,8 @@ public final class SearchSink: ReplayableSink {
                 throw SinkPositionConflict(partition: batch.partition, stored: stored)
             }
             // Documents, suggestion counts, revisions and the position commit together or not at all.
-            try index.transaction { context in
+            try index.db.transaction {
+                var context = BatchContext(popularity: index.popularity)
                 try self.apply(batch.events, to: index.db, &context)
                 try self.flushSuggestions(context.suggestionDeltas, index.db)
                 try index.db.setMetadata(key, String(batch.nextOffset))
@@ -66,7 +66,8 @@ public final class SearchSink: ReplayableSink {
         let index = index
         let events = records.compactMap { try? $0.event.get() }
         try await Blocking.run(on: queue) {
-            try index.transaction { context in
+            try index.db.transaction {
+                var context = BatchContext(popularity: index.popularity)
                 try self.apply(events, to: index.db, &context)
                 try self.flushSuggestions(context.suggestionDeltas, index.db)
             }
@@ -89,7 +90,6 @@ public final class SearchSink: ReplayableSink {
     struct BatchContext {
         /// Popularity values by id term, carried over when a document is rewritten.
         let popularity: [String: [UInt8]]
-        let facets: FacetDictionary
         var suggestionDeltas: [String: (suggestion: Suggestion, delta: Int)] = [:]
         /// Each restaurant's state as of the event being applied (nil inside: unknown or removed).
         var restaurants: [String: RestaurantSummary?] = [:]
@@ -138,7 +138,7 @@ public final class SearchSink: ReplayableSink {
                 continue
             }
         }
-        return ItemDocumentPrebuild(jobs: jobs, definition: items, facets: context.facets)
+        return ItemDocumentPrebuild(jobs: jobs, definition: items)
     }
 
     private func indexedRestaurant(_ id: String, _ db: XapianWritableDatabase) throws -> RestaurantSummary? {
@@ -152,8 +152,7 @@ public final class SearchSink: ReplayableSink {
             try suggestions(removing: try previousRestaurant(r.restaurant_id, db), adding: r, &context)
             context.restaurants[r.restaurant_id] = RestaurantSummary(r)
             let idTerm = SearchSchema.restaurantID(r.restaurant_id)
-            try db.replace(idTerm: idTerm, document: Self.restaurantDocument(r, definition: restaurants, facets: context.facets,
-                                                                                            popularity: context.popularity[idTerm]))
+            try db.replace(idTerm: idTerm, document: Self.restaurantDocument(r, definition: restaurants, popularity: context.popularity[idTerm]))
             try reindexItems(of: r.restaurant_id, restaurant: RestaurantSummary(r), db, &context)
         case .restaurantRemoved(let r):
             guard try Self.isNewer("r", r.restaurant_id, r.revision, db) else { return }
@@ -177,8 +176,7 @@ public final class SearchSink: ReplayableSink {
             }
             let idTerm = SearchSchema.itemID(m.item_id)
             let document = try context.prebuilt?.take(event: position, restaurant: restaurant)
-                ?? Self.itemDocument(StoredMenuItem(item: m, restaurant: restaurant), definition: items, facets: context.facets,
-                                     popularity: context.popularity[idTerm])
+                ?? Self.itemDocument(StoredMenuItem(item: m, restaurant: restaurant), definition: items, popularity: context.popularity[idTerm])
             if previous == nil {
                 try db.add(idTerm: idTerm, document: document)
             } else {
@@ -254,8 +252,7 @@ public final class SearchSink: ReplayableSink {
             }
             stored.restaurant = restaurant
             let idTerm = SearchSchema.itemID(stored.item.item_id)
-            try db.replace(idTerm: idTerm, document: Self.itemDocument(stored, definition: items, facets: context.facets,
-                                                                       popularity: context.popularity[idTerm]))
+            try db.replace(idTerm: idTerm, document: Self.itemDocument(stored, definition: items, popularity: context.popularity[idTerm]))
         }
     }
 
@@ -271,26 +268,9 @@ public final class SearchSink: ReplayableSink {
 /// The writer, reached only from the sink's serial queue.
 final class IndexBox: @unchecked Sendable {
     let db: XapianWritableDatabase
-    let facets: FacetDictionary
     /// Items' and restaurants' popularity values by id term, as of the last refresh.
     var popularity: [String: [UInt8]] = [:]
-    init(_ db: XapianWritableDatabase, facets: FacetDictionary) {
-        self.db = db
-        self.facets = facets
-    }
-
-    /// Runs `body` with a fresh batch context in one Xapian transaction, storing the facet codes assigned
-    /// on the way in the same commit.
-    func transaction(_ body: (inout SearchSink.BatchContext) throws -> Void) throws {
-        var table: (stored: [UInt8], count: Int)?
-        try db.transaction {
-            var context = SearchSink.BatchContext(popularity: popularity, facets: facets)
-            try body(&context)
-            table = facets.unsaved()
-            if let table { try db.setMetadata(FacetDictionary.metadataKey, String(decoding: table.stored, as: UTF8.self)) }
-        }
-        if let table { facets.saved(table.count) }
-    }
+    init(_ db: XapianWritableDatabase) { self.db = db }
 }
 
 extension SearchSink {
