@@ -336,41 +336,19 @@ hx_query *hx_query_near(unsigned slot, double lat, double lng, double radius_m, 
     });
 }
 
-/* One value slot of the documents a match visits. The matcher visits candidates in increasing docid
- * order, so the slot's value stream is walked once, forward: Document::get_value costs a B-tree
- * look-up and the decoding of a value chunk up to the document each time, which for the thousand
- * and more matches that facets and sorts visit was most of a query's time. A document before the
- * last one asked (never seen from the matcher) is read the slow way. */
-class SequentialValues {
-    Xapian::valueno slot;
-    Xapian::ValueIterator it, end;
-    Xapian::docid last = 0;
-public:
-    SequentialValues(const Xapian::Database &db, Xapian::valueno s)
-        : slot(s), it(db.valuestream_begin(s)), end(db.valuestream_end(s)) {}
-    std::string get(const Xapian::Document &doc) {
-        Xapian::docid did = doc.get_docid();
-        if (did < last) return doc.get_value(slot);
-        last = did;
-        if (it != end && it.get_docid() < did) it.skip_to(did);
-        return it != end && it.get_docid() == did ? *it : std::string();
-    }
-};
-
 /* Passes documents open at the given minute of the week in their own zone. */
 class OpenNowDecider : public Xapian::MatchDecider {
-    mutable SequentialValues hours_values, zone_values;
+    Xapian::valueno hours_slot, zone_slot;
     std::map<std::string, int> minute_by_zone;
 public:
-    OpenNowDecider(const Xapian::Database &db, const hx_search_options *o)
-        : hours_values(db, o->open_hours_slot), zone_values(db, o->open_zone_slot) {
+    OpenNowDecider(const hx_search_options *o) : hours_slot(o->open_hours_slot), zone_slot(o->open_zone_slot) {
         for (size_t i = 0; i < o->open_zone_count; ++i) minute_by_zone[o->open_zones[i]] = o->open_minutes[i];
     }
     bool operator()(const Xapian::Document &doc) const override {
-        auto it = minute_by_zone.find(zone_values.get(doc));
+        auto it = minute_by_zone.find(doc.get_value(zone_slot));
         if (it == minute_by_zone.end()) return false;
         int minute = it->second;
-        std::string hours = hours_values.get(doc);
+        std::string hours = doc.get_value(hours_slot);
         for (size_t i = 0; i + 3 < hours.size(); i += 4) {
             const unsigned char *p = reinterpret_cast<const unsigned char *>(hours.data() + i);
             int start = p[0] | (p[1] << 8), end = p[2] | (p[3] << 8);
@@ -382,11 +360,11 @@ public:
 
 /* Counts facet values packed in one slot (fields separated by 0x1F). */
 struct PackedFacetSpy : public Xapian::MatchSpy {
-    SequentialValues values;
+    Xapian::valueno slot;
     std::vector<std::unordered_map<std::string, unsigned>> counts;
-    PackedFacetSpy(const Xapian::Database &db, Xapian::valueno s, size_t fields) : values(db, s), counts(fields) {}
+    PackedFacetSpy(Xapian::valueno s, size_t fields) : slot(s), counts(fields) {}
     void operator()(const Xapian::Document &doc, double) override {
-        const std::string v = values.get(doc);
+        const std::string v = doc.get_value(slot);
         size_t start = 0;
         for (size_t field = 0; field < counts.size() && start <= v.size(); ++field) {
             size_t end = v.find('\x1f', start);
@@ -394,23 +372,6 @@ struct PackedFacetSpy : public Xapian::MatchSpy {
             if (end > start) ++counts[field][v.substr(start, end - start)];
             start = end + 1;
         }
-    }
-};
-
-/* Nearest first: the great-circle distance from `centre` to the document's location (as Xapian's
- * LatLongDistanceKeyMaker computes it; no location sorts last), its slot read in one forward walk. */
-class DistanceKeyMaker : public Xapian::KeyMaker {
-    mutable SequentialValues locations;
-    Xapian::LatLongCoord centre;
-    Xapian::GreatCircleMetric metric;
-public:
-    DistanceKeyMaker(const Xapian::Database &db, Xapian::valueno slot, Xapian::LatLongCoord c) : locations(db, slot), centre(c) {}
-    std::string operator()(const Xapian::Document &doc) const override {
-        std::string v = locations.get(doc);
-        if (v.empty()) return std::string(9, '\xff');
-        Xapian::LatLongCoords coords;
-        coords.unserialise(v);
-        return Xapian::sortable_serialise(metric(Xapian::LatLongCoords(centre), coords));
     }
 };
 
@@ -423,17 +384,17 @@ long hx_rdb_run(hx_rdb *db, const hx_query *q, const hx_search_options *o,
         Xapian::Enquire enquire(db->db);
         enquire.set_query(q->q);
         if (o->sort_slot >= 0) enquire.set_sort_by_value_then_relevance(static_cast<Xapian::valueno>(o->sort_slot), o->sort_descending != 0);
-        std::unique_ptr<DistanceKeyMaker> keymaker;
+        std::unique_ptr<Xapian::LatLongDistanceKeyMaker> keymaker;
         if (o->sort_geo_slot >= 0) {
-            keymaker.reset(new DistanceKeyMaker(db->db, static_cast<Xapian::valueno>(o->sort_geo_slot),
-                                                Xapian::LatLongCoord(o->sort_lat, o->sort_lng)));
+            keymaker.reset(new Xapian::LatLongDistanceKeyMaker(static_cast<Xapian::valueno>(o->sort_geo_slot),
+                                                               Xapian::LatLongCoord(o->sort_lat, o->sort_lng)));
             enquire.set_sort_by_key_then_relevance(keymaker.get(), false);
         }
         std::unique_ptr<OpenNowDecider> decider;
-        if (o->open_hours_slot >= 0) decider.reset(new OpenNowDecider(db->db, o));
+        if (o->open_hours_slot >= 0) decider.reset(new OpenNowDecider(o));
         std::unique_ptr<PackedFacetSpy> facets;
         if (o->facet_slot >= 0 && o->facet_count > 0) {
-            facets.reset(new PackedFacetSpy(db->db, static_cast<Xapian::valueno>(o->facet_slot), o->facet_count));
+            facets.reset(new PackedFacetSpy(static_cast<Xapian::valueno>(o->facet_slot), o->facet_count));
             enquire.add_matchspy(facets.get());
         }
         Xapian::MSet mset = enquire.get_mset(o->offset, o->limit, o->check_at_least, nullptr, decider.get());
