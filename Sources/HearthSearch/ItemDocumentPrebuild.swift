@@ -35,8 +35,9 @@ final class ItemDocumentPrebuild: @unchecked Sendable {
     private var stopped = false
     private let helper = DispatchGroup()
 
-    /// Starts the helper (none for fewer than two jobs: nothing would overlap).
-    init(jobs: [Job], definition: IndexDefinition, window: Int = 512) {
+    /// Starts the helper on `queue` (none for fewer than two jobs: nothing would overlap). A serial queue of its
+    /// own gets a thread of its own; the global pool's few threads could be busy elsewhere.
+    init(jobs: [Job], definition: IndexDefinition, on queue: DispatchQueue, window: Int = 512) {
         self.jobs = jobs
         self.definition = definition
         self.window = window
@@ -44,7 +45,7 @@ final class ItemDocumentPrebuild: @unchecked Sendable {
         jobByEvent = Dictionary(uniqueKeysWithValues: jobs.enumerated().map { ($1.event, $0) })
         guard jobs.count > 1 else { return }
         helper.enter()
-        DispatchQueue.global().async { [self] in
+        queue.async { [self] in
             defer { helper.leave() }
             while let j = claimNext() {
                 let built = try? SearchSink.itemDocument(jobs[j].stored, definition: definition, popularity: jobs[j].popularity)

@@ -11,6 +11,8 @@ import HearthSupport
 public final class SearchSink: ReplayableSink {
     public let name = "search"
     private let queue = DispatchQueue(label: "hearth.search.writer")
+    /// Where item documents are built ahead of the writer.
+    private let builder = DispatchQueue(label: "hearth.search.builder")
     private let index: IndexBox
     private let items: IndexDefinition
     private let restaurants: IndexDefinition
@@ -138,7 +140,7 @@ public final class SearchSink: ReplayableSink {
                 continue
             }
         }
-        return ItemDocumentPrebuild(jobs: jobs, definition: items)
+        return ItemDocumentPrebuild(jobs: jobs, definition: items, on: builder)
     }
 
     private func indexedRestaurant(_ id: String, _ db: XapianWritableDatabase) throws -> RestaurantSummary? {
