@@ -109,6 +109,7 @@ enum SearchSchema {
     static let restaurantRating: UInt32 = 0, restaurantPopularity: UInt32 = 1, restaurantLocation: UInt32 = 5
     static let restaurantZone: UInt32 = 6, restaurantHours: UInt32 = 7
     static let itemLocation: UInt32 = 8
+    // Slot 12 (`XapianDocument.dataSlot`) holds every document's data.
     /// Items' and restaurants' facet values, packed in one slot (one read per match when counting).
     static let packedFacets: UInt32 = 11
     /// The facet fields in their packing order.
