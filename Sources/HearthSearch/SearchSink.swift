@@ -95,21 +95,15 @@ public final class SearchSink: ReplayableSink {
         var suggestionDeltas: [String: (suggestion: Suggestion, delta: Int)] = [:]
         /// Each restaurant's state as of the event being applied (nil inside: unknown or removed).
         var restaurants: [String: RestaurantSummary?] = [:]
-        /// Item documents built ahead on another thread.
-        var prebuilt: ItemDocumentPrebuild?
     }
 
     /// Applies a batch's events in order, with item documents built ahead of the writer.
     func apply(_ events: [Event], to db: XapianWritableDatabase, _ context: inout BatchContext) throws {
         let prebuilt = try prebuild(events, db, &context)
-        context.prebuilt = prebuilt
-        defer {
-            prebuilt.finish()
-            context.prebuilt = nil
-        }
+        defer { prebuilt.finish() }
         for (i, event) in events.enumerated() {
             prebuilt.writer(at: i)
-            try apply(event, at: i, to: db, &context)
+            try apply(event, at: i, prebuilt: prebuilt, to: db, &context)
         }
     }
 
@@ -147,7 +141,10 @@ public final class SearchSink: ReplayableSink {
         try previousRestaurant(id, db).map(RestaurantSummary.init)
     }
 
-    func apply(_ event: Event, at position: Int, to db: XapianWritableDatabase, _ context: inout BatchContext) throws {
+    /// Applies the event at `position` of its batch; an item upsert takes its document from `prebuilt` when it was
+    /// built for the restaurant resolved here.
+    func apply(_ event: Event, at position: Int, prebuilt: ItemDocumentPrebuild, to db: XapianWritableDatabase,
+               _ context: inout BatchContext) throws {
         switch event.payload {
         case .restaurantUpserted(let r):
             guard try Self.isNewer("r", r.restaurant_id, r.revision, db) else { return }
@@ -177,7 +174,7 @@ public final class SearchSink: ReplayableSink {
                 Self.adjust(.dish, m.name, city: restaurant?.city, by: 1, &context)
             }
             let idTerm = SearchSchema.itemID(m.item_id)
-            let document = try context.prebuilt?.take(event: position, restaurant: restaurant)
+            let document = try prebuilt.take(event: position, restaurant: restaurant)
                 ?? Self.itemDocument(StoredMenuItem(item: m, restaurant: restaurant), definition: items, popularity: context.popularity[idTerm])
             if previous == nil {
                 try db.add(idTerm: idTerm, document: document)
