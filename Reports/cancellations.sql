@@ -20,7 +20,7 @@ WITH totals AS (
   SELECT currency, sum(orders) AS orders, sum(cancellations) AS cancellations,
          sum(cancelled_customer) AS customer, sum(cancelled_restaurant_rejected) AS restaurant_rejected,
          sum(cancelled_payment_failed) AS payment_failed, sum(cancelled_no_rider) AS no_rider, sum(cancelled_other) AS other
-  FROM hearth_cut(:from, :to, :tz, 'total', :restaurant_id, :city, :currency)
+  FROM hearth_cut_totals(:from, :to, :tz, 'total', :restaurant_id, :city, :currency)
   GROUP BY currency
 )
 SELECT t.currency, r.reason, r.n::bigint AS cancellations,

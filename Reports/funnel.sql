@@ -19,7 +19,7 @@ WITH totals AS (
          coalesce(sum(status_ready), 0) AS ready, coalesce(sum(status_assigned), 0) AS assigned,
          coalesce(sum(status_picked), 0) AS picked, coalesce(sum(status_out_for_delivery), 0) AS out_for_delivery,
          coalesce(sum(deliveries), 0) AS delivered, coalesce(sum(cancellations), 0) AS cancelled
-  FROM hearth_cut(:from, :to, :tz, 'total', :restaurant_id, :city, NULL)
+  FROM hearth_cut_totals(:from, :to, :tz, 'total', :restaurant_id, :city, NULL)
 )
 SELECT s.stage, s.n::bigint AS orders,
        CASE WHEN t.placed > 0 THEN round(s.n::numeric / t.placed, 4) END AS share_of_placed

@@ -26,6 +26,6 @@ SELECT hearth_local_iso(start, :tz) AS bucket,
        sum(cancellations)::bigint AS cancellations,
        CASE WHEN sum(orders) > 0 THEN round(sum(gross_revenue_minor)::numeric / sum(orders))::bigint END AS average_order_value_minor,
        sum(late_events)::bigint AS late_events
-FROM hearth_cut(:from, :to, :tz, :granularity, :restaurant_id, :city, :currency)
+FROM hearth_cut_totals(:from, :to, :tz, :granularity, :restaurant_id, :city, :currency)
 GROUP BY start, currency
 ORDER BY start, currency

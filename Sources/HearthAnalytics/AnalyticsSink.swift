@@ -190,6 +190,8 @@ public final class AnalyticsSink: ReplayableSink {
                              text: [("city", keys.map(\.city)), ("currency", keys.map(\.currency))],
                              starts: keys.map(\.bucketMillis), totals: keys.map { totals[$0]! },
                              customers: keys.map { customers[$0] ?? [] }, shard: shard)
+            // After the quarter hours (see `ZoneDayMigration`: a zone being registered waits for them).
+            if level.millis == OrderBuckets.bucketMillis { try upsertZoneDays(s, keys: keys, totals: keys.map { totals[$0]! }, shard: shard) }
         }
         try upsertMix(s, buckets, shard: shard)
         try upsertLive(s, buckets, shard: shard)
@@ -255,6 +257,67 @@ public final class AnalyticsSink: ReplayableSink {
         q.appendLiteral("ON CONFLICT (bucket, \(conflict.joined(separator: ", ")), shard) DO UPDATE SET \(others)" + UpsertSQL.updates(table)
                         + ", " + UpsertSQL.mergeSketches(table).joined(separator: ", "))
         try s.query(PostgresQuery(stringInterpolation: q))
+    }
+
+    /// Adds the batch's city quarter hours to the local days of every registered report zone
+    /// (`hearth_report_zones`; none registered, no rows): PostgreSQL finds each quarter hour's local date.
+    static func upsertZoneDays(_ s: PostgresSession, keys: [OrderBuckets.CityKey], totals: [OrderBuckets.Totals], shard: Int) throws {
+        guard !keys.isEmpty else { return }
+        let measures = OrderBuckets.Totals.columns
+        var q = PostgresQuery.StringInterpolation(literalCapacity: 2048, interpolationCount: 4 + measures.count)
+        q.appendLiteral("INSERT INTO orders_zone_1d (zone, day, city, currency, shard, \(UpsertSQL.columns)) ")
+        q.appendLiteral("SELECT z.zone, (k.b AT TIME ZONE z.zone)::date, k.city, k.currency, ")
+        q.appendInterpolation(shard)
+        q.appendLiteral("::smallint, " + measures.indices.map { "sum(k.m\($0))::bigint" }.joined(separator: ", ") + " FROM unnest(")
+        q.appendInterpolation(keys.map { Timestamp(epochMillis: $0.bucketMillis).description }); q.appendLiteral("::timestamptz[], ")
+        q.appendInterpolation(keys.map(\.city)); q.appendLiteral("::text[], ")
+        q.appendInterpolation(keys.map(\.currency)); q.appendLiteral("::text[]")
+        let rows = totals.map(\.values)
+        for i in measures.indices {
+            q.appendLiteral(", ")
+            q.appendInterpolation(rows.map { $0[i] })
+            q.appendLiteral("::bigint[]")
+        }
+        q.appendLiteral(") AS k(b, city, currency, \(UpsertSQL.aliases)), hearth_report_zones z GROUP BY 1, 2, 3, 4 ")
+        q.appendLiteral("ON CONFLICT (zone, city, day, currency, shard) DO UPDATE SET " + UpsertSQL.updates("orders_zone_1d"))
+        try s.query(PostgresQuery(stringInterpolation: q))
+    }
+
+    /// The report zones by default: those of the platform's cities (the generator's).
+    public static let defaultReportZones = ["Asia/Kolkata", "Asia/Kathmandu", "Europe/London", "America/New_York", "Europe/Berlin",
+                                            "Asia/Tokyo", "Australia/Sydney", "America/Sao_Paulo", "Asia/Dubai", "Asia/Singapore"]
+
+    public struct ReportZoneError: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// Registers `zones` for per-local-day rows (`ZoneDayMigration`) and unregisters the others; a zone
+    /// registered before keeps its rows. Returns the zones newly registered.
+    @discardableResult
+    public static func registerReportZones(_ connection: PostgresConnection, zones: [String], logger: Logger) async throws -> [String] {
+        let registered = Set(try await connection.query("SELECT zone FROM hearth_report_zones").compactMap { $0[0] })
+        var added: [String] = []
+        for zone in zones where !registered.contains(zone) {
+            let started = ContinuousClock.now
+            do {
+                try await connection.withTransaction(synchronousCommit: true) { s in
+                    _ = try s.query("SELECT hearth_register_report_zone(\(zone))")
+                }
+            } catch {
+                throw ReportZoneError(description: "report_zones: could not register \(zone): \(error)")
+            }
+            added.append(zone)
+            let took = ContinuousClock.now - started
+            logger.info("Registered a report zone: its local days are kept whole.",
+                        metadata: ["zone": "\(zone)", "duration": "\(took)"])
+        }
+        for zone in registered.subtracting(zones).sorted() {
+            try await connection.withTransaction(synchronousCommit: true) { s in
+                _ = try s.query("SELECT hearth_unregister_report_zone(\(zone))")
+            }
+            logger.info("Unregistered a report zone: its local days are cut from hours again.", metadata: ["zone": "\(zone)"])
+        }
+        return added
     }
 
     static func upsertMix(_ s: PostgresSession, _ buckets: OrderBuckets, shard: Int) throws {

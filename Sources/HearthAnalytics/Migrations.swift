@@ -233,6 +233,7 @@ public enum Migrations {
                     ORDER BY 1
                 $$;
             """),
+        Migration(version: 16, name: "measures per local day of the report zones", sql: ZoneDayMigration.sql),
     ]
 
     /// Applies every migration not yet applied, each in its own transaction, under an advisory lock

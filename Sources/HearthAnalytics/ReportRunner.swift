@@ -34,6 +34,9 @@ public final class ReportRunner: Sendable {
 
     public func report(named name: String) -> ReportDefinition? { reports.first { $0.name == name } }
 
+    /// The connections runs take turns on.
+    public var connectionCount: Int { connections.count }
+
     /// The bind values of `report` for the caller's `values` (defaults filled in), in bind order.
     public static func binds(_ report: ReportDefinition, _ values: [String: String]) throws(ReportParameterError) -> [String?] {
         for key in values.keys.sorted() where key != "format" && !report.params.contains(where: { $0.name == key }) {

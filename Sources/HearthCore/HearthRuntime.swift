@@ -77,6 +77,9 @@ public final class HearthRuntime: Sendable {
         do {
             let migrator = PostgresConnection(url: url, logger: logger)
             try await Migrations.apply(migrator, logger: logger)
+            if definitions.contains(where: { $0.sinks.contains("analytics") }) {
+                try await AnalyticsSink.registerReportZones(migrator, zones: settings.reportZones, logger: logger)
+            }
             await migrator.close()
 
             let producer = try KafkaProducer(brokers: brokers, properties: ["compression.type": "zstd", "message.max.bytes": "4000000"])

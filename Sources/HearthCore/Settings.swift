@@ -26,6 +26,9 @@ public struct Settings: Sendable, Equatable {
     public var popularityRefreshSeconds = 60
     /// How long aggregates are kept (whole months go once they ended this long ago).
     public var retention = AggregateRetention()
+    /// Zones whose local days the aggregates keep whole, so that reports by day, week or month there
+    /// read one row per day (`ZoneDayMigration`); other zones are cut from hours and quarter hours.
+    public var reportZones = AnalyticsSink.defaultReportZones
     /// How archive segments are cut, compressed and buffered.
     public var archive = ArchiveSettings()
     public var auth = AuthSettings()
@@ -59,6 +62,7 @@ public struct Settings: Sendable, Equatable {
         ("popularity_refresh_seconds", "HEARTH_POPULARITY_REFRESH_SECONDS", "how often search recounts orders (default 60)"),
         ("retention.quarter_hour_days", "HEARTH_RETENTION_QUARTER_HOUR_DAYS", "days the 15-minute aggregates are kept (default 180)"),
         ("retention.rollup_days", "HEARTH_RETENTION_ROLLUP_DAYS", "days the hour and day rollups and item orders per day are kept (default 1825)"),
+        ("report_zones", "HEARTH_REPORT_ZONES", "IANA zones whose local days reports read whole, comma-separated (default the platform's ten city zones; at most 32)"),
         ("archive.segment_mb", "HEARTH_ARCHIVE_SEGMENT_MB", "an archive segment is closed at this many MiB of JSON Lines (default 64)"),
         ("archive.segment_records", "HEARTH_ARCHIVE_SEGMENT_RECORDS", "… or at this many records (default 500000)"),
         ("archive.segment_age_seconds", "HEARTH_ARCHIVE_SEGMENT_AGE_SECONDS", "… or this long after its first record (default 300)"),
@@ -95,6 +99,7 @@ public struct Settings: Sendable, Equatable {
             s.rateLimitPerSecond = try rate.int("per_second", default: s.rateLimitPerSecond, range: 0...1_000_000)
             s.rateLimitBurst = try rate.int("burst", default: s.rateLimitBurst, range: 1...1_000_000)
             try rate.finish()
+            s.reportZones = try map.strings("report_zones") ?? s.reportZones
             let retention = try map.map("retention")
             s.retention.quarterHourDays = try retention.int("quarter_hour_days", default: s.retention.quarterHourDays, range: 1...36_500)
             s.retention.rollupDays = try retention.int("rollup_days", default: s.retention.rollupDays, range: 1...36_500)
@@ -149,6 +154,15 @@ public struct Settings: Sendable, Equatable {
         if let v = try envInt("HEARTH_ARCHIVE_SEGMENT_AGE_SECONDS", 1...86_400) { s.archive.segmentAgeSeconds = Double(v) }
         if let v = try envInt("HEARTH_ARCHIVE_IDLE_FLUSH_SECONDS", 1...86_400) { s.archive.idleFlushSeconds = Double(v) }
         if let mb = try envInt("HEARTH_ARCHIVE_MEMORY_BUDGET_MB", 8...65_536) { s.archive.memoryBudgetBytes = mb << 20 }
+        if let zones = env("HEARTH_REPORT_ZONES") {
+            s.reportZones = zones.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        }
+        guard s.reportZones.count <= 32, Set(s.reportZones).count == s.reportZones.count,
+              s.reportZones.allSatisfy({ $0.range(of: "^[A-Za-z][A-Za-z0-9_+/-]{0,63}$", options: .regularExpression) != nil && $0 != "UTC" })
+        else {
+            throw ConfigError(file: configFile ?? "environment", line: nil, key: "report_zones",
+                              message: "must be at most 32 distinct IANA zone names such as Asia/Kolkata (UTC has its own day rollup)")
+        }
         guard s.retention.rollupDays >= s.retention.quarterHourDays else {
             throw ConfigError(file: configFile ?? "environment", line: nil, key: "retention.rollup_days",
                               message: "must be at least retention.quarter_hour_days (the rollups outlive the 15-minute level)")

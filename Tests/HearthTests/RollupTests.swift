@@ -4,6 +4,7 @@ import HearthArchive
 import HearthCore
 import HearthEvents
 import HearthPostgres
+import HearthSupport
 import Testing
 
 /// The city rollups (15 minutes, hour, day), monthly partitions and retention: reports read the
@@ -40,10 +41,11 @@ import Testing
 
     /// A database holding `events`, loaded by a sink that keeps everything (a sink drops expired months
     /// at its first batch).
-    static func database(_ events: [Event]) async throws -> (url: String, sink: AnalyticsSink) {
+    static func database(_ events: [Event], reportZones: [String] = []) async throws -> (url: String, sink: AnalyticsSink) {
         let url = try await SharedPostgres.shared.freshDatabase()
         let connection = PostgresConnection(url: url, logger: testLogger)
         try await Migrations.apply(connection, logger: testLogger)
+        try await AnalyticsSink.registerReportZones(connection, zones: reportZones, logger: testLogger)
         await connection.close()
         let sink = AnalyticsSink(url: url, dedupHorizonHours: 24 * 365 * 10,
                                  retention: AggregateRetention(quarterHourDays: 36_500, rollupDays: 36_500), logger: testLogger)
@@ -65,12 +67,19 @@ import Testing
         return try await runner.run(report, binds: try ReportRunner.binds(report, params)).values
     }
 
+    /// In every zone, whether its local days are kept (registered before the events, or after them: filled
+    /// from the quarter hours from its first whole day, the day before cut from hours) or not.
     @Test func salesFromTheRollupsEqualTheQuarterHoursInEveryZone() async throws {
         let start = Int64(1_790_000_000_000) / 86_400_000 * 86_400_000   // 2026-09-21T00:00Z
-        let (url, _) = try await Self.database(Self.stream(from: start))
+        let (url, _) = try await Self.database(Self.stream(from: start), reportZones: ["Asia/Kolkata", "Asia/Kathmandu", "America/New_York"])
+        let direct = PostgresConnection(url: url, logger: testLogger)
+        try await AnalyticsSink.registerReportZones(direct, zones: ["Asia/Kolkata", "Asia/Kathmandu", "Australia/Adelaide"], logger: testLogger)
+        let since = try await direct.query("SELECT zone, since::text FROM hearth_report_zones ORDER BY zone").values
+        #expect(since == [["Asia/Kathmandu", "-infinity"], ["Asia/Kolkata", "-infinity"], ["Australia/Adelaide", "2026-09-22"]],
+                "America/New_York unregistered; Adelaide (+09:30) filled from the quarter hours: 2026-09-21 begins before them")
+        #expect(try await direct.query("SELECT count(*) FROM orders_zone_1d WHERE zone = 'America/New_York'").first!.int(0) == 0)
         try await IngestHarness.expectRollupsMatch(url)
         let runner = try Self.runner(url)
-        let direct = PostgresConnection(url: url, logger: testLogger)
         var compared = 0
         for zone in ["UTC", "Asia/Kolkata", "Asia/Kathmandu", "America/New_York", "Australia/Adelaide"] {
             for granularity in ["15m", "hour", "day", "week", "month"] {
@@ -115,16 +124,20 @@ import Testing
     @Test func compactionMergesShardsAndKeepsEveryTotal() async throws {
         let start = Int64(1_790_000_000_000) / 86_400_000 * 86_400_000
         let events = Self.stream(from: start, days: 2)
-        let (url, sink) = try await Self.database(events)
+        let (url, sink) = try await Self.database(events, reportZones: ["Asia/Kolkata"])
         let runner = try Self.runner(url)
         let params = ["from": "2026-09-21", "to": "2026-09-22", "tz": "Asia/Kolkata", "granularity": "hour"]
         let before = try await Self.run(runner, "sales", params)
+        var byDay = params
+        byDay["granularity"] = "day"   // (from the zone's local days)
+        let daysBefore = try await Self.run(runner, "sales", byDay)
         let totalsBefore = try await IngestHarness.orderBuckets(url)
         let c = PostgresConnection(url: url, logger: testLogger)
         func shardRows() async throws -> Int64 {
             try await c.query("""
                 SELECT (SELECT count(*) FROM orders_15m WHERE shard <> 0) + (SELECT count(*) FROM orders_city_1h WHERE shard <> 0)
                      + (SELECT count(*) FROM item_orders_daily WHERE shard <> 0) + (SELECT count(*) FROM order_mix_15m WHERE shard <> 0)
+                     + (SELECT count(*) FROM orders_zone_1d WHERE shard <> 0)
                 """).first!.int(0)
         }
         // (The sink's own maintenance may already have merged some in the background.)
@@ -132,6 +145,7 @@ import Testing
         try await sink.compact(before: Timestamp(epochMillis: start + 10 * 86_400_000))
         #expect(try await shardRows() == 0)
         #expect(try await Self.run(runner, "sales", params) == before)
+        #expect(try await Self.run(runner, "sales", byDay) == daysBefore && daysBefore.count == 6, "two days, three currencies")
         #expect(try await IngestHarness.orderBuckets(url) == totalsBefore)
         try await IngestHarness.expectRollupsMatch(url)
         let keys = try await c.query("SELECT count(*), count(DISTINCT (bucket, city, currency)) FROM orders_city_1h").first!
@@ -149,7 +163,7 @@ import Testing
     @Test func cancellationsByReasonAndOtherReportsOverTheRollups() async throws {
         let start = Int64(1_790_000_000_000) / 86_400_000 * 86_400_000
         let events = Self.stream(from: start, days: 2)
-        let (url, _) = try await Self.database(events)
+        let (url, _) = try await Self.database(events, reportZones: ["Asia/Kolkata"])
         let runner = try Self.runner(url)
         var want: [String: [String: Int]] = [:]
         var ordersByCurrency: [String: Int] = [:]
@@ -241,6 +255,31 @@ import Testing
         let late = Self.stream(from: lastYear, days: 1).prefix(1).map { var e = $0; e.eventID = "late-1"; return e }
         try await IngestHarness.applyBatch(late, to: sink, partition: 7)
         #expect(try await Self.run(runner, "sales", lastYearRange).reduce(0) { $0 + Int($1[2]!)! } == before + 1)
+        await c.close()
+    }
+
+    /// `report_zones` from the environment or `hearth.yaml`, checked; a zone PostgreSQL does not know is
+    /// refused with its name, and nothing is registered for it.
+    @Test func reportZonesAreSettingsCheckedBeforeUse() async throws {
+        #expect(try Settings.load(configFile: nil, environment: [:]).reportZones == AnalyticsSink.defaultReportZones)
+        #expect(try Settings.load(configFile: nil, environment: ["HEARTH_REPORT_ZONES": "Asia/Kolkata, America/New_York"]).reportZones
+                == ["Asia/Kolkata", "America/New_York"])
+        for bad in ["Asia/Kolkata,Asia/Kolkata", "UTC", "Asia/Kolkata;DROP TABLE x", (0..<33).map { "Etc/GMT+\($0 % 12)x\($0)" }.joined(separator: ",")] {
+            #expect(throws: ConfigError.self, "\(bad)") { try Settings.load(configFile: nil, environment: ["HEARTH_REPORT_ZONES": bad]) }
+        }
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("hearth-zones-\(UUID().uuidString).yaml")
+        try "report_zones: [Asia/Kathmandu]\n".write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        #expect(try Settings.load(configFile: file.path, environment: [:]).reportZones == ["Asia/Kathmandu"])
+
+        let url = try await SharedPostgres.shared.freshDatabase()
+        let c = PostgresConnection(url: url, logger: testLogger)
+        try await Migrations.apply(c, logger: testLogger)
+        let error = await #expect(throws: AnalyticsSink.ReportZoneError.self) {
+            try await AnalyticsSink.registerReportZones(c, zones: ["Asia/Kolkata", "Mars/Olympus_Mons"], logger: testLogger)
+        }
+        #expect(error?.description.contains("report_zones: could not register Mars/Olympus_Mons") == true, "\(String(describing: error))")
+        #expect(try await c.query("SELECT zone FROM hearth_report_zones").values == [["Asia/Kolkata"]])
         await c.close()
     }
 }

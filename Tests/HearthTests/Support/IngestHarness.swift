@@ -172,6 +172,22 @@ enum IngestHarness {
             #expect(compared > 0 && differing == 0, "\(table): \(differing) of \(compared) buckets differ from the quarter hours",
                     sourceLocation: sourceLocation)
         }
+        // The local days of each registered report zone, from its first whole day on.
+        let zones = try await c.query(PostgresQuery(unsafeSQL: """
+            WITH base AS (
+                SELECT z.zone, (o.bucket AT TIME ZONE z.zone)::date AS day, o.city, o.currency, \(sums)
+                FROM orders_15m o, hearth_report_zones z WHERE (o.bucket AT TIME ZONE z.zone)::date >= z.since
+                GROUP BY 1, 2, city, currency
+            ), rollup AS (
+                SELECT d.zone, d.day, d.city, d.currency, \(sums)
+                FROM orders_zone_1d d, hearth_report_zones z WHERE z.zone = d.zone AND d.day >= z.since GROUP BY 1, 2, city, currency
+            )
+            SELECT (SELECT count(*) FROM hearth_report_zones), (SELECT count(*) FROM base),
+                   (SELECT count(*) FROM base FULL JOIN rollup USING (zone, day, city, currency) WHERE base IS DISTINCT FROM rollup)
+            """)).first!
+        let registered = try zones.int(0), compared = try zones.int(1), differing = try zones.int(2)
+        #expect(registered == 0 || (compared > 0 && differing == 0),
+                "orders_zone_1d: \(differing) of \(compared) local days differ from the quarter hours", sourceLocation: sourceLocation)
     }
 
     /// Asserts the aggregates equal the generator's expected totals exactly.
