@@ -96,6 +96,7 @@ public final class AnalyticsSink: ReplayableSink {
         let sink = name
         let shard = Int(batch.partition.partition.magnitude) % writers.count
         let writer = writers[shard]
+        try await Self.registerItems(writer, batch.records.lazy.compactMap { if case .success(let e) = $0.event { e } else { nil } })
         // No need to wait for the WAL flush: the position commits with the data, so a transaction
         // lost in a server crash loses both, and its records are consumed again.
         try await writer.withTransaction(synchronousCommit: false) { s in
@@ -138,6 +139,7 @@ public final class AnalyticsSink: ReplayableSink {
         var aggregated = OrderBuckets()
         for event in events { aggregated.add(event) }
         let buckets = aggregated, shard = shard % writers.count
+        try await Self.registerItems(writers[shard], events)
         try await writers[shard].withTransaction(synchronousCommit: false) { s in try Self.upsert(s, buckets, shard: shard) }
     }
 
@@ -148,6 +150,7 @@ public final class AnalyticsSink: ReplayableSink {
         let (recent, old) = (records.filter { $0.record.timestampMillis >= cutoff }, records.count(where: { $0.record.timestampMillis < cutoff }))
         let valid = recent.count(where: { if case .success = $0.event { true } else { false } })
         guard valid > 0 else { return ReplayOutcome(beyondHorizon: old) }
+        try await Self.registerItems(writers[0], recent.lazy.compactMap { if case .success(let e) = $0.event { e } else { nil } })
         let applied = try await writers[0].withTransaction(synchronousCommit: true) { s in try Self.applyOnce(s, recent, shard: 0) }
         return ReplayOutcome(applied: applied, alreadyApplied: valid - applied, beyondHorizon: old)
     }
@@ -199,19 +202,69 @@ public final class AnalyticsSink: ReplayableSink {
         let itemKeys = buckets.items.keys.sorted()
         let lines = itemKeys.map { buckets.items[$0]! }
         let days = itemKeys.map { Timestamp(epochMillis: $0.dayMillis).description }
-        try s.query("""
-            INSERT INTO item_orders_daily (day, item_id, currency, restaurant_id, city, name, orders, quantity, revenue_minor, shard)
-            SELECT (d AT TIME ZONE 'UTC')::date, i, c, r, ci, n, o, q, v, \(shard)::smallint
+        // Every item has its key (`registerItems` ran before the transaction); a row without one would be lost, so it fails the batch.
+        let written = try s.query("""
+            INSERT INTO item_orders_daily (day, item_key, shard, orders, quantity, revenue_minor)
+            SELECT (t.d AT TIME ZONE 'UTC')::date, k.item_key, \(shard)::smallint, t.o, t.q, t.v
               FROM unnest(\(days)::timestamptz[], \(itemKeys.map(\.itemID))::text[], \(itemKeys.map(\.currency))::text[],
-                          \(lines.map(\.restaurantID))::text[], \(lines.map(\.city))::text[], \(lines.map(\.name))::text[],
+                          \(lines.map(\.restaurantID))::text[],
                           \(lines.map(\.orders))::bigint[], \(lines.map(\.quantity))::bigint[], \(lines.map(\.revenueMinor))::bigint[])
-                   AS t(d, i, c, r, ci, n, o, q, v)
-            ON CONFLICT (day, item_id, currency, shard) DO UPDATE
+                   AS t(d, i, c, r, o, q, v)
+              JOIN menu_item_keys k ON k.item_id = t.i AND k.restaurant_id = t.r AND k.currency = t.c
+            ON CONFLICT (day, item_key, shard) DO UPDATE
                SET orders = item_orders_daily.orders + EXCLUDED.orders,
                    quantity = item_orders_daily.quantity + EXCLUDED.quantity,
-                   revenue_minor = item_orders_daily.revenue_minor + EXCLUDED.revenue_minor,
-                   name = EXCLUDED.name
-            """)
+                   revenue_minor = item_orders_daily.revenue_minor + EXCLUDED.revenue_minor
+            RETURNING 1
+            """).count
+        guard written == itemKeys.count else {
+            throw PostgresError(.query, detail: "\(itemKeys.count - written) of \(itemKeys.count) menu items have no key in menu_item_keys")
+        }
+    }
+
+    /// A menu item as reports group it.
+    struct ItemIdentity: Hashable, Comparable {
+        var itemID: String
+        var restaurantID: String
+        var currency: String
+        static func < (a: ItemIdentity, b: ItemIdentity) -> Bool {
+            (a.itemID, a.restaurantID, a.currency) < (b.itemID, b.restaurantID, b.currency)
+        }
+    }
+
+    /// Gives every menu item ordered in `events` its key in `menu_item_keys`, and its latest city and dish name,
+    /// in a short transaction of its own before the batch's: new items are inserted in key order (so that
+    /// writers meeting the same new items wait for one another rather than deadlock) and changed ones locked
+    /// in key order and updated; items already there as they are cost an index look-up each.
+    static func registerItems(_ connection: PostgresConnection, _ events: some Sequence<Event>) async throws {
+        var shown: [ItemIdentity: (city: String, name: String)] = [:]
+        for event in events {
+            guard case .orderPlaced(let o) = event.payload else { continue }
+            for line in o.items {
+                shown[ItemIdentity(itemID: line.item_id, restaurantID: o.restaurant_id, currency: o.currency)] = (o.city, line.name)
+            }
+        }
+        guard !shown.isEmpty else { return }
+        let keys = shown.keys.sorted()
+        let ids = keys.map(\.itemID), restaurants = keys.map(\.restaurantID), currencies = keys.map(\.currency)
+        let cities = keys.map { shown[$0]!.city }, names = keys.map { shown[$0]!.name }
+        try await connection.withTransaction(synchronousCommit: false) { s in
+            try s.query("""
+                INSERT INTO menu_item_keys (item_id, restaurant_id, currency, city, name)
+                SELECT * FROM unnest(\(ids)::text[], \(restaurants)::text[], \(currencies)::text[], \(cities)::text[], \(names)::text[])
+                ON CONFLICT (item_id, restaurant_id, currency) DO NOTHING
+                """)
+            try s.query("""
+                WITH t AS (
+                    SELECT * FROM unnest(\(ids)::text[], \(restaurants)::text[], \(currencies)::text[], \(cities)::text[], \(names)::text[])
+                        AS t(i, r, c, ci, n)
+                ), changed AS (
+                    SELECT k.item_key, t.ci, t.n FROM menu_item_keys k JOIN t ON k.item_id = t.i AND k.restaurant_id = t.r AND k.currency = t.c
+                    WHERE k.city <> t.ci OR k.name <> t.n ORDER BY k.item_key FOR UPDATE OF k
+                )
+                UPDATE menu_item_keys k SET city = changed.ci, name = changed.n FROM changed WHERE k.item_key = changed.item_key
+                """)
+        }
     }
 
     /// Adds `totals` (every measure, the customers' sketch and the delivery-time histogram) to the rows of
@@ -384,8 +437,8 @@ public final class AnalyticsSink: ReplayableSink {
     public func popularity(days: Int) async throws -> OrderPopularity {
         var out = OrderPopularity()
         for row in try await reader.query("""
-            SELECT item_id, sum(orders)::bigint FROM item_orders_daily
-            WHERE day >= (now() AT TIME ZONE 'UTC')::date - \(days)::int GROUP BY item_id
+            SELECT k.item_id, sum(d.orders)::bigint FROM item_orders_daily d JOIN menu_item_keys k USING (item_key)
+            WHERE d.day >= (now() AT TIME ZONE 'UTC')::date - \(days)::int GROUP BY k.item_id
             """) {
             if let id = row[0], let n = row[1].flatMap(Int64.init) { out.items[id] = n }
         }
@@ -396,8 +449,8 @@ public final class AnalyticsSink: ReplayableSink {
             if let id = row[0], let n = row[1].flatMap(Int64.init) { out.restaurants[id] = n }
         }
         for row in try await reader.query("""
-            SELECT city, name, sum(orders)::bigint FROM item_orders_daily
-            WHERE day >= (now() AT TIME ZONE 'UTC')::date - \(days)::int GROUP BY city, name
+            SELECT k.city, k.name, sum(d.orders)::bigint FROM item_orders_daily d JOIN menu_item_keys k USING (item_key)
+            WHERE d.day >= (now() AT TIME ZONE 'UTC')::date - \(days)::int GROUP BY k.city, k.name
             """) {
             if let city = row[0], let name = row[1], let n = row[2].flatMap(Int64.init) {
                 out.dishes.append(OrderPopularity.Dish(city: city, name: name, orders: n))
@@ -430,7 +483,12 @@ public final class AnalyticsSink: ReplayableSink {
         for (part, parent) in expired {
             let rows = try await maintenance.withTransaction { s -> Int in
                 let writer = try archiver.begin(table: parent, partition: part)
-                try s.execute("DECLARE hearth_expiring NO SCROLL CURSOR FOR SELECT row_to_json(t)::text FROM \"\(part)\" t")
+                // Item days as they were before items had keys: with the item, restaurant, currency, city and name.
+                let select = parent == "item_orders_daily"
+                    ? "SELECT d.day, k.item_id, k.currency, d.shard, k.restaurant_id, k.city, k.name, d.orders, d.quantity, d.revenue_minor"
+                        + " FROM \"\(part)\" d JOIN menu_item_keys k USING (item_key)"
+                    : "SELECT * FROM \"\(part)\""
+                try s.execute("DECLARE hearth_expiring NO SCROLL CURSOR FOR SELECT row_to_json(t)::text FROM (\(select)) t")
                 var total = 0
                 while true {
                     let rows = try s.query("FETCH 20000 FROM hearth_expiring").compactMap { $0[0] }

@@ -31,7 +31,7 @@ enum Compaction {
             Table(name: "orders_zone_1d", time: "day", keys: ["zone", "city", "currency"], attributes: [], sums: measures, sketches: false),
             Table(name: "order_mix_15m", time: "bucket", keys: ["restaurant_id", "currency", "dimension", "value"], attributes: ["city"],
                   sums: OrderBuckets.MixTotals.columns, sketches: false),
-            Table(name: "item_orders_daily", time: "day", keys: ["item_id", "currency"], attributes: ["restaurant_id", "city", "name"],
+            Table(name: "item_orders_daily", time: "day", keys: ["item_key"], attributes: [],
                   sums: ["orders", "quantity", "revenue_minor"], sketches: false),
         ]
     }

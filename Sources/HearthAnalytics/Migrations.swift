@@ -234,6 +234,7 @@ public enum Migrations {
                 $$;
             """),
         Migration(version: 16, name: "measures per local day of the report zones", sql: ZoneDayMigration.sql),
+        Migration(version: 17, name: "integer keys for menu items", sql: ItemKeysMigration.sql),
     ]
 
     /// Applies every migration not yet applied, each in its own transaction, under an advisory lock

@@ -127,6 +127,7 @@ public struct ReportDefinition: Sendable, Equatable {
         try map.finish()
 
         // `:name` (not `::type`) becomes `$n`; each parameter gets one number however often it appears.
+        // Comments are copied as they are (an apostrophe there opens no string).
         let body = String(text[end.upperBound...])
         var out = "", order: [String] = []
         let chars = Array(body)
@@ -134,6 +135,18 @@ public struct ReportDefinition: Sendable, Equatable {
         var inString = false
         while i < chars.count {
             let c = chars[i]
+            if !inString, i + 1 < chars.count, (c == "-" && chars[i + 1] == "-") || (c == "/" && chars[i + 1] == "*") {
+                var j = i + 2
+                if c == "-" {
+                    while j < chars.count, chars[j] != "\n" { j += 1 }
+                } else {
+                    while j < chars.count, !(chars[j - 1] == "*" && chars[j] == "/" && j - 1 > i + 1) { j += 1 }
+                    j = min(j + 1, chars.count)
+                }
+                out.append(contentsOf: String(chars[i..<j]))
+                i = j
+                continue
+            }
             if c == "'" { inString.toggle() }
             if !inString, c == ":", i + 1 < chars.count, chars[i + 1] != ":", i == 0 || chars[i - 1] != ":",
                chars[i + 1].isLetter || chars[i + 1] == "_" {

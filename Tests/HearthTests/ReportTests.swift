@@ -30,6 +30,9 @@ import Testing
         // Casts (`::int`) and quoted text are left alone.
         let r = try ReportDefinition(file: "r.sql", text: head + "params: {n: {type: int}}\ncolumns: {a: text}\n---*/ SELECT ':n', :n::int, :n")
         #expect(r.sql.hasSuffix("SELECT ':n', $1::int, $1") && r.bindOrder == ["n"])
+        // So are comments: an apostrophe there opens no string, a `:name` there is no parameter.
+        let c = try ReportDefinition(file: "r.sql", text: head + "params: {n: {type: int}}\ncolumns: {a: text}\n---*/ -- it's :n\nSELECT /* don't :n */ :n, ':n'")
+        #expect(c.sql.hasSuffix("-- it's :n\nSELECT /* don't :n */ $1, ':n'") && c.bindOrder == ["n"], "\(c.sql)")
     }
 
     /// A database with the analytics schema and a few days of orders, through the analytics sink.

@@ -224,7 +224,8 @@ import Testing
             try await c.query("SELECT count(*) FROM \(unsafeRaw: table)").first.flatMap { $0[0] }.flatMap(Int.init) ?? -1
         }
         let rows201903 = try await count("orders_15m_p201903"), cityDays201903 = try await count("orders_city_1d_p201903")
-        #expect(rows201903 > 0 && cityDays201903 > 0)
+        let itemDays201903 = try await count("item_orders_daily_p201903")
+        #expect(rows201903 > 0 && cityDays201903 > 0 && itemDays201903 > 0)
 
         let dropped = try await sink.dropExpired()
         // Each dropped month was written to the archive first: every row, as JSON, readable by the zstd CLI.
@@ -239,6 +240,14 @@ import Testing
             #expect(first["orders"] is NSNumber)
         }
         #expect(dropped.contains("orders_15m_p201903") && dropped.contains("orders_city_1d_p201903") && dropped.contains("item_orders_daily_p201903"))
+        // Item days are written with what their key stands for: item, restaurant, currency, city and dish name.
+        let (itemStatus, itemText) = try await runTool("/usr/bin/zstd", ["-dc", archiver.path(table: "item_orders_daily", partition: "item_orders_daily_p201903")])
+        let itemLines = itemText.split(separator: "\n")
+        #expect(itemStatus == 0 && itemLines.count == itemDays201903)
+        let item = try #require(try JSONSerialization.jsonObject(with: Data(itemLines[0].utf8)) as? [String: Any])
+        #expect((item["day"] as? String)?.hasPrefix("2019-03") == true && (item["item_id"] as? String)?.hasPrefix("m-") == true
+                && (item["name"] as? String)?.hasPrefix("Dish ") == true && item["restaurant_id"] is String && item["city"] is String
+                && item["currency"] is String && item["orders"] is NSNumber && item["item_key"] == nil, "\(itemLines[0].prefix(300))")
         let lastYearMonth = String(day(lastYear).prefix(7)).replacingOccurrences(of: "-", with: "")
         #expect(dropped.contains("orders_15m_p\(lastYearMonth)") && dropped.contains("order_mix_15m_p\(lastYearMonth)"))
         #expect(!dropped.contains("orders_city_1h_p\(lastYearMonth)") && !dropped.contains("orders_city_1d_p\(lastYearMonth)"))
