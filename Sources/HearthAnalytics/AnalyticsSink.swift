@@ -294,12 +294,7 @@ public final class AnalyticsSink: ReplayableSink {
             q.appendLiteral(", ")
             q.appendInterpolation(column.values); q.appendLiteral("::text[]")
         }
-        let rows = totals.map(\.values)
-        for i in measures.indices {
-            q.appendLiteral(", ")
-            q.appendInterpolation(rows.map { $0[i] })
-            q.appendLiteral("::bigint[]")
-        }
+        UpsertSQL.appendMeasureArrays(totals, to: &q)
         q.appendLiteral(", ")
         q.appendInterpolation(histograms)
         q.appendLiteral("::text[]) WITH ORDINALITY AS k(b, \(aliases.joined(separator: ", ")), \(UpsertSQL.aliases), dh, n) ")
@@ -325,12 +320,7 @@ public final class AnalyticsSink: ReplayableSink {
         q.appendInterpolation(keys.map { Timestamp(epochMillis: $0.bucketMillis).description }); q.appendLiteral("::timestamptz[], ")
         q.appendInterpolation(keys.map(\.city)); q.appendLiteral("::text[], ")
         q.appendInterpolation(keys.map(\.currency)); q.appendLiteral("::text[]")
-        let rows = totals.map(\.values)
-        for i in measures.indices {
-            q.appendLiteral(", ")
-            q.appendInterpolation(rows.map { $0[i] })
-            q.appendLiteral("::bigint[]")
-        }
+        UpsertSQL.appendMeasureArrays(totals, to: &q)
         q.appendLiteral(") AS k(b, city, currency, \(UpsertSQL.aliases)), hearth_report_zones z GROUP BY 1, 2, 3, 4 ")
         q.appendLiteral("ON CONFLICT (zone, city, day, currency, shard) DO UPDATE SET " + UpsertSQL.updates("orders_zone_1d"))
         try s.query(PostgresQuery(stringInterpolation: q))
@@ -425,6 +415,16 @@ public final class AnalyticsSink: ReplayableSink {
             ["customers = CASE WHEN \(table).customers IS NULL THEN EXCLUDED.customers WHEN EXCLUDED.customers IS NULL"
                 + " THEN \(table).customers ELSE hll_union(\(table).customers, EXCLUDED.customers) END",
              "delivery_hist = hearth_hist_add(\(table).delivery_hist, EXCLUDED.delivery_hist)"]
+        }
+
+        /// `, $n::bigint[]` for each measure: its values across `totals`, one array per column.
+        static func appendMeasureArrays(_ totals: [OrderBuckets.Totals], to q: inout PostgresQuery.StringInterpolation) {
+            let rows = totals.map(\.values)
+            for i in OrderBuckets.Totals.columns.indices {
+                q.appendLiteral(", ")
+                q.appendInterpolation(rows.map { $0[i] })
+                q.appendLiteral("::bigint[]")
+            }
         }
 
         static func updates(_ table: String) -> String {
