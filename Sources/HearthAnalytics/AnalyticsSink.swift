@@ -96,7 +96,7 @@ public final class AnalyticsSink: ReplayableSink {
         let sink = name
         let shard = Int(batch.partition.partition.magnitude) % writers.count
         let writer = writers[shard]
-        try await Self.registerItems(writer, batch.records.lazy.compactMap { if case .success(let e) = $0.event { e } else { nil } })
+        try await Self.registerItems(writer, batch.records.lazy.compactMap { try? $0.event.get() })
         // No need to wait for the WAL flush: the position commits with the data, so a transaction
         // lost in a server crash loses both, and its records are consumed again.
         try await writer.withTransaction(synchronousCommit: false) { s in
@@ -150,7 +150,7 @@ public final class AnalyticsSink: ReplayableSink {
         let (recent, old) = (records.filter { $0.record.timestampMillis >= cutoff }, records.count(where: { $0.record.timestampMillis < cutoff }))
         let valid = recent.count(where: { if case .success = $0.event { true } else { false } })
         guard valid > 0 else { return ReplayOutcome(beyondHorizon: old) }
-        try await Self.registerItems(writers[0], recent.lazy.compactMap { if case .success(let e) = $0.event { e } else { nil } })
+        try await Self.registerItems(writers[0], recent.lazy.compactMap { try? $0.event.get() })
         let applied = try await writers[0].withTransaction(synchronousCommit: true) { s in try Self.applyOnce(s, recent, shard: 0) }
         return ReplayOutcome(applied: applied, alreadyApplied: valid - applied, beyondHorizon: old)
     }
@@ -335,11 +335,9 @@ public final class AnalyticsSink: ReplayableSink {
     }
 
     /// Registers `zones` for per-local-day rows (`ZoneDayMigration`) and unregisters the others; a zone
-    /// registered before keeps its rows. Returns the zones newly registered.
-    @discardableResult
-    public static func registerReportZones(_ connection: PostgresConnection, zones: [String], logger: Logger) async throws -> [String] {
+    /// registered before keeps its rows.
+    public static func registerReportZones(_ connection: PostgresConnection, zones: [String], logger: Logger) async throws {
         let registered = Set(try await connection.query("SELECT zone FROM hearth_report_zones").compactMap { $0[0] })
-        var added: [String] = []
         for zone in zones where !registered.contains(zone) {
             let started = ContinuousClock.now
             do {
@@ -349,7 +347,6 @@ public final class AnalyticsSink: ReplayableSink {
             } catch {
                 throw ReportZoneError(description: "report_zones: could not register \(zone): \(error)")
             }
-            added.append(zone)
             let took = ContinuousClock.now - started
             logger.info("Registered a report zone: its local days are kept whole.",
                         metadata: ["zone": "\(zone)", "duration": "\(took)"])
@@ -360,7 +357,6 @@ public final class AnalyticsSink: ReplayableSink {
             }
             logger.info("Unregistered a report zone: its local days are cut from hours again.", metadata: ["zone": "\(zone)"])
         }
-        return added
     }
 
     static func upsertMix(_ s: PostgresSession, _ buckets: OrderBuckets, shard: Int) throws {
