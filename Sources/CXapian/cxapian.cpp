@@ -171,7 +171,18 @@ void hx_rdb_close(hx_rdb *db) {
 }
 
 int hx_rdb_reopen(hx_rdb *db, char **err) {
-    return guarded(err, [&] { db->db.reopen(); });
+    bool moved = false;
+    if (guarded(err, [&] { moved = db->db.reopen(); }) != 0) return -1;
+    return moved ? 1 : 0;
+}
+
+int hx_rdb_postings(hx_rdb *db, const char *term, void (*each)(void *, unsigned, const char *, size_t), void *ctx, char **err) {
+    return guarded(err, [&] {
+        for (Xapian::PostingIterator it = db->db.postlist_begin(term); it != db->db.postlist_end(term); ++it) {
+            std::string data = doc_data(db->db.get_document(*it));
+            each(ctx, *it, data.data(), data.size());
+        }
+    });
 }
 
 long hx_rdb_doccount(hx_rdb *db, char **err) {

@@ -48,12 +48,10 @@ public struct Suggestion: Codable, Sendable, Equatable {
         Array("\(kind.rawValue)\t\(count)\t\(orders)\t\(city ?? "")\t\(text.replacingOccurrences(of: "\t", with: " "))".utf8)
     }
 
-    /// The values that change with its counts: its data and the two count values (empty: removed).
-    var countValues: [(slot: UInt32, value: [UInt8])] {
-        [(XapianDocument.dataSlot, stored),
-         (SearchSchema.suggestionCount, Sortable.encode(log1p(Double(count)))),
-         (SearchSchema.suggestionOrders, orders > 0 ? Sortable.encode(log1p(Double(orders))) : [])]
-    }
+    /// The values that change with its counts: its data, which readers rank by (`SuggestionSet`). Indexes
+    /// written before suggestions were ranked in memory also hold two count values (slots 9 and 10) that
+    /// nothing reads any more.
+    var countValues: [(slot: UInt32, value: [UInt8])] { [(XapianDocument.dataSlot, stored)] }
 
     init(text: String, kind: Kind, city: String?, count: Int, orders: Int64 = 0) {
         self.text = text; self.kind = kind; self.city = city; self.count = count; self.orders = orders
@@ -89,8 +87,9 @@ enum SearchSchema {
     static func restaurantID(_ id: String) -> String { "Qr:" + id }
     static func suggestionID(_ kind: String, _ city: String, _ key: String) -> String { "Qs:\(kind):\(city):" + key }
     static let suggestionType = "XTsuggest"
-    /// Suggestions: log(1 + carriers), and log(1 + orders) in the popularity window.
-    static let suggestionCount: UInt32 = 9, suggestionOrders: UInt32 = 10
+    /// Index metadata that changes with every commit that changes a suggestion (readers keep the
+    /// suggestions in memory, and read them again when it changed).
+    static let suggestionsRevisionKey = "hearth:suggestions-revision"
     /// Lowercased, without the whitespace at either end. Most values end in an ASCII byte that is not a space
     /// or tab at both ends, which no trimming can remove: they skip Foundation's trimming (bridged through
     /// NSString, 7% of indexing).

@@ -78,7 +78,7 @@ public final class SearchIndex: Sendable {
 
     public func searchMenu(_ query: MenuQuery) async throws -> MenuResult {
         let started = ContinuousClock.now
-        return try await withReader { db, vocabulary in
+        return try await withReader { db, vocabulary, _ in
             let t = try self.tiered(db, self.itemPlanner, vocabulary, text: query.text, filter: try self.menuFilter(query),
                                     boost: try Self.popularityBoost(SearchSchema.itemPopularity, self.items),
                                     offset: query.offset, limit: query.limit, facetFields: SearchSchema.itemFacetFields)
@@ -137,7 +137,7 @@ public final class SearchIndex: Sendable {
 
     public func searchRestaurants(_ query: RestaurantQuery) async throws -> RestaurantResult {
         let started = ContinuousClock.now
-        return try await withReader { db, vocabulary in
+        return try await withReader { db, vocabulary, _ in
             var parts = [try XapianQuery.term(SearchSchema.restaurantType)]
             if let c = query.city { parts.append(try .term(SearchSchema.city(c))) }
             if let c = query.cuisine { parts.append(try .term(SearchSchema.cuisine(c))) }
@@ -215,7 +215,7 @@ public final class SearchIndex: Sendable {
     /// within 50 km of `location`.
     public func suggest(_ query: SuggestQuery) async throws -> SuggestResult {
         let started = ContinuousClock.now
-        return try await withReader { db, vocabulary in
+        return try await withReader { db, _, reader in
             var city = query.city
             if city == nil, let at = query.location {
                 let near = try XapianQuery.combine(.andNot, [
@@ -226,42 +226,49 @@ public final class SearchIndex: Sendable {
                 let nearest = try db.run(near, offset: 0, limit: 1, sort: .distance(slot: SearchSchema.restaurantLocation, lat: at.lat, lng: at.lng))
                 city = try nearest.hits.first.map { try JSONDecoder().decode(RestaurantUpserted.self, from: Data($0.data)).city }
             }
-            var parts = [try XapianQuery.term(SearchSchema.suggestionType)]
-            if let city { parts.append(try .term(SearchSchema.city(city))) }
-            let boost = try XapianQuery.combine(.or, [try .valueWeight(slot: SearchSchema.suggestionOrders, scale: 1),
-                                                      try .valueWeight(slot: SearchSchema.suggestionCount, scale: 0.5)])
-            // Without a city the same text comes once per city: read enough to fill the page after merging.
-            let fetch = city == nil ? query.limit * 8 : query.limit
-            let t = try self.tiered(db, self.itemPlanner, vocabulary, text: query.text, filter: Restriction(require: parts),
-                                    boost: boost, offset: 0, limit: fetch, facetFields: [])
-            var order: [String] = []
-            var merged: [String: SuggestionHit] = [:]
-            for entry in t.hits {
-                guard let s = Suggestion(stored: entry.hit.data) else { continue }
-                let key = Suggestion.key(s.kind, s.text)
-                if merged[key] == nil {
-                    order.append(key)
-                    // The tier is enough to rank; typos and highlights are worked out for the page only.
-                    merged[key] = SuggestionHit(text: s.text, kind: s.kind, count: s.count, orders: s.orders, typos: entry.typos,
-                                                highlighted: "")
-                } else {
-                    merged[key]!.count += s.count
-                    merged[key]!.orders += s.orders
+            let set = try self.suggestions(reader, db)
+            let normalised = self.itemPlanner.normalise(query.text)
+            let plans = self.itemPlanner.plan(normalised.words, lastWordOpen: normalised.lastWordOpen, vocabulary: set.vocabulary)
+            let joins = QueryPlanner.joins(normalised.words, set.vocabulary)
+            let cityKey = city.map(SearchSchema.normal)
+            // Exact matches always rank above typo matches: the typo tier holds what only a typo matches.
+            let exact = set.matching(plans, joins: joins, maxCost: 0)
+            let hasTypos = plans.contains { $0.alternatives.contains { $0.cost > 0 } }
+            let tiers = [exact, hasTypos ? set.matching(plans, joins: joins, maxCost: Int.max).subtracting(exact) : []]
+            // One hit per text (across cities and kinds), counts summed; it shows as its most ordered entry.
+            var merged: [String: (hit: SuggestionHit, tier: Int, best: (Int64, Int, Int32))] = [:]
+            var found = [0, 0]
+            for (tier, ids) in tiers.enumerated() {
+                for id in ids {
+                    let entry = set.entries[Int(id)]
+                    guard cityKey == nil || entry.city == cityKey else { continue }
+                    found[tier] += 1
+                    let s = entry.suggestion
+                    let rank = (s.orders, s.count, -id)
+                    guard var m = merged[entry.key] else {
+                        merged[entry.key] = (SuggestionHit(text: s.text, kind: s.kind, count: s.count, orders: s.orders, typos: tier,
+                                                           highlighted: ""), tier, rank)
+                        continue
+                    }
+                    m.hit.count += s.count
+                    m.hit.orders += s.orders
+                    if rank > m.best { (m.hit.text, m.hit.kind, m.best) = (s.text, s.kind, rank) }
+                    merged[entry.key] = m
                 }
             }
             // Exact before typo matches; within each, the most ordered, then the most common (across
-            // cities once merged).
-            let rank = Dictionary(uniqueKeysWithValues: order.enumerated().map { ($1, $0) })
-            let out = order.sorted { a, b in
-                let x = merged[a]!, y = merged[b]!
-                return (x.typos > 0 ? 1 : 0, -x.orders, -x.count, rank[a]!) < (y.typos > 0 ? 1 : 0, -y.orders, -y.count, rank[b]!)
-            }.prefix(query.limit).map { key -> SuggestionHit in
-                var hit = merged[key]!
-                if hit.typos > 0 { hit.typos = Self.typos(of: [hit.text], plans: t.plans) }
-                hit.highlighted = Self.highlight(hit.text, t.matched)
+            // cities once merged), then by text.
+            let matched = Self.matchedWords(plans)
+            let out = merged.values.sorted { a, b in
+                (a.tier, -a.hit.orders, -a.hit.count, a.hit.text) < (b.tier, -b.hit.orders, -b.hit.count, b.hit.text)
+            }.prefix(query.limit).map { m -> SuggestionHit in
+                var hit = m.hit
+                if m.tier > 0 { hit.typos = Self.typos(of: [hit.text], plans: plans) }
+                hit.highlighted = Self.highlight(hit.text, matched)
                 return hit
             }
-            return SuggestResult(suggestions: out, city: city, correctedQuery: t.corrected, warnings: t.warnings,
+            let corrected = found[0] == 0 && found[1] > 0 ? Self.correction(plans) : nil
+            return SuggestResult(suggestions: out, city: city, correctedQuery: corrected, warnings: normalised.warnings,
                                  tookMs: Self.millis(since: started))
         }
     }
@@ -270,7 +277,7 @@ public final class SearchIndex: Sendable {
 
     /// One restaurant as indexed (nil when unknown or removed).
     public func restaurant(id: String) async throws -> RestaurantUpserted? {
-        try await withReader { db, _ in
+        try await withReader { db, _, _ in
             let r = try db.run(try .term(SearchSchema.restaurantID(id)), offset: 0, limit: 1)
             return try r.hits.first.map { try JSONDecoder().decode(RestaurantUpserted.self, from: Data($0.data)) }
         }
@@ -278,7 +285,7 @@ public final class SearchIndex: Sendable {
 
     /// A restaurant's menu items (unavailable ones included, flagged), by category and name.
     public func menu(restaurantID: String, limit: Int = 1000) async throws -> [MenuItemUpserted] {
-        try await withReader { db, _ in
+        try await withReader { db, _, _ in
             let q = try XapianQuery.combine(.filter, [try .term(SearchSchema.restaurantTerm(restaurantID)), try .term(SearchSchema.itemType)])
             let r = try db.run(q, offset: 0, limit: limit)
             return try r.hits.map { try JSONDecoder().decode(StoredMenuItem.self, from: Data($0.data)).item }
@@ -333,16 +340,12 @@ public final class SearchIndex: Sendable {
             out.hits += r1.hits.prefix(limit1).map { ($0, 1) }
             out.estimated += r1.estimated
             for (field, counts) in r1.facets { out.facets[field, default: [:]].merge(counts, uniquingKeysWith: +) }
-            if r0.estimated == 0, r1.estimated > 0 {
-                out.corrected = plans.map { p in
-                    p.alternatives.filter { $0.cost > 0 }.min { $0.cost < $1.cost }?.display ?? p.word
-                }.joined(separator: " ")
-            }
+            if r0.estimated == 0, r1.estimated > 0 { out.corrected = Self.correction(plans) }
         }
         return out
     }
 
-    private func withReader<T: Sendable>(_ body: @escaping @Sendable (XapianDatabase, Vocabulary) throws -> T) async throws -> T {
+    private func withReader<T: Sendable>(_ body: @escaping @Sendable (XapianDatabase, Vocabulary, Reader) throws -> T) async throws -> T {
         let reader = readers[next.add(1, ordering: .relaxed).newValue % readers.count]
         return try await Blocking.run(on: reader.queue) { [self] in
             // A reader sees one revision; when the writer commits twice while a query runs, Xapian
@@ -351,11 +354,10 @@ public final class SearchIndex: Sendable {
             while true {
                 let db = try self.open(reader)
                 do {
-                    return try body(db, self.state.withLock { $0.vocabulary })
+                    return try body(db, self.state.withLock { $0.vocabulary }, reader)
                 } catch let error as XapianError where error.isRevisionDiscarded && attempt < 5 {
                     attempt += 1
-                    try db.reopen()
-                    reader.reopened = .now
+                    try self.reopen(reader, db)
                 }
             }
         }
@@ -448,17 +450,27 @@ public final class SearchIndex: Sendable {
         return base
     }
 
+    /// The query as its cheapest typo alternatives spell it (shown when only typo matches were found).
+    static func correction(_ plans: [WordPlan]) -> String {
+        plans.map { p in p.alternatives.filter { $0.cost > 0 }.min { $0.cost < $1.cost }?.display ?? p.word }.joined(separator: " ")
+    }
+
+    /// The alternatives of a word that a match may use, at most `maxCost` typos each. Xapian indexes
+    /// every word that starts with a letter under its stem as well ("Z" + stem), so the stem's
+    /// documents include the exact word's: the exact word is left out where the stem covers it
+    /// (reading both would double the work for the same matches).
+    static func alternatives(_ plan: WordPlan, maxCost: Int) -> [WordPlan.Alternative] {
+        let stemCovers = plan.word.first?.isLetter == true && plan.alternatives.contains { $0.kind == .stem }
+        return plan.alternatives.filter { $0.cost <= maxCost && !(stemCovers && $0.kind == .exact) }
+    }
+
     /// Every word must match one of its alternatives costing at most `maxCost` typos.
     static func textQuery(_ plans: [WordPlan], joins: [(Int, String)], maxCost: Int) throws -> XapianQuery? {
         guard !plans.isEmpty else { return nil }
         var parts: [XapianQuery] = []
         for plan in plans {
             var alternatives: [XapianQuery] = []
-            // Xapian indexes every word that starts with a letter under its stem as well ("Z" +
-            // stem), so the stem's documents include the exact word's: reading both lists would
-            // double the work for the same matches.
-            let stemCovers = plan.word.first?.isLetter == true && plan.alternatives.contains { $0.kind == .stem }
-            for alt in plan.alternatives where alt.cost <= maxCost && !(stemCovers && alt.kind == .exact) {
+            for alt in Self.alternatives(plan, maxCost: maxCost) {
                 let terms = try alt.terms.map { try XapianQuery.term($0) }
                 alternatives.append(try XapianQuery.combine(.and, terms))
             }
@@ -558,6 +570,12 @@ public final class SearchIndex: Sendable {
         let queue: DispatchQueue
         var db: XapianDatabase?
         var reopened: ContinuousClock.Instant?
+        /// `SearchSchema.suggestionsRevisionKey` at the reader's commit.
+        var suggestionsRevision = ""
+        /// The suggestions as of `suggestionsRevision` (nil: not read yet).
+        var suggestions: SuggestionSet?
+        /// The writer discarded the commit while its suggestions were read: the ones read before serve.
+        var suggestionsUnreadable = false
         init(index: Int) { queue = DispatchQueue(label: "hearth.search.reader.\(index)") }
     }
 
@@ -566,16 +584,43 @@ public final class SearchIndex: Sendable {
         let now = ContinuousClock.now
         if let db = reader.db {
             if let last = reader.reopened, now - last < refresh { return db }
-            try db.reopen()
-            reader.reopened = now
+            try reopen(reader, db)
             try refreshVocabulary(db)
             return db
         }
         let db = try XapianDatabase(path: path)
         reader.db = db
         reader.reopened = now
+        reader.suggestionsRevision = try db.metadata(SearchSchema.suggestionsRevisionKey) ?? ""
         try refreshVocabulary(db)
         return db
+    }
+
+    /// Moves the reader to the newest commit.
+    private func reopen(_ reader: Reader, _ db: XapianDatabase) throws {
+        if try db.reopen() {
+            reader.suggestionsRevision = try db.metadata(SearchSchema.suggestionsRevisionKey) ?? ""
+            reader.suggestionsUnreadable = false
+        }
+        reader.reopened = .now
+    }
+
+    /// The reader's suggestions, read again when its commit changed them (called on the reader's queue).
+    /// When the writer discards the commit while it is being read, the suggestions read before serve
+    /// until the reader moves to a newer commit: a writer committing faster than they can be read
+    /// delays them, but never fails a keystroke. Without any read before, the query moves to the
+    /// newest commit and runs again.
+    private func suggestions(_ reader: Reader, _ db: XapianDatabase) throws -> SuggestionSet {
+        if let set = reader.suggestions, set.revision == reader.suggestionsRevision || reader.suggestionsUnreadable { return set }
+        do {
+            let set = try SuggestionSet(db, revision: reader.suggestionsRevision)
+            reader.suggestions = set
+            return set
+        } catch let error as XapianError where error.isRevisionDiscarded {
+            guard let previous = reader.suggestions else { throw error }
+            reader.suggestionsUnreadable = true
+            return previous
+        }
     }
 
     /// Rebuilds the vocabulary when the index changed size, or every ten refreshes.

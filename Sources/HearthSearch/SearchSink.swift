@@ -221,6 +221,8 @@ public final class SearchSink: ReplayableSink {
 
     /// Writes the batch's suggestion count changes; a suggestion nothing carries any more is removed.
     private func flushSuggestions(_ deltas: [String: (suggestion: Suggestion, delta: Int)], _ db: XapianWritableDatabase) throws {
+        guard deltas.values.contains(where: { $0.delta != 0 }) else { return }
+        try Self.suggestionsChanged(db)
         for (idTerm, change) in deltas where change.delta != 0 {
             let existing = try db.document(idTerm: idTerm)
             let stored = existing.flatMap { Suggestion(stored: $0.data) }
@@ -236,6 +238,11 @@ public final class SearchSink: ReplayableSink {
                 try db.replace(idTerm: idTerm, document: Self.suggestionDocument(s))
             }
         }
+    }
+
+    /// Tells readers, in the same commit, that suggestions changed.
+    static func suggestionsChanged(_ db: XapianWritableDatabase) throws {
+        try db.setMetadata(SearchSchema.suggestionsRevisionKey, UUID().uuidString)
     }
 
     /// Rewrites the restaurant's items with its new state (nil: removed), so that their city,
@@ -332,6 +339,7 @@ extension SearchSink {
                     try db.setValues(docid: docid, s.countValues)
                     change.suggestions += 1
                 }
+                if change.suggestions > 0 { try Self.suggestionsChanged(db) }
             }
             index.popularity = values
             return change

@@ -14,8 +14,29 @@ final class XapianDatabase {
 
     deinit { hx_rdb_close(db) }
 
-    /// Moves to the latest commit.
-    func reopen() throws(XapianError) { try check { hx_rdb_reopen(db, $0) } }
+    /// Moves to the latest commit; false when there was none newer (what was read before still holds).
+    @discardableResult
+    func reopen() throws(XapianError) -> Bool {
+        var err: UnsafeMutablePointer<CChar>?
+        let moved = hx_rdb_reopen(db, &err)
+        if moved < 0 { throw XapianError.take(err) }
+        return moved > 0
+    }
+
+    /// `body` for every document holding `term`, in document order, with its data.
+    func documents(withTerm term: String, _ body: (UInt32, UnsafeRawBufferPointer) -> Void) throws(XapianError) {
+        try withoutActuallyEscaping(body) { body throws(XapianError) in
+            var body = body
+            try withUnsafeMutablePointer(to: &body) { ctx throws(XapianError) in
+                try check {
+                    hx_rdb_postings(db, term, { ctx, docid, data, len in
+                        ctx!.assumingMemoryBound(to: ((UInt32, UnsafeRawBufferPointer) -> Void).self)
+                            .pointee(docid, UnsafeRawBufferPointer(start: data, count: len))
+                    }, ctx, $0)
+                }
+            }
+        }
+    }
 
     /// The metadata value, or nil when unset.
     func metadata(_ key: String) throws(XapianError) -> String? {

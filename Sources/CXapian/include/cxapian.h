@@ -51,7 +51,11 @@ int hx_doc_add_value(hx_doc *doc, unsigned slot, const char *value, size_t len, 
 
 hx_rdb *hx_rdb_open(const char *path, char **err);
 void hx_rdb_close(hx_rdb *db);
+/* Moves to the latest commit: 1 when the database may have moved, 0 when it had not changed, -1 on error. */
 int hx_rdb_reopen(hx_rdb *db, char **err);
+/* `each` for every document holding `term`, in docid order, with its data. */
+int hx_rdb_postings(hx_rdb *db, const char *term, void (*each)(void *ctx, unsigned docid, const char *data, size_t len),
+                    void *ctx, char **err);
 long hx_rdb_doccount(hx_rdb *db, char **err);
 char *hx_rdb_get_metadata(hx_rdb *db, const char *key, char **err);
 
