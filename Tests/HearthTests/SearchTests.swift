@@ -374,6 +374,35 @@ import Testing
         #expect(try await suggest("pizzeria").suggestions.isEmpty, "a closed restaurant is not suggested")
     }
 
+    /// Facet counts cover documents written by different sinks on the same index (a restart between batches).
+    @Test func facetCountsAcrossARestart() async throws {
+        let dir = makeTemporaryDirectory()
+        let path = dir.appendingPathComponent("index").path
+        let definitions = try IndexDefinition.loadAll(from: TestPaths.indexes)
+        func apply(_ payloads: [EventPayload], at offset: Int64) async throws {
+            let sink = try SearchSink(path: path, definitions: definitions)
+            let events = payloads.map { Event(eventID: UUID().uuidString, occurredAt: Timestamp(epochMillis: 1_790_000_000_000), payload: $0) }
+            _ = try await IngestHarness.applyBatch(events, to: sink, pipeline: "catalog", topic: "menus", at: offset)
+        }
+        try await apply([Self.restaurant("r-1", "Luigi's Pizzeria"),
+                         Self.item("m-1", "Margherita Pizza", category: "pizza", price: 900),
+                         Self.item("m-2", "Tiramisu", category: "dessert", price: 600)], at: 0)
+        // A second sink on the same index, with values the first had and values it had not.
+        try await apply([Self.restaurant("r-2", "Delhi Darbar", city: "Kolkata", cuisines: ["indian"]),
+                         Self.item("m-3", "Chicken Tikka", restaurant: "r-2", category: "curry", diet: "non_veg", price: 45000),
+                         Self.item("m-4", "Paneer Pizza", restaurant: "r-2", category: "pizza", price: 30000)], at: 3)
+        let index = try SearchIndex(path: path, definitions: definitions, refresh: .zero)
+        var q = SearchIndex.MenuQuery()
+        q.text = ""
+        let all = try await index.searchMenu(q)
+        #expect(all.facets["category"] == ["pizza": 2, "dessert": 1, "curry": 1])
+        #expect(all.facets["city"] == ["London": 2, "Kolkata": 2])
+        #expect(all.facets["diet"] == ["veg": 3, "non_veg": 1])
+        var restaurants = SearchIndex.RestaurantQuery()
+        restaurants.text = ""
+        #expect(try await index.searchRestaurants(restaurants).facets["city"] == ["London": 1, "Kolkata": 1])
+    }
+
     /// Orders reach search through the analytics store: the orders pipeline's analytics sink
     /// (real PostgreSQL) counts them, the popularity refresher hands the counts to the index.
     @Test func recentOrdersRankItemsRestaurantsAndSuggestions() async throws {
