@@ -30,6 +30,16 @@ static std::string doc_data(const Xapian::Document &doc) {
     return v.empty() ? doc.get_data() : v;
 }
 
+/* `each` for every document holding `term`, with its data; the ids are read first, then the documents. */
+static void each_posting(const Xapian::Database &db, const char *term, void (*each)(void *, unsigned, const char *, size_t), void *ctx) {
+    std::vector<Xapian::docid> ids;
+    for (Xapian::PostingIterator it = db.postlist_begin(term); it != db.postlist_end(term); ++it) ids.push_back(*it);
+    for (Xapian::docid id : ids) {
+        std::string data = doc_data(db.get_document(id));
+        each(ctx, id, data.data(), data.size());
+    }
+}
+
 static void set_error(char **err, const std::string &msg) {
     if (err) *err = dup_string(msg);
 }
@@ -177,12 +187,7 @@ int hx_rdb_reopen(hx_rdb *db, char **err) {
 }
 
 int hx_rdb_postings(hx_rdb *db, const char *term, void (*each)(void *, unsigned, const char *, size_t), void *ctx, char **err) {
-    return guarded(err, [&] {
-        for (Xapian::PostingIterator it = db->db.postlist_begin(term); it != db->db.postlist_end(term); ++it) {
-            std::string data = doc_data(db->db.get_document(*it));
-            each(ctx, *it, data.data(), data.size());
-        }
-    });
+    return guarded(err, [&] { each_posting(db->db, term, each, ctx); });
 }
 
 long hx_rdb_doccount(hx_rdb *db, char **err) {
@@ -214,14 +219,7 @@ char *hx_wdb_get_data(hx_wdb *db, const char *idterm, size_t *len, unsigned *doc
 
 int hx_wdb_postings(hx_wdb *db, const char *term,
                     void (*each)(void *, unsigned, const char *, size_t), void *ctx, char **err) {
-    return guarded(err, [&] {
-        std::vector<Xapian::docid> ids;
-        for (Xapian::PostingIterator it = db->db.postlist_begin(term); it != db->db.postlist_end(term); ++it) ids.push_back(*it);
-        for (Xapian::docid id : ids) {
-            std::string data = doc_data(db->db.get_document(id));
-            each(ctx, id, data.data(), data.size());
-        }
-    });
+    return guarded(err, [&] { each_posting(db->db, term, each, ctx); });
 }
 
 long hx_wdb_docid(hx_wdb *db, const char *term, char **err) {

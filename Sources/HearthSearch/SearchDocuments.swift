@@ -38,7 +38,9 @@ public struct Suggestion: Codable, Sendable, Equatable {
     public var orders: Int64
 
     /// The identity of a suggestion: its words, lower-case, accents folded.
-    static func key(_ kind: Kind, _ text: String) -> String { QueryPlanner.words(text).joined(separator: " ") }
+    static func key(_ kind: Kind, _ text: String) -> String { key(words: QueryPlanner.words(text)) }
+    /// The identity of a suggestion whose text has these words.
+    static func key(words: [String]) -> String { words.joined(separator: " ") }
 
     /// The term naming this suggestion's document.
     var idTerm: String { SearchSchema.suggestionID(kind.rawValue, SearchSchema.normal(city ?? ""), Self.key(kind, text)) }
@@ -205,7 +207,7 @@ extension SearchSink {
 
     static func suggestionDocument(_ s: Suggestion) throws -> XapianDocument {
         let doc = XapianDocument()
-        for (slot, value) in s.countValues where !value.isEmpty { try doc.addValue(slot, bytes: value) }
+        try doc.setData(s.stored)
         try doc.addBooleanTerm(SearchSchema.suggestionType)
         if let city = s.city { try doc.addBooleanTerm(SearchSchema.city(city)) }
         try doc.indexText(s.text)

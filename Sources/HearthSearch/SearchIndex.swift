@@ -227,22 +227,17 @@ public final class SearchIndex: Sendable {
                 city = try nearest.hits.first.map { try JSONDecoder().decode(RestaurantUpserted.self, from: Data($0.data)).city }
             }
             let set = try self.suggestions(reader, db)
-            let normalised = self.itemPlanner.normalise(query.text)
-            let plans = self.itemPlanner.plan(normalised.words, lastWordOpen: normalised.lastWordOpen, vocabulary: set.vocabulary)
-            let joins = QueryPlanner.joins(normalised.words, set.vocabulary)
+            let (normalised, plans, joins) = Self.planned(self.itemPlanner, query.text, set.vocabulary)
             let cityKey = city.map(SearchSchema.normal)
             // Exact matches always rank above typo matches: the typo tier holds what only a typo matches.
             let exact = set.matching(plans, joins: joins, maxCost: 0)
-            let hasTypos = plans.contains { $0.alternatives.contains { $0.cost > 0 } }
-            let tiers = [exact, hasTypos ? set.matching(plans, joins: joins, maxCost: Int.max).subtracting(exact) : []]
+            let tiers = [exact, Self.hasTypos(plans) ? set.matching(plans, joins: joins, maxCost: Int.max).subtracting(exact) : []]
             // One hit per text (across cities and kinds), counts summed; it shows as its most ordered entry.
             var merged: [String: (hit: SuggestionHit, tier: Int, best: (Int64, Int, Int32))] = [:]
-            var found = [0, 0]
             for (tier, ids) in tiers.enumerated() {
                 for id in ids {
                     let entry = set.entries[Int(id)]
                     guard cityKey == nil || entry.city == cityKey else { continue }
-                    found[tier] += 1
                     let s = entry.suggestion
                     let rank = (s.orders, s.count, -id)
                     guard var m = merged[entry.key] else {
@@ -267,7 +262,8 @@ public final class SearchIndex: Sendable {
                 hit.highlighted = Self.highlight(hit.text, matched)
                 return hit
             }
-            let corrected = found[0] == 0 && found[1] > 0 ? Self.correction(plans) : nil
+            // Only typo matches (in the city): show what the typos were read as.
+            let corrected = !merged.isEmpty && !merged.values.contains { $0.tier == 0 } ? Self.correction(plans) : nil
             return SuggestResult(suggestions: out, city: city, correctedQuery: corrected, warnings: normalised.warnings,
                                  tookMs: Self.millis(since: started))
         }
@@ -309,9 +305,7 @@ public final class SearchIndex: Sendable {
     private func tiered(_ db: XapianDatabase, _ planner: QueryPlanner, _ vocabulary: Vocabulary, text: String, filter: Restriction,
                         boost: XapianQuery? = nil, offset: Int, limit: Int, sort: XapianDatabase.Sort = .relevance,
                         facetFields: [String], openNow: XapianDatabase.OpenNow? = nil) throws -> Tiered {
-        let normalised = planner.normalise(text)
-        let plans = planner.plan(normalised.words, lastWordOpen: normalised.lastWordOpen, vocabulary: vocabulary)
-        let joins = QueryPlanner.joins(normalised.words, vocabulary)
+        let (normalised, plans, joins) = Self.planned(planner, text, vocabulary)
         let want = offset + limit
         // Facets count the matches Xapian examines: at least the first `facetSample` of them.
         let checkAtLeast = facetFields.isEmpty ? want : max(want, Self.facetSample)
@@ -325,8 +319,7 @@ public final class SearchIndex: Sendable {
                             facetFields: facetFields, openNow: openNow)
         var out = Tiered(hits: r0.hits.map { ($0, 0) }, estimated: r0.estimated, facets: r0.facets, corrected: nil,
                          warnings: normalised.warnings, plans: plans, matched: Self.matchedWords(plans))
-        let hasTypos = plans.contains { $0.alternatives.contains { $0.cost > 0 } }
-        if hasTypos, let exact {
+        if Self.hasTypos(plans), let exact {
             let all = try Self.textQuery(plans, joins: joins, maxCost: Int.max)!
             let typoOnly = try XapianQuery.combine(.andNot, [all, exact])
             let limit1 = max(0, limit - out.hits.count)
@@ -449,6 +442,18 @@ public final class SearchIndex: Sendable {
         if !filter.exclude.isEmpty { base = try .combine(.andNot, [base, try .combine(.or, filter.exclude)]) }
         return base
     }
+
+    /// The words of `text` under `planner`'s rules, each word's alternatives among `vocabulary`, and the
+    /// adjacent pairs written together there.
+    private static func planned(_ planner: QueryPlanner, _ text: String, _ vocabulary: Vocabulary)
+        -> (normalised: QueryPlanner.Normalised, plans: [WordPlan], joins: [(Int, String)]) {
+        let normalised = planner.normalise(text)
+        return (normalised, planner.plan(normalised.words, lastWordOpen: normalised.lastWordOpen, vocabulary: vocabulary),
+                QueryPlanner.joins(normalised.words, vocabulary))
+    }
+
+    /// Whether any word may match with typos.
+    private static func hasTypos(_ plans: [WordPlan]) -> Bool { plans.contains { $0.alternatives.contains { $0.cost > 0 } } }
 
     /// The query as its cheapest typo alternatives spell it (shown when only typo matches were found).
     static func correction(_ plans: [WordPlan]) -> String {
@@ -591,18 +596,21 @@ public final class SearchIndex: Sendable {
         let db = try XapianDatabase(path: path)
         reader.db = db
         reader.reopened = now
-        reader.suggestionsRevision = try db.metadata(SearchSchema.suggestionsRevisionKey) ?? ""
+        try atCommit(reader, db)
         try refreshVocabulary(db)
         return db
     }
 
     /// Moves the reader to the newest commit.
     private func reopen(_ reader: Reader, _ db: XapianDatabase) throws {
-        if try db.reopen() {
-            reader.suggestionsRevision = try db.metadata(SearchSchema.suggestionsRevisionKey) ?? ""
-            reader.suggestionsUnreadable = false
-        }
+        if try db.reopen() { try atCommit(reader, db) }
         reader.reopened = .now
+    }
+
+    /// Notes what the reader's (new) commit says of its suggestions.
+    private func atCommit(_ reader: Reader, _ db: XapianDatabase) throws {
+        reader.suggestionsRevision = try db.metadata(SearchSchema.suggestionsRevisionKey) ?? ""
+        reader.suggestionsUnreadable = false
     }
 
     /// The reader's suggestions, read again when its commit changed them (called on the reader's queue).

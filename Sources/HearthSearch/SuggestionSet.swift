@@ -32,18 +32,13 @@ final class SuggestionSet: Sendable {
             guard let s = Suggestion(stored: data) else { continue }
             let index = Int32(entries.count)
             let words = QueryPlanner.words(s.text)
-            entries.append(Entry(suggestion: s, key: words.joined(separator: " "), city: s.city.map(SearchSchema.normal)))
+            entries.append(Entry(suggestion: s, key: Suggestion.key(words: words), city: s.city.map(SearchSchema.normal)))
             var terms: Set<String> = []
             for word in words {
                 terms.insert(word)
                 guard word.first?.isLetter == true else { continue }
-                if let stem = stems[word] {
-                    terms.insert(stem)
-                } else {
-                    let stem = "Z" + Stemmer.stem(word)
-                    stems[word] = stem
-                    terms.insert(stem)
-                }
+                if stems[word] == nil { stems[word] = "Z" + Stemmer.stem(word) }
+                terms.insert(stems[word]!)
             }
             for term in terms { postings[term, default: []].append(index) }
         }
