@@ -64,6 +64,10 @@ hx_wdb *hx_wdb_open(const char *path, char **err) {
     return out;
 }
 
+int hx_wdb_release(hx_wdb *db, char **err) {
+    return guarded(err, [&] { db->db.close(); });
+}
+
 void hx_wdb_close(hx_wdb *db) {
     if (!db) return;
     try { db->db.close(); } catch (...) {}

@@ -79,6 +79,13 @@ public final class SearchSink: ReplayableSink {
 
     public func isReachable() async -> Bool { true }
 
+    /// Closes the index and releases its write lock, after any call in flight; a new sink may then
+    /// open the directory at once. Every commit is already durable, so there is nothing to write out.
+    public func close() async throws {
+        let index = index
+        try await Blocking.run(on: queue) { try index.db.close() }
+    }
+
     /// The number of restaurants and menu items in the index.
     public func documentCount() async throws -> Int {
         let index = index

@@ -15,6 +15,12 @@ final class XapianWritableDatabase {
 
     deinit { hx_wdb_close(db) }
 
+    /// Closes the database now, releasing the directory's write lock (rather than when the last
+    /// reference goes, which may be later than the owner expects). Later calls throw.
+    func close() throws(XapianError) {
+        try check { hx_wdb_release(db, $0) }
+    }
+
     func replace(idTerm: String, document: XapianDocument) throws(XapianError) {
         try check { hx_wdb_replace(db, idTerm, document.pointer, $0) }
     }

@@ -232,15 +232,18 @@ struct Replay: AsyncParsableCommand {
                     break   // the archive already holds these records
                 }
             }
+            func closeAll() async {
+                for s in sinks { try? await s.close() }
+                for c in connections { await c.close() }
+                await managed?.stop()
+            }
             do {
                 try await replay(query, pipeline, layout, entries, sinks)
             } catch {
-                for c in connections { await c.close() }
-                await managed?.stop()
+                await closeAll()
                 throw error
             }
-            for c in connections { await c.close() }
-            await managed?.stop()
+            await closeAll()
         } catch {
             throw fail(describe(error))
         }

@@ -383,6 +383,7 @@ import Testing
             let sink = try SearchSink(path: path, definitions: definitions)
             let events = payloads.map { Event(eventID: UUID().uuidString, occurredAt: Timestamp(epochMillis: 1_790_000_000_000), payload: $0) }
             _ = try await IngestHarness.applyBatch(events, to: sink, pipeline: "catalog", topic: "menus", at: offset)
+            try await sink.close()
         }
         try await apply([Self.restaurant("r-1", "Luigi's Pizzeria"),
                          Self.item("m-1", "Margherita Pizza", category: "pizza", price: 900),

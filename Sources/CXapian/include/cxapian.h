@@ -22,6 +22,9 @@ void hx_free(void *p);
 #define HX_DATA_SLOT 12
 
 hx_wdb *hx_wdb_open(const char *path, char **err);
+/* Closes the database and releases its write lock now; later calls on `db` fail with DatabaseClosedError.
+ * `hx_wdb_close` still frees it. */
+int hx_wdb_release(hx_wdb *db, char **err);
 void hx_wdb_close(hx_wdb *db);
 int hx_wdb_replace(hx_wdb *db, const char *idterm, hx_doc *doc, char **err);
 /* Adds a document that the caller knows no document holds `idterm` for (replace without the look-up). */
