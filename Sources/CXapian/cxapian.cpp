@@ -1,6 +1,9 @@
 #include "cxapian.h"
 #include <xapian.h>
+#include <algorithm>
+#include <array>
 #include <unordered_map>
+#include <vector>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -10,8 +13,123 @@
 #include <stdexcept>
 #include <vector>
 
-struct hx_wdb { Xapian::WritableDatabase db; };
-struct hx_rdb { Xapian::Database db; };
+/* The writer notes the documents it writes whole (added or replaced) and, in each commit, lists
+ * them under the metadata key "hearth:written:<revision>" (see `note_written`): readers bring
+ * what they hold per document (FacetColumn) up to a new revision from these lists, without
+ * reading every document again. Documents whose values alone are set are not listed. */
+static const char *const written_key_prefix = "hearth:written:";
+/* How many revisions' lists are kept; a reader further behind reads everything again. */
+static const Xapian::rev written_revisions_kept = 64;
+
+struct hx_wdb { Xapian::WritableDatabase db; std::vector<Xapian::docid> written; };
+
+/* A reader's facet values of every document, as per-field codes indexed by docid, at one
+ * revision. Counting facets with it costs an array read per match; reading each match's packed
+ * facet value from Xapian's value stream had been most of a menu search. */
+struct FacetColumn {
+    static constexpr size_t stride = 5;   /* fields per document at most (the packed value's first five) */
+    static constexpr size_t max_codes = 65535;
+    Xapian::valueno slot = Xapian::BAD_VALUENO;
+    Xapian::rev revision = 0;
+    bool loaded = false, disabled = false;
+    unsigned long full_loads = 0, updates = 0;
+    std::vector<uint16_t> codes;                               /* [docid * stride + field]; 0: none */
+    std::vector<std::vector<std::string>> names{stride};        /* names[field][code - 1] */
+    std::vector<std::unordered_map<std::string, uint16_t>> ids{stride};
+    std::unordered_map<std::string, std::array<uint16_t, stride>> packed;   /* whole packed values seen */
+
+    /* The codes of a packed value (fields separated by 0x1F); false when a field has too many values. */
+    bool encode(const std::string &v, std::array<uint16_t, stride> &out) {
+        auto hit = packed.find(v);
+        if (hit != packed.end()) { out = hit->second; return true; }
+        out.fill(0);
+        size_t start = 0;
+        for (size_t field = 0; field < stride && start <= v.size(); ++field) {
+            size_t end = v.find('\x1f', start);
+            if (end == std::string::npos) end = v.size();
+            if (end > start) {
+                std::string name = v.substr(start, end - start);
+                auto it = ids[field].find(name);
+                if (it == ids[field].end()) {
+                    if (names[field].size() >= max_codes) return false;
+                    names[field].push_back(name);
+                    it = ids[field].emplace(std::move(name), static_cast<uint16_t>(names[field].size())).first;
+                }
+                out[field] = it->second;
+            }
+            start = end + 1;
+        }
+        packed.emplace(v, out);
+        return true;
+    }
+
+    /* Brings the column to `db`'s revision; false when it cannot serve (then values are read).
+     * Xapian errors (a revision discarded under the reader) propagate and leave it as it was. */
+    bool current(const Xapian::Database &db, Xapian::valueno s) {
+        if (disabled) return false;
+        if (slot != s) { slot = s; loaded = false; }
+        Xapian::rev rev = db.get_revision();
+        if (loaded && rev == revision) return true;
+        if (loaded && rev > revision && rev - revision <= written_revisions_kept && update(db, rev)) return true;
+        return load(db, rev);
+    }
+
+    bool load(const Xapian::Database &db, Xapian::rev rev) {
+        std::vector<uint16_t> fresh((static_cast<size_t>(db.get_lastdocid()) + 1) * stride, 0);
+        std::array<uint16_t, stride> c;
+        for (Xapian::ValueIterator it = db.valuestream_begin(slot); it != db.valuestream_end(slot); ++it) {
+            Xapian::docid did = it.get_docid();
+            if (static_cast<size_t>(did) * stride >= fresh.size()) continue;
+            if (!encode(*it, c)) { disabled = true; codes.clear(); return false; }
+            std::copy(c.begin(), c.end(), fresh.begin() + static_cast<size_t>(did) * stride);
+        }
+        codes.swap(fresh);
+        revision = rev;
+        loaded = true;
+        ++full_loads;
+        return true;
+    }
+
+    /* Re-reads the documents the writer listed for each revision after ours; false when a list is missing. */
+    bool update(const Xapian::Database &db, Xapian::rev rev) {
+        std::vector<Xapian::docid> docids;
+        for (Xapian::rev r = revision + 1; r <= rev; ++r) {
+            std::string list = db.get_metadata(written_key_prefix + std::to_string(r));
+            if (list.empty() || list[0] != 'w') return false;
+            const char *p = list.c_str() + 1;
+            while (*p) {
+                char *end = nullptr;
+                unsigned long d = std::strtoul(p, &end, 10);
+                if (end == p) return false;
+                docids.push_back(static_cast<Xapian::docid>(d));
+                p = *end == ',' ? end + 1 : end;
+            }
+        }
+        std::sort(docids.begin(), docids.end());
+        docids.erase(std::unique(docids.begin(), docids.end()), docids.end());
+        std::vector<std::pair<Xapian::docid, std::array<uint16_t, stride>>> changes;
+        changes.reserve(docids.size());
+        Xapian::ValueIterator it = db.valuestream_begin(slot), end = db.valuestream_end(slot);
+        for (Xapian::docid d : docids) {
+            std::array<uint16_t, stride> c;
+            c.fill(0);
+            if (it != end) it.skip_to(d);
+            if (it != end && it.get_docid() == d && !encode(*it, c)) { disabled = true; codes.clear(); return false; }
+            changes.emplace_back(d, c);
+        }
+        size_t need = (static_cast<size_t>(db.get_lastdocid()) + 1) * stride;
+        if (codes.size() < need) codes.resize(need, 0);
+        for (const auto &change : changes) {
+            if (static_cast<size_t>(change.first) * stride < codes.size())
+                std::copy(change.second.begin(), change.second.end(), codes.begin() + static_cast<size_t>(change.first) * stride);
+        }
+        revision = rev;
+        ++updates;
+        return true;
+    }
+};
+
+struct hx_rdb { Xapian::Database db; FacetColumn facets; };
 struct hx_doc { Xapian::Document doc; Xapian::TermGenerator gen; };
 struct hx_query { Xapian::Query q; };
 
@@ -60,7 +178,7 @@ void hx_free(void *p) { std::free(p); }
 
 hx_wdb *hx_wdb_open(const char *path, char **err) {
     hx_wdb *out = nullptr;
-    guarded(err, [&] { out = new hx_wdb{Xapian::WritableDatabase(path, Xapian::DB_CREATE_OR_OPEN)}; });
+    guarded(err, [&] { out = new hx_wdb{Xapian::WritableDatabase(path, Xapian::DB_CREATE_OR_OPEN), {}}; });
     return out;
 }
 
@@ -77,14 +195,14 @@ void hx_wdb_close(hx_wdb *db) {
 int hx_wdb_replace(hx_wdb *db, const char *idterm, hx_doc *doc, char **err) {
     return guarded(err, [&] {
         doc->doc.add_boolean_term(idterm);
-        db->db.replace_document(idterm, doc->doc);
+        db->written.push_back(db->db.replace_document(idterm, doc->doc));
     });
 }
 
 int hx_wdb_add(hx_wdb *db, const char *idterm, hx_doc *doc, char **err) {
     return guarded(err, [&] {
         doc->doc.add_boolean_term(idterm);
-        db->db.add_document(doc->doc);
+        db->written.push_back(db->db.add_document(doc->doc));
     });
 }
 
@@ -113,20 +231,34 @@ char *hx_wdb_get_value(hx_wdb *db, const char *idterm, unsigned slot, char **err
     return out;
 }
 
+/* Lists the documents written since the last commit under the revision the next commit makes,
+ * and drops the list that falls out of the kept window. */
+static void note_written(hx_wdb *db) {
+    Xapian::rev next = db->db.get_revision() + 1;
+    std::string list = "w";
+    for (size_t i = 0; i < db->written.size(); ++i) {
+        if (i > 0) list += ',';
+        list += std::to_string(db->written[i]);
+    }
+    db->db.set_metadata(written_key_prefix + std::to_string(next), list);
+    if (next > written_revisions_kept) db->db.set_metadata(written_key_prefix + std::to_string(next - written_revisions_kept), "");
+    db->written.clear();
+}
+
 int hx_wdb_commit(hx_wdb *db, char **err) {
-    return guarded(err, [&] { db->db.commit(); });
+    return guarded(err, [&] { note_written(db); db->db.commit(); });
 }
 
 int hx_wdb_begin(hx_wdb *db, char **err) {
-    return guarded(err, [&] { db->db.begin_transaction(true); });
+    return guarded(err, [&] { db->written.clear(); db->db.begin_transaction(true); });
 }
 
 int hx_wdb_commit_transaction(hx_wdb *db, char **err) {
-    return guarded(err, [&] { db->db.commit_transaction(); });
+    return guarded(err, [&] { note_written(db); db->db.commit_transaction(); });
 }
 
 int hx_wdb_cancel(hx_wdb *db, char **err) {
-    return guarded(err, [&] { db->db.cancel_transaction(); });
+    return guarded(err, [&] { db->written.clear(); db->db.cancel_transaction(); });
 }
 
 long hx_wdb_doccount(hx_wdb *db, char **err) {
@@ -174,7 +306,7 @@ int hx_doc_add_value(hx_doc *doc, unsigned slot, const char *value, size_t len, 
 
 hx_rdb *hx_rdb_open(const char *path, char **err) {
     hx_rdb *out = nullptr;
-    guarded(err, [&] { out = new hx_rdb{Xapian::Database(path)}; });
+    guarded(err, [&] { out = new hx_rdb{Xapian::Database(path), {}}; });
     return out;
 }
 
@@ -182,6 +314,11 @@ void hx_rdb_close(hx_rdb *db) {
     if (!db) return;
     try { db->db.close(); } catch (...) {}
     delete db;
+}
+
+void hx_rdb_facet_column_stats(hx_rdb *db, unsigned long *full_loads, unsigned long *updates) {
+    *full_loads = db->facets.full_loads;
+    *updates = db->facets.updates;
 }
 
 int hx_rdb_reopen(hx_rdb *db, char **err) {
@@ -371,7 +508,24 @@ public:
     }
 };
 
-/* Counts facet values packed in one slot (fields separated by 0x1F). */
+/* Counts facet values by the reader's facet column: an array read per match. */
+struct ColumnFacetSpy : public Xapian::MatchSpy {
+    const FacetColumn &column;
+    size_t fields;
+    std::vector<std::vector<unsigned>> counts;
+    ColumnFacetSpy(const FacetColumn &c, size_t f) : column(c), fields(f), counts(f) {
+        for (size_t i = 0; i < f; ++i) counts[i].assign(c.names[i].size() + 1, 0);
+    }
+    void operator()(const Xapian::Document &doc, double) override {
+        size_t at = static_cast<size_t>(doc.get_docid()) * FacetColumn::stride;
+        if (at >= column.codes.size()) return;
+        const uint16_t *c = column.codes.data() + at;
+        for (size_t f = 0; f < fields; ++f) ++counts[f][c[f]];
+    }
+};
+
+/* Counts facet values packed in one slot (fields separated by 0x1F), read from each match: used
+ * when the reader's facet column cannot serve. */
 struct PackedFacetSpy : public Xapian::MatchSpy {
     Xapian::valueno slot;
     std::vector<std::unordered_map<std::string, unsigned>> counts;
@@ -396,6 +550,9 @@ long hx_rdb_run(hx_rdb *db, const hx_query *q, const hx_search_options *o,
     guarded(err, [&] {
         Xapian::Enquire enquire(db->db);
         enquire.set_query(q->q);
+        /* BM25 without document-length normalisation (b = 0): dishes and restaurants are short and
+         * alike, and the length look-up per matching term was a fifth of a menu search. */
+        enquire.set_weighting_scheme(Xapian::BM25Weight(1, 0, 1, 0, 0.5));
         if (o->sort_slot >= 0) enquire.set_sort_by_value_then_relevance(static_cast<Xapian::valueno>(o->sort_slot), o->sort_descending != 0);
         std::unique_ptr<Xapian::LatLongDistanceKeyMaker> keymaker;
         if (o->sort_geo_slot >= 0) {
@@ -406,14 +563,31 @@ long hx_rdb_run(hx_rdb *db, const hx_query *q, const hx_search_options *o,
         std::unique_ptr<OpenNowDecider> decider;
         if (o->open_hours_slot >= 0) decider.reset(new OpenNowDecider(o));
         std::unique_ptr<PackedFacetSpy> facets;
+        std::unique_ptr<ColumnFacetSpy> columnFacets;
         if (o->facet_slot >= 0 && o->facet_count > 0) {
-            facets.reset(new PackedFacetSpy(static_cast<Xapian::valueno>(o->facet_slot), o->facet_count));
-            enquire.add_matchspy(facets.get());
+            Xapian::valueno slot = static_cast<Xapian::valueno>(o->facet_slot);
+            if (o->facet_count <= FacetColumn::stride && db->facets.current(db->db, slot)) {
+                columnFacets.reset(new ColumnFacetSpy(db->facets, o->facet_count));
+                enquire.add_matchspy(columnFacets.get());
+            } else {
+                facets.reset(new PackedFacetSpy(slot, o->facet_count));
+                enquire.add_matchspy(facets.get());
+            }
         }
         Xapian::MSet mset = enquire.get_mset(o->offset, o->limit, o->check_at_least, nullptr, decider.get());
         for (Xapian::MSetIterator it = mset.begin(); it != mset.end(); ++it) {
             std::string data = doc_data(it.get_document());
             hit(ctx, *it, data.data(), data.size(), it.get_weight());
+        }
+        if (columnFacets) {
+            for (size_t f = 0; f < columnFacets->fields; ++f) {
+                const std::vector<unsigned> &n = columnFacets->counts[f];
+                for (size_t code = 1; code < n.size(); ++code) {
+                    if (n[code] == 0) continue;
+                    const std::string &name = db->facets.names[f][code - 1];
+                    facet(ctx, static_cast<unsigned>(f), name.data(), name.size(), n[code]);
+                }
+            }
         }
         if (facets) {
             for (size_t i = 0; i < facets->counts.size(); ++i) {

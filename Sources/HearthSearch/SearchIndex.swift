@@ -356,6 +356,15 @@ public final class SearchIndex: Sendable {
         }
     }
 
+    /// Each reader's facet column statistics (for tests).
+    func facetColumnStats() async throws -> [(fullLoads: Int, updates: Int)] {
+        var out: [(fullLoads: Int, updates: Int)] = []
+        for reader in readers {
+            out.append(try await Blocking.run(on: reader.queue) { reader.db?.facetColumnStats ?? (0, 0) })
+        }
+        return out
+    }
+
     /// Recent orders' lift for matches (nil when the definition gives popularity no weight).
     private static func popularityBoost(_ slot: UInt32, _ definition: IndexDefinition) throws -> XapianQuery? {
         definition.popularityWeight > 0 ? try .valueWeight(slot: slot, scale: definition.popularityWeight) : nil

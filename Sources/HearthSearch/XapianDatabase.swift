@@ -23,6 +23,14 @@ final class XapianDatabase {
         return moved > 0
     }
 
+    /// How often facet counting read every document's facet values, and how often it brought them up
+    /// to a newer commit from the writer's lists of written documents.
+    var facetColumnStats: (fullLoads: Int, updates: Int) {
+        var loads: UInt = 0, updates: UInt = 0
+        hx_rdb_facet_column_stats(db, &loads, &updates)
+        return (Int(loads), Int(updates))
+    }
+
     /// `body` for every document holding `term`, in document order, with its data.
     func documents(withTerm term: String, _ body: (UInt32, UnsafeRawBufferPointer) -> Void) throws(XapianError) {
         try withoutActuallyEscaping(body) { body throws(XapianError) in

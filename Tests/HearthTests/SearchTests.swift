@@ -6,7 +6,7 @@ import HearthEvents
 import HearthKafka
 import HearthPipeline
 import HearthPostgres
-import HearthSearch
+@testable import HearthSearch
 import Hummingbird
 import HummingbirdTesting
 import Testing
@@ -402,6 +402,50 @@ import Testing
         var restaurants = SearchIndex.RestaurantQuery()
         restaurants.text = ""
         #expect(try await index.searchRestaurants(restaurants).facets["city"] == ["London": 1, "Kolkata": 1])
+    }
+
+    /// Facet counts follow every commit. A reader reads every document's facet values once, then
+    /// brings them up to each new commit from the documents the writer listed in it.
+    @Test func facetCountsFollowEachCommit() async throws {
+        let dir = makeTemporaryDirectory()
+        let path = dir.appendingPathComponent("index").path
+        let definitions = try IndexDefinition.loadAll(from: TestPaths.indexes)
+        let sink = try SearchSink(path: path, definitions: definitions)
+        let index = try SearchIndex(path: path, definitions: definitions, readers: 1, refresh: .zero)
+        var offset: Int64 = 0
+        func apply(_ payloads: [EventPayload]) async throws {
+            let events = payloads.map { Event(eventID: UUID().uuidString, occurredAt: Timestamp(epochMillis: 1_790_000_000_000), payload: $0) }
+            offset = try await IngestHarness.applyBatch(events, to: sink, pipeline: "catalog", topic: "menus", at: offset)
+        }
+        func facets() async throws -> [String: [String: Int]] {
+            var q = SearchIndex.MenuQuery()
+            q.text = ""
+            return try await index.searchMenu(q).facets
+        }
+        try await apply([Self.restaurant("r-1", "Luigi's Pizzeria"),
+                         Self.item("m-1", "Margherita Pizza", category: "pizza"),
+                         Self.item("m-2", "Tiramisu", category: "dessert")])
+        #expect(try await facets()["category"] == ["pizza": 1, "dessert": 1])
+        // A changed item, a new one, a restaurant in a new city with an item, in one commit.
+        try await apply([Self.item("m-2", "Tiramisu", category: "cake", revision: 2),
+                         Self.item("m-3", "Garlic Bread", category: "sides"),
+                         Self.restaurant("r-2", "Delhi Darbar", city: "Kolkata", cuisines: ["indian"]),
+                         Self.item("m-4", "Paneer Pizza", restaurant: "r-2", category: "pizza", diet: "veg")])
+        var now = try await facets()
+        #expect(now["category"] == ["pizza": 2, "cake": 1, "sides": 1])
+        #expect(now["city"] == ["London": 3, "Kolkata": 1])
+        // A restaurant moving city carries its items with it; a removed item leaves the counts.
+        try await apply([Self.restaurant("r-2", "Delhi Darbar", city: "Mumbai", revision: 2, cuisines: ["indian"]),
+                         .menuItemRemoved(MenuItemRemoved(item_id: "m-1", restaurant_id: "r-1", revision: 2))])
+        now = try await facets()
+        #expect(now["category"] == ["pizza": 1, "cake": 1, "sides": 1])
+        #expect(now["city"] == ["London": 2, "Mumbai": 1])
+        var restaurants = SearchIndex.RestaurantQuery()
+        restaurants.text = ""
+        #expect(try await index.searchRestaurants(restaurants).facets["city"] == ["London": 1, "Mumbai": 1])
+        let stats = try await index.facetColumnStats()
+        #expect(stats.map(\.fullLoads) == [1], "read whole once, when the reader opened")
+        #expect(stats.map(\.updates) == [2], "then brought up to each of the two later commits")
     }
 
     /// Orders reach search through the analytics store: the orders pipeline's analytics sink

@@ -56,6 +56,9 @@ hx_rdb *hx_rdb_open(const char *path, char **err);
 void hx_rdb_close(hx_rdb *db);
 /* Moves to the latest commit: 1 when the database may have moved, 0 when it had not changed, -1 on error. */
 int hx_rdb_reopen(hx_rdb *db, char **err);
+/* How often the reader's facet column was read whole, and brought up to a newer revision from the
+ * writer's lists of written documents (for tests and diagnostics). */
+void hx_rdb_facet_column_stats(hx_rdb *db, unsigned long *full_loads, unsigned long *updates);
 /* `each` for every document holding `term`, in docid order, with its data. */
 int hx_rdb_postings(hx_rdb *db, const char *term, void (*each)(void *ctx, unsigned docid, const char *data, size_t len),
                     void *ctx, char **err);
