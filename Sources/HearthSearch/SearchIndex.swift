@@ -231,30 +231,33 @@ public final class SearchIndex: Sendable {
             let cityKey = city.map(SearchSchema.normal)
             // Exact matches always rank above typo matches: the typo tier holds what only a typo matches.
             let exact = set.matching(plans, joins: joins, maxCost: 0)
-            let tiers = [exact, Self.hasTypos(plans) ? set.matching(plans, joins: joins, maxCost: Int.max).subtracting(exact) : []]
+            let tiers = [exact, Self.hasTypos(plans) ? set.matching(plans, joins: joins, maxCost: Int.max).subtracting(exact)
+                                                      : EntrySet(count: set.entries.count)]
             // One hit per text (across cities and kinds), counts summed; it shows as its most ordered entry.
-            var merged: [String: (hit: SuggestionHit, tier: Int, best: (Int64, Int, Int32))] = [:]
+            var merged: [(hit: SuggestionHit, tier: Int, best: (Int64, Int, Int32))] = []
+            var slot = [Int32](repeating: -1, count: set.keyCount)   // by entry key: its place in `merged`
             for (tier, ids) in tiers.enumerated() {
                 for id in ids {
                     let entry = set.entries[Int(id)]
                     guard cityKey == nil || entry.city == cityKey else { continue }
                     let s = entry.suggestion
                     let rank = (s.orders, s.count, -id)
-                    guard var m = merged[entry.key] else {
-                        merged[entry.key] = (SuggestionHit(text: s.text, kind: s.kind, count: s.count, orders: s.orders, typos: tier,
-                                                           highlighted: ""), tier, rank)
+                    let at = Int(slot[Int(entry.key)])
+                    guard at >= 0 else {
+                        slot[Int(entry.key)] = Int32(merged.count)
+                        merged.append((SuggestionHit(text: s.text, kind: s.kind, count: s.count, orders: s.orders, typos: tier,
+                                                     highlighted: ""), tier, rank))
                         continue
                     }
-                    m.hit.count += s.count
-                    m.hit.orders += s.orders
-                    if rank > m.best { (m.hit.text, m.hit.kind, m.best) = (s.text, s.kind, rank) }
-                    merged[entry.key] = m
+                    merged[at].hit.count += s.count
+                    merged[at].hit.orders += s.orders
+                    if rank > merged[at].best { (merged[at].hit.text, merged[at].hit.kind, merged[at].best) = (s.text, s.kind, rank) }
                 }
             }
             // Exact before typo matches; within each, the most ordered, then the most common (across
             // cities once merged), then by text.
             let matched = Self.matchedWords(plans)
-            let out = merged.values.sorted { a, b in
+            let out = merged.sorted { a, b in
                 (a.tier, -a.hit.orders, -a.hit.count, a.hit.text) < (b.tier, -b.hit.orders, -b.hit.count, b.hit.text)
             }.prefix(query.limit).map { m -> SuggestionHit in
                 var hit = m.hit
@@ -263,7 +266,7 @@ public final class SearchIndex: Sendable {
                 return hit
             }
             // Only typo matches (in the city): show what the typos were read as.
-            let corrected = !merged.isEmpty && !merged.values.contains { $0.tier == 0 } ? Self.correction(plans) : nil
+            let corrected = !merged.isEmpty && !merged.contains { $0.tier == 0 } ? Self.correction(plans) : nil
             return SuggestResult(suggestions: out, city: city, correctedQuery: corrected, warnings: normalised.warnings,
                                  tookMs: Self.millis(since: started))
         }

@@ -7,6 +7,25 @@ import Testing
 @Suite struct SearchRulesTests {
     let rules = TypoRules()
 
+    /// Suggestion entry sets: members come out ascending, "all" stops at the count, and the set
+    /// operations keep exactly what they should across word boundaries.
+    @Test func entrySetsHoldExactlyTheirMembers() {
+        #expect(Array(EntrySet(count: 70, all: true)) == (0..<70).map(Int32.init))
+        #expect(Array(EntrySet(count: 64, all: true)).count == 64)
+        var a = EntrySet(count: 200), b = EntrySet(count: 200)
+        for m: Int32 in [199, 0, 63, 64, 130] { a.insert(m) }
+        for m: Int32 in [63, 64, 65, 199] { b.insert(m) }
+        #expect(Array(a) == [0, 63, 64, 130, 199])
+        var i = a
+        i.formIntersection(b)
+        #expect(Array(i) == [63, 64, 199])
+        var u = a
+        u.formUnion(b)
+        #expect(Array(u) == [0, 63, 64, 65, 130, 199])
+        #expect(Array(a.subtracting(b)) == [0, 130])
+        #expect(Array(EntrySet(count: 0)).isEmpty)
+    }
+
     @Test func filterValuesAreNormalizedAsFoundationTrimsThem() {
         let values = ["Pizza", " Pizza", "Pizza ", "\tVegan\t", "", " ", "São Paulo", "\u{00A0}Chaat\u{00A0}", "Ramen\u{3000}",
                       "\u{2003}Dim Sum", "Crème brûlée", "é", "K", "Ⅻ", "İstanbul", "New  York"]
