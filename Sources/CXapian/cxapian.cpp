@@ -29,39 +29,46 @@ struct hx_wdb { Xapian::WritableDatabase db; std::vector<Xapian::docid> written;
 struct FacetColumn {
     static constexpr size_t stride = 5;   /* fields per document at most (the packed value's first five) */
     static constexpr size_t max_codes = 65535;
+    typedef std::array<uint16_t, stride> Codes;
+
+    /* Each field's values by code, and the codes of every whole packed value seen. */
+    struct Dictionary {
+        std::vector<std::vector<std::string>> names{stride};        /* names[field][code - 1] */
+        std::vector<std::unordered_map<std::string, uint16_t>> ids{stride};
+        std::unordered_map<std::string, Codes> packed;
+
+        /* The codes of a packed value (fields separated by 0x1F); false when a field has too many values. */
+        bool encode(const std::string &v, Codes &out) {
+            auto hit = packed.find(v);
+            if (hit != packed.end()) { out = hit->second; return true; }
+            out.fill(0);
+            size_t start = 0;
+            for (size_t field = 0; field < stride && start <= v.size(); ++field) {
+                size_t end = v.find('\x1f', start);
+                if (end == std::string::npos) end = v.size();
+                if (end > start) {
+                    std::string name = v.substr(start, end - start);
+                    auto it = ids[field].find(name);
+                    if (it == ids[field].end()) {
+                        if (names[field].size() >= max_codes) return false;
+                        names[field].push_back(name);
+                        it = ids[field].emplace(std::move(name), static_cast<uint16_t>(names[field].size())).first;
+                    }
+                    out[field] = it->second;
+                }
+                start = end + 1;
+            }
+            packed.emplace(v, out);
+            return true;
+        }
+    };
+
     Xapian::valueno slot = Xapian::BAD_VALUENO;
     Xapian::rev revision = 0;
     bool loaded = false, disabled = false;
     unsigned long full_loads = 0, updates = 0;
-    std::vector<uint16_t> codes;                               /* [docid * stride + field]; 0: none */
-    std::vector<std::vector<std::string>> names{stride};        /* names[field][code - 1] */
-    std::vector<std::unordered_map<std::string, uint16_t>> ids{stride};
-    std::unordered_map<std::string, std::array<uint16_t, stride>> packed;   /* whole packed values seen */
-
-    /* The codes of a packed value (fields separated by 0x1F); false when a field has too many values. */
-    bool encode(const std::string &v, std::array<uint16_t, stride> &out) {
-        auto hit = packed.find(v);
-        if (hit != packed.end()) { out = hit->second; return true; }
-        out.fill(0);
-        size_t start = 0;
-        for (size_t field = 0; field < stride && start <= v.size(); ++field) {
-            size_t end = v.find('\x1f', start);
-            if (end == std::string::npos) end = v.size();
-            if (end > start) {
-                std::string name = v.substr(start, end - start);
-                auto it = ids[field].find(name);
-                if (it == ids[field].end()) {
-                    if (names[field].size() >= max_codes) return false;
-                    names[field].push_back(name);
-                    it = ids[field].emplace(std::move(name), static_cast<uint16_t>(names[field].size())).first;
-                }
-                out[field] = it->second;
-            }
-            start = end + 1;
-        }
-        packed.emplace(v, out);
-        return true;
-    }
+    std::vector<uint16_t> codes;   /* [docid * stride + field]; 0: none */
+    Dictionary dictionary;         /* only grows between full loads, which start a new one */
 
     /* Brings the column to `db`'s revision; false when it cannot serve (then values are read).
      * Xapian errors (a revision discarded under the reader) propagate and leave it as it was. */
@@ -74,23 +81,27 @@ struct FacetColumn {
         return load(db, rev);
     }
 
+    /* Reads every document's value into a new column and dictionary, then swaps them in. */
     bool load(const Xapian::Database &db, Xapian::rev rev) {
         std::vector<uint16_t> fresh((static_cast<size_t>(db.get_lastdocid()) + 1) * stride, 0);
-        std::array<uint16_t, stride> c;
+        Dictionary words;
+        Codes c;
         for (Xapian::ValueIterator it = db.valuestream_begin(slot); it != db.valuestream_end(slot); ++it) {
             Xapian::docid did = it.get_docid();
             if (static_cast<size_t>(did) * stride >= fresh.size()) continue;
-            if (!encode(*it, c)) { disabled = true; codes.clear(); return false; }
+            if (!words.encode(*it, c)) return disable();
             std::copy(c.begin(), c.end(), fresh.begin() + static_cast<size_t>(did) * stride);
         }
         codes.swap(fresh);
+        std::swap(dictionary, words);
         revision = rev;
         loaded = true;
         ++full_loads;
         return true;
     }
 
-    /* Re-reads the documents the writer listed for each revision after ours; false when a list is missing. */
+    /* Re-reads the documents the writer listed for each revision after ours; false when a list is missing.
+     * Codes are written only once every value has been read. */
     bool update(const Xapian::Database &db, Xapian::rev rev) {
         std::vector<Xapian::docid> docids;
         for (Xapian::rev r = revision + 1; r <= rev; ++r) {
@@ -107,14 +118,14 @@ struct FacetColumn {
         }
         std::sort(docids.begin(), docids.end());
         docids.erase(std::unique(docids.begin(), docids.end()), docids.end());
-        std::vector<std::pair<Xapian::docid, std::array<uint16_t, stride>>> changes;
+        std::vector<std::pair<Xapian::docid, Codes>> changes;
         changes.reserve(docids.size());
         Xapian::ValueIterator it = db.valuestream_begin(slot), end = db.valuestream_end(slot);
         for (Xapian::docid d : docids) {
-            std::array<uint16_t, stride> c;
+            Codes c;
             c.fill(0);
             if (it != end) it.skip_to(d);
-            if (it != end && it.get_docid() == d && !encode(*it, c)) { disabled = true; codes.clear(); return false; }
+            if (it != end && it.get_docid() == d && !dictionary.encode(*it, c)) return disable();
             changes.emplace_back(d, c);
         }
         size_t need = (static_cast<size_t>(db.get_lastdocid()) + 1) * stride;
@@ -126,6 +137,15 @@ struct FacetColumn {
         revision = rev;
         ++updates;
         return true;
+    }
+
+    /* A field with more values than codes: this reader reads values per match from now on. */
+    bool disable() {
+        disabled = true;
+        loaded = false;
+        std::vector<uint16_t>().swap(codes);
+        dictionary = Dictionary();
+        return false;
     }
 };
 
@@ -514,7 +534,7 @@ struct ColumnFacetSpy : public Xapian::MatchSpy {
     size_t fields;
     std::vector<std::vector<unsigned>> counts;
     ColumnFacetSpy(const FacetColumn &c, size_t f) : column(c), fields(f), counts(f) {
-        for (size_t i = 0; i < f; ++i) counts[i].assign(c.names[i].size() + 1, 0);
+        for (size_t i = 0; i < f; ++i) counts[i].assign(c.dictionary.names[i].size() + 1, 0);
     }
     void operator()(const Xapian::Document &doc, double) override {
         size_t at = static_cast<size_t>(doc.get_docid()) * FacetColumn::stride;
@@ -584,7 +604,7 @@ long hx_rdb_run(hx_rdb *db, const hx_query *q, const hx_search_options *o,
                 const std::vector<unsigned> &n = columnFacets->counts[f];
                 for (size_t code = 1; code < n.size(); ++code) {
                     if (n[code] == 0) continue;
-                    const std::string &name = db->facets.names[f][code - 1];
+                    const std::string &name = db->facets.dictionary.names[f][code - 1];
                     facet(ctx, static_cast<unsigned>(f), name.data(), name.size(), n[code]);
                 }
             }

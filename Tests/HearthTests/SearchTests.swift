@@ -446,6 +446,14 @@ import Testing
         let stats = try await index.facetColumnStats()
         #expect(stats.map(\.fullLoads) == [1], "read whole once, when the reader opened")
         #expect(stats.map(\.updates) == [2], "then brought up to each of the two later commits")
+        // A reader more commits behind than the writer keeps lists for reads everything again.
+        for i in 0..<65 { try await apply([Self.item("n-\(i)", "Soup \(i)", category: "soup")]) }
+        #expect(try await facets()["category"] == ["pizza": 1, "cake": 1, "sides": 1, "soup": 65])
+        #expect(try await index.facetColumnStats().map(\.fullLoads) == [2])
+        let db = try XapianDatabase(path: path)
+        let kept = try (1...200).filter { try db.metadata("hearth:written:\($0)") != nil }
+        #expect(kept.count == 64, "the writer keeps the lists of its last 64 commits")
+        #expect(kept.last == 68, "one per commit: 3 + 65 batches")
     }
 
     /// Orders reach search through the analytics store: the orders pipeline's analytics sink
