@@ -295,6 +295,10 @@ import Testing
         #expect(byRating.hits.map(\.id) == ["r-2", "r-1", "r-3"])
         let decayed = try await c.restaurants("biryani", { $0.location = centre })
         #expect(decayed.hits.map(\.id) == ["r-1", "r-2", "r-3"], "with a location, nearer ranks higher")
+        let decayedWithin = try await c.restaurants("biryani", { $0.location = centre; $0.radiusKm = 10 })
+        #expect(decayedWithin.hits.map(\.id) == ["r-1", "r-2"], "within a radius too, by relevance")
+        #expect(try await c.restaurants("", { $0.location = centre; $0.radiusKm = 30 }).hits.map(\.id) == ["r-4", "r-1", "r-2", "r-3"],
+                "no text: by distance decay alone")
         #expect(try await c.restaurants("", { $0.cuisine = "japanese" }).hits.map(\.id) == ["r-4"])
         #expect(try await c.restaurants("", { $0.minRating = 4.5 }).hits.map(\.id).sorted() == ["r-2", "r-4"])
         #expect(try await c.restaurants("biriyani").hits.count == 3, "typos in restaurant names too")
@@ -553,5 +557,27 @@ import Testing
         let completed = try await searches.value
         #expect(completed > 0)
         #expect(try await c.search("pizza", { $0.limit = 1 }).estimatedTotal >= 100)
+    }
+
+    /// With a refresh interval, the vocabulary (what typos are read as) is rebuilt off the queries'
+    /// path: a word indexed later is found with a typo once a rebuild has run, while queries go on.
+    @Test func wordsIndexedLaterAreFoundWithTyposAfterABackgroundRebuild() async throws {
+        var c = try Catalog()
+        let definitions = try IndexDefinition.loadAll(from: TestPaths.indexes)
+        let index = try SearchIndex(path: c.dir.appendingPathComponent("index").path, definitions: definitions, readers: 1,
+                                    refresh: .milliseconds(100))
+        try await c.apply([Self.restaurant("r-1", "Luigi's Pizzeria"), Self.item("m-1", "Margherita Pizza")])
+        var q = SearchIndex.MenuQuery()
+        q.text = "margarita "
+        #expect(try await index.searchMenu(q).hits.map(\.item.name) == ["Margherita Pizza"], "the first query builds the vocabulary")
+        try await c.apply([Self.item("m-2", "Tiramisu", category: "dessert")])
+        q.text = "tiramsu "
+        var found: [String] = []
+        let deadline = ContinuousClock.now + .seconds(20)
+        while found.isEmpty, ContinuousClock.now < deadline {
+            found = try await index.searchMenu(q).hits.map(\.item.name)
+            if found.isEmpty { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(found == ["Tiramisu"])
     }
 }
