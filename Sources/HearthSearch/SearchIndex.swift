@@ -18,8 +18,9 @@ public final class SearchIndex: Sendable {
     private let itemPlanner: QueryPlanner
     private let restaurantPlanner: QueryPlanner
     private let state = Mutex(Shared())
-    /// Where the vocabulary is rebuilt, off the queries' path, with a database handle of its own.
-    private let vocabularyReader = Reader(label: "hearth.search.vocabulary")
+    /// Where the vocabulary and the suggestions are rebuilt, off the queries' path, with a database
+    /// handle of its own.
+    private let background = Reader(label: "hearth.search.background")
 
     private struct Shared {
         var vocabulary = Vocabulary()
@@ -27,6 +28,10 @@ public final class SearchIndex: Sendable {
         var vocabularyDocuments = -1
         var vocabularyBuilt: ContinuousClock.Instant?
         var vocabularyBuilding = false
+        /// The newest suggestions read (shared by the readers; nil: none yet).
+        var suggestions: SuggestionSet?
+        var suggestionsChecked: ContinuousClock.Instant?
+        var suggestionsBuilding = false
     }
 
     public init(path: String, definitions: [IndexDefinition], readers: Int = 2, refresh: Duration = .seconds(1)) throws {
@@ -596,10 +601,6 @@ public final class SearchIndex: Sendable {
         var reopened: ContinuousClock.Instant?
         /// `SearchSchema.suggestionsRevisionKey` at the reader's commit.
         var suggestionsRevision = ""
-        /// The suggestions as of `suggestionsRevision` (nil: not read yet).
-        var suggestions: SuggestionSet?
-        /// The writer discarded the commit while its suggestions were read: the ones read before serve.
-        var suggestionsUnreadable = false
         init(label: String) { queue = DispatchQueue(label: label) }
     }
 
@@ -629,24 +630,61 @@ public final class SearchIndex: Sendable {
     /// Notes what the reader's (new) commit says of its suggestions.
     private func atCommit(_ reader: Reader, _ db: XapianDatabase) throws {
         reader.suggestionsRevision = try db.metadata(SearchSchema.suggestionsRevisionKey) ?? ""
-        reader.suggestionsUnreadable = false
     }
 
-    /// The reader's suggestions, read again when its commit changed them (called on the reader's queue).
-    /// When the writer discards the commit while it is being read, the suggestions read before serve
-    /// until the reader moves to a newer commit: a writer committing faster than they can be read
-    /// delays them, but never fails a keystroke. Without any read before, the query moves to the
-    /// newest commit and runs again.
+    /// The suggestions for a query on `reader` (called on the reader's queue). When the reader's commit
+    /// changed them, they are read again on the background queue (at most once a refresh; a read
+    /// takes some 30 ms at 7,000 suggestions, which had landed on a keystroke once a refresh per
+    /// reader during catalog ingest) while keystrokes use the ones before. Only the first keystroke
+    /// waits for a read, and with `refresh` zero every keystroke sees its reader's commit. A read in
+    /// line that the writer discards under it serves the suggestions before when there are any, so a
+    /// keystroke never fails for it; without any, the query moves to the newest commit and runs again.
     private func suggestions(_ reader: Reader, _ db: XapianDatabase) throws -> SuggestionSet {
-        if let set = reader.suggestions, set.revision == reader.suggestionsRevision || reader.suggestionsUnreadable { return set }
-        do {
-            let set = try SuggestionSet(db, revision: reader.suggestionsRevision)
-            reader.suggestions = set
-            return set
-        } catch let error as XapianError where error.isRevisionDiscarded {
-            guard let previous = reader.suggestions else { throw error }
-            reader.suggestionsUnreadable = true
-            return previous
+        enum Plan { case current, inline, background }
+        let wanted = reader.suggestionsRevision
+        let refresh = refresh
+        let (current, plan) = state.withLock { s -> (SuggestionSet?, Plan) in
+            guard let set = s.suggestions else { return (nil, .inline) }
+            if set.revision == wanted { return (set, .current) }
+            if refresh == .zero { return (set, .inline) }
+            if s.suggestionsBuilding { return (set, .current) }
+            if let checked = s.suggestionsChecked, ContinuousClock.now - checked < refresh { return (set, .current) }
+            s.suggestionsBuilding = true
+            return (set, .background)
+        }
+        switch plan {
+        case .current:
+            return current!
+        case .inline:
+            do {
+                let set = try SuggestionSet(db, revision: wanted)
+                state.withLock { s in
+                    s.suggestions = set
+                    s.suggestionsChecked = .now
+                }
+                return set
+            } catch let error as XapianError where error.isRevisionDiscarded {
+                guard let current else { throw error }
+                return current
+            }
+        case .background:
+            let background = background
+            background.queue.async { [self] in
+                defer { state.withLock { $0.suggestionsBuilding = false } }
+                // A failure (the writer discarded the commit being read) keeps the suggestions before.
+                do {
+                    let db = try background.db ?? XapianDatabase(path: path)
+                    background.db = db
+                    try db.reopen()
+                    let revision = try db.metadata(SearchSchema.suggestionsRevisionKey) ?? ""
+                    let set = revision == current!.revision ? current! : try SuggestionSet(db, revision: revision)
+                    state.withLock { s in
+                        s.suggestions = set
+                        s.suggestionsChecked = .now
+                    }
+                } catch {}
+            }
+            return current!
         }
     }
 
@@ -674,7 +712,7 @@ public final class SearchIndex: Sendable {
         case .inline:
             try buildVocabulary(db)
         case .background:
-            let reader = vocabularyReader
+            let reader = background
             reader.queue.async { [self] in
                 defer { state.withLock { $0.vocabularyBuilding = false } }
                 // A failure (the writer discarded the commit being read) leaves the vocabulary before;

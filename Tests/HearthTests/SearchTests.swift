@@ -559,8 +559,9 @@ import Testing
         #expect(try await c.search("pizza", { $0.limit = 1 }).estimatedTotal >= 100)
     }
 
-    /// With a refresh interval, the vocabulary (what typos are read as) is rebuilt off the queries'
-    /// path: a word indexed later is found with a typo once a rebuild has run, while queries go on.
+    /// With a refresh interval, the vocabulary (what typos are read as) and the suggestions are rebuilt
+    /// off the queries' path: a word indexed later is found with a typo, and completed, once a rebuild
+    /// has run, while queries go on.
     @Test func wordsIndexedLaterAreFoundWithTyposAfterABackgroundRebuild() async throws {
         var c = try Catalog()
         let definitions = try IndexDefinition.loadAll(from: TestPaths.indexes)
@@ -570,6 +571,9 @@ import Testing
         var q = SearchIndex.MenuQuery()
         q.text = "margarita "
         #expect(try await index.searchMenu(q).hits.map(\.item.name) == ["Margherita Pizza"], "the first query builds the vocabulary")
+        var first = SearchIndex.SuggestQuery()
+        first.text = "marg"
+        #expect(try await index.suggest(first).suggestions.map(\.text) == ["Margherita Pizza"], "and the first keystroke the suggestions")
         try await c.apply([Self.item("m-2", "Tiramisu", category: "dessert")])
         q.text = "tiramsu "
         var found: [String] = []
@@ -579,5 +583,13 @@ import Testing
             if found.isEmpty { try await Task.sleep(for: .milliseconds(50)) }
         }
         #expect(found == ["Tiramisu"])
+        var suggest = SearchIndex.SuggestQuery()
+        suggest.text = "tiram"
+        var completions: [String] = []
+        while completions.isEmpty, ContinuousClock.now < deadline {
+            completions = try await index.suggest(suggest).suggestions.map(\.text)
+            if completions.isEmpty { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(completions == ["Tiramisu"])
     }
 }
