@@ -668,23 +668,16 @@ public final class SearchIndex: Sendable {
                 return current
             }
         case .background:
-            let background = background
-            background.queue.async { [self] in
-                defer { state.withLock { $0.suggestionsBuilding = false } }
-                // A failure (the writer discarded the commit being read) keeps the suggestions before.
-                do {
-                    let db = try background.db ?? XapianDatabase(path: path)
-                    background.db = db
-                    try db.reopen()
-                    let revision = try db.metadata(SearchSchema.suggestionsRevisionKey) ?? ""
-                    let set = revision == current!.revision ? current! : try SuggestionSet(db, revision: revision)
-                    state.withLock { s in
-                        s.suggestions = set
-                        s.suggestionsChecked = .now
-                    }
-                } catch {}
-            }
-            return current!
+            let current = current!
+            onBackground({ [self] db in
+                let revision = try db.metadata(SearchSchema.suggestionsRevisionKey) ?? ""
+                let set = revision == current.revision ? current : try SuggestionSet(db, revision: revision)
+                state.withLock { s in
+                    s.suggestions = set
+                    s.suggestionsChecked = .now
+                }
+            }, then: { [self] in state.withLock { $0.suggestionsBuilding = false } })
+            return current
         }
     }
 
@@ -712,18 +705,23 @@ public final class SearchIndex: Sendable {
         case .inline:
             try buildVocabulary(db)
         case .background:
-            let reader = background
-            reader.queue.async { [self] in
-                defer { state.withLock { $0.vocabularyBuilding = false } }
-                // A failure (the writer discarded the commit being read) leaves the vocabulary before;
-                // the next query that finds it due starts another rebuild.
-                do {
-                    let db = try reader.db ?? XapianDatabase(path: path)
-                    reader.db = db
-                    try db.reopen()
-                    try buildVocabulary(db)
-                } catch {}
-            }
+            onBackground({ [self] db in try buildVocabulary(db) }, then: { [self] in state.withLock { $0.vocabularyBuilding = false } })
+        }
+    }
+
+    /// Runs `work` on the background queue with that queue's own handle at the newest commit, then
+    /// `done`. A failure (the writer discarded the commit being read) leaves what was there before;
+    /// the next query that finds it due starts another read.
+    private func onBackground(_ work: @escaping @Sendable (XapianDatabase) throws -> Void, then done: @escaping @Sendable () -> Void) {
+        let reader = background
+        reader.queue.async { [self] in
+            defer { done() }
+            do {
+                let db = try reader.db ?? XapianDatabase(path: path)
+                reader.db = db
+                try db.reopen()
+                try work(db)
+            } catch {}
         }
     }
 
