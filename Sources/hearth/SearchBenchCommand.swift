@@ -10,6 +10,7 @@ import HearthSearch
 import HearthSupport
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 /// Indexing rate and query latency of search, beside PostgreSQL full-text search with pg_trgm.
 struct BenchSearch: AsyncParsableCommand {
@@ -126,6 +127,47 @@ struct BenchSearch: AsyncParsableCommand {
         }
         let typoRecall = recall.reduce(0, +) / Double(recall.count)
 
+        // 2b. The query mix again while the writer applies new revisions of part of the catalog (every
+        // price changes, so facet values do), as readers see a catalog pipeline at work.
+        let busyRestaurants = min(restaurants, 2_500)
+        note("timing the query mix while re-indexing the items of \(busyRestaurants) restaurants …")
+        let partition = TopicPartition("menus", 0)
+        let busyStart = try await sink.positions(pipeline: "bench", partitions: [partition])[partition] ?? 0
+        let revision = Int64(Date().timeIntervalSince1970)   // newer than any revision a run wrote before
+        let writing = Atomic<Bool>(true)
+        let writer = Task { [itemsPerRestaurant] () -> (documents: Int, seconds: Double) in
+            defer { writing.store(false, ordering: .releasing) }
+            let started = ContinuousClock.now
+            var position = busyStart, documents = 0
+            for start in stride(from: 0, to: busyRestaurants, by: 250) {
+                var payloads: [EventPayload] = []
+                catalog.generate(restaurants: start..<min(busyRestaurants, start + 250), itemsPerRestaurant: itemsPerRestaurant) { _, items in
+                    for var m in items {
+                        m.revision = revision
+                        m.price_minor += 10
+                        payloads.append(.menuItemUpserted(m))
+                    }
+                }
+                let records = payloads.enumerated().map { i, payload in
+                    SinkRecord(record: KafkaRecord(topic: "menus", partition: 0, offset: position + Int64(i), key: nil, value: []),
+                               event: .success(Event(eventID: "bench-busy-\(position + Int64(i))", occurredAt: Timestamp(epochMillis: 0),
+                                                     payload: payload)))
+                }
+                try await sink.apply(SinkBatch(pipeline: "bench", partition: partition, expectedPosition: position == 0 ? nil : position,
+                                               nextOffset: position + Int64(records.count), records: records))
+                position += Int64(records.count)
+                documents += records.count
+            }
+            return (documents, (ContinuousClock.now - started).seconds)
+        }
+        var busySearch: [Double] = [], busySuggest: [Double] = []
+        repeat {
+            let (s, g) = try await mix.runAll(index)
+            busySearch += s
+            busySuggest += g
+        } while writing.load(ordering: .acquiring)
+        let busy = try await writer.value
+
         // 3. Over HTTP with wrk (a separate process on loopback).
         var httpSuggest: Double?, httpSearch: Double?
         if let wrk {
@@ -173,7 +215,9 @@ struct BenchSearch: AsyncParsableCommand {
             http_suggest_requests_per_second: httpSuggest, http_search_requests_per_second: httpSearch,
             peer_search_p50_ms: peer.map { Self.percentile($0.times, 0.50) }, peer_search_p99_ms: peer.map { Self.percentile($0.times, 0.99) },
             typo_recall_at_10: typoRecall, peer_typo_recall_at_10: peer?.typoRecall,
-            peer_load_seconds: peer?.loadSeconds)
+            peer_load_seconds: peer?.loadSeconds,
+            busy_search_p50_ms: Self.percentile(busySearch, 0.50), busy_search_p99_ms: Self.percentile(busySearch, 0.99),
+            busy_suggest_p99_ms: Self.percentile(busySuggest, 0.99), busy_index_docs_per_second: Double(busy.documents) / busy.seconds)
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
@@ -191,6 +235,7 @@ struct BenchSearch: AsyncParsableCommand {
                 suggestions p50 / p99    \(ms(result.suggest_p50_ms)) / \(ms(result.suggest_p99_ms))
                 HTTP suggestions         \(rate(httpSuggest))
                 HTTP menu search         \(rate(httpSearch))
+                while indexing           search \(ms(result.busy_search_p50_ms)) / \(ms(result.busy_search_p99_ms)), suggestions p99 \(ms(result.busy_suggest_p99_ms)), \(Int(result.busy_index_docs_per_second)) docs/s
 
                 per search (Hearth), median and slowest of the rounds:
 
@@ -217,6 +262,11 @@ struct BenchSearch: AsyncParsableCommand {
         let typo_recall_at_10: Double
         let peer_typo_recall_at_10: Double?
         let peer_load_seconds: Double?
+        /// The query mix while the writer re-indexes the items of up to 2,500 restaurants (new revisions).
+        let busy_search_p50_ms: Double
+        let busy_search_p99_ms: Double
+        let busy_suggest_p99_ms: Double
+        let busy_index_docs_per_second: Double
     }
 
     static func percentile(_ values: [Double], _ p: Double) -> Double {
