@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <array>
 #include <unordered_map>
-#include <vector>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -20,6 +19,20 @@
 static const char *const written_key_prefix = "hearth:written:";
 /* How many revisions' lists are kept; a reader further behind reads everything again. */
 static const Xapian::rev written_revisions_kept = 64;
+
+/* `each(field, value)` for each non-empty field of a packed facet value (fields separated by 0x1F),
+ * the first `fields` of them; stops early when `each` returns false. */
+template <typename F>
+static bool each_packed_field(const std::string &v, size_t fields, F each) {
+    size_t start = 0;
+    for (size_t field = 0; field < fields && start <= v.size(); ++field) {
+        size_t end = v.find('\x1f', start);
+        if (end == std::string::npos) end = v.size();
+        if (end > start && !each(field, v.substr(start, end - start))) return false;
+        start = end + 1;
+    }
+    return true;
+}
 
 struct hx_wdb { Xapian::WritableDatabase db; std::vector<Xapian::docid> written; };
 
@@ -42,24 +55,18 @@ struct FacetColumn {
             auto hit = packed.find(v);
             if (hit != packed.end()) { out = hit->second; return true; }
             out.fill(0);
-            size_t start = 0;
-            for (size_t field = 0; field < stride && start <= v.size(); ++field) {
-                size_t end = v.find('\x1f', start);
-                if (end == std::string::npos) end = v.size();
-                if (end > start) {
-                    std::string name = v.substr(start, end - start);
-                    auto it = ids[field].find(name);
-                    if (it == ids[field].end()) {
-                        if (names[field].size() >= max_codes) return false;
-                        names[field].push_back(name);
-                        it = ids[field].emplace(std::move(name), static_cast<uint16_t>(names[field].size())).first;
-                    }
-                    out[field] = it->second;
+            bool fits = each_packed_field(v, stride, [&](size_t field, std::string name) {
+                auto it = ids[field].find(name);
+                if (it == ids[field].end()) {
+                    if (names[field].size() >= max_codes) return false;
+                    names[field].push_back(name);
+                    it = ids[field].emplace(std::move(name), static_cast<uint16_t>(names[field].size())).first;
                 }
-                start = end + 1;
-            }
-            packed.emplace(v, out);
-            return true;
+                out[field] = it->second;
+                return true;
+            });
+            if (fits) packed.emplace(v, out);
+            return fits;
         }
     };
 
@@ -528,8 +535,13 @@ public:
     }
 };
 
+/* A match spy that counts facet values and reports each counted value of each field. */
+struct FacetSpy : public Xapian::MatchSpy {
+    virtual void report(void (*facet)(void *, unsigned, const char *, size_t, unsigned), void *ctx) const = 0;
+};
+
 /* Counts facet values by the reader's facet column: an array read per match. */
-struct ColumnFacetSpy : public Xapian::MatchSpy {
+struct ColumnFacetSpy : public FacetSpy {
     const FacetColumn &column;
     size_t fields;
     std::vector<std::vector<unsigned>> counts;
@@ -542,22 +554,32 @@ struct ColumnFacetSpy : public Xapian::MatchSpy {
         const uint16_t *c = column.codes.data() + at;
         for (size_t f = 0; f < fields; ++f) ++counts[f][c[f]];
     }
+    void report(void (*facet)(void *, unsigned, const char *, size_t, unsigned), void *ctx) const override {
+        for (size_t f = 0; f < fields; ++f) {
+            for (size_t code = 1; code < counts[f].size(); ++code) {
+                if (counts[f][code] == 0) continue;
+                const std::string &name = column.dictionary.names[f][code - 1];
+                facet(ctx, static_cast<unsigned>(f), name.data(), name.size(), counts[f][code]);
+            }
+        }
+    }
 };
 
 /* Counts facet values packed in one slot (fields separated by 0x1F), read from each match: used
  * when the reader's facet column cannot serve. */
-struct PackedFacetSpy : public Xapian::MatchSpy {
+struct PackedFacetSpy : public FacetSpy {
     Xapian::valueno slot;
     std::vector<std::unordered_map<std::string, unsigned>> counts;
     PackedFacetSpy(Xapian::valueno s, size_t fields) : slot(s), counts(fields) {}
     void operator()(const Xapian::Document &doc, double) override {
-        const std::string v = doc.get_value(slot);
-        size_t start = 0;
-        for (size_t field = 0; field < counts.size() && start <= v.size(); ++field) {
-            size_t end = v.find('\x1f', start);
-            if (end == std::string::npos) end = v.size();
-            if (end > start) ++counts[field][v.substr(start, end - start)];
-            start = end + 1;
+        each_packed_field(doc.get_value(slot), counts.size(), [&](size_t field, std::string value) {
+            ++counts[field][std::move(value)];
+            return true;
+        });
+    }
+    void report(void (*facet)(void *, unsigned, const char *, size_t, unsigned), void *ctx) const override {
+        for (size_t i = 0; i < counts.size(); ++i) {
+            for (const auto &kv : counts[i]) facet(ctx, static_cast<unsigned>(i), kv.first.data(), kv.first.size(), kv.second);
         }
     }
 };
@@ -582,38 +604,22 @@ long hx_rdb_run(hx_rdb *db, const hx_query *q, const hx_search_options *o,
         }
         std::unique_ptr<OpenNowDecider> decider;
         if (o->open_hours_slot >= 0) decider.reset(new OpenNowDecider(o));
-        std::unique_ptr<PackedFacetSpy> facets;
-        std::unique_ptr<ColumnFacetSpy> columnFacets;
+        std::unique_ptr<FacetSpy> facets;
         if (o->facet_slot >= 0 && o->facet_count > 0) {
             Xapian::valueno slot = static_cast<Xapian::valueno>(o->facet_slot);
             if (o->facet_count <= FacetColumn::stride && db->facets.current(db->db, slot)) {
-                columnFacets.reset(new ColumnFacetSpy(db->facets, o->facet_count));
-                enquire.add_matchspy(columnFacets.get());
+                facets.reset(new ColumnFacetSpy(db->facets, o->facet_count));
             } else {
                 facets.reset(new PackedFacetSpy(slot, o->facet_count));
-                enquire.add_matchspy(facets.get());
             }
+            enquire.add_matchspy(facets.get());
         }
         Xapian::MSet mset = enquire.get_mset(o->offset, o->limit, o->check_at_least, nullptr, decider.get());
         for (Xapian::MSetIterator it = mset.begin(); it != mset.end(); ++it) {
             std::string data = doc_data(it.get_document());
             hit(ctx, *it, data.data(), data.size(), it.get_weight());
         }
-        if (columnFacets) {
-            for (size_t f = 0; f < columnFacets->fields; ++f) {
-                const std::vector<unsigned> &n = columnFacets->counts[f];
-                for (size_t code = 1; code < n.size(); ++code) {
-                    if (n[code] == 0) continue;
-                    const std::string &name = db->facets.dictionary.names[f][code - 1];
-                    facet(ctx, static_cast<unsigned>(f), name.data(), name.size(), n[code]);
-                }
-            }
-        }
-        if (facets) {
-            for (size_t i = 0; i < facets->counts.size(); ++i) {
-                for (const auto &kv : facets->counts[i]) facet(ctx, static_cast<unsigned>(i), kv.first.data(), kv.first.size(), kv.second);
-            }
-        }
+        if (facets) facets->report(facet, ctx);
         estimate = static_cast<long>(mset.get_matches_estimated());
     });
     return estimate;

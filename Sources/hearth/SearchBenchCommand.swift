@@ -62,16 +62,9 @@ struct BenchSearch: AsyncParsableCommand {
         var lastNote = ContinuousClock.now
         func flush() async throws {
             guard !pending.isEmpty else { return }
-            let records = pending.enumerated().map { i, payload in
-                SinkRecord(record: KafkaRecord(topic: "menus", partition: 0, offset: offset + Int64(i), key: nil, value: []),
-                           event: .success(Event(eventID: "bench-\(offset + Int64(i))", occurredAt: Timestamp(epochMillis: 0), payload: payload)))
-            }
-            if !reuse {
-                try await sink.apply(SinkBatch(pipeline: "bench", partition: TopicPartition("menus", 0), expectedPosition: offset == 0 ? nil : offset,
-                                               nextOffset: offset + Int64(records.count), records: records))
-            }
-            offset += Int64(records.count)
-            indexed += records.count
+            if !reuse { try await sink.apply(Self.batch(pending, at: offset, eventIDs: "bench")) }
+            offset += Int64(pending.count)
+            indexed += pending.count
             pending.removeAll(keepingCapacity: true)
             if ContinuousClock.now - lastNote > .seconds(5) {
                 note("  \(indexed) of \(totalDocs) documents")
@@ -131,8 +124,7 @@ struct BenchSearch: AsyncParsableCommand {
         // price changes, so facet values do), as readers see a catalog pipeline at work.
         let busyRestaurants = min(restaurants, 2_500)
         note("timing the query mix while re-indexing the items of \(busyRestaurants) restaurants …")
-        let partition = TopicPartition("menus", 0)
-        let busyStart = try await sink.positions(pipeline: "bench", partitions: [partition])[partition] ?? 0
+        let busyStart = try await sink.positions(pipeline: "bench", partitions: [Self.partition])[Self.partition] ?? 0
         let revision = Int64(Date().timeIntervalSince1970)   // newer than any revision a run wrote before
         let writing = Atomic<Bool>(true)
         let writer = Task { [itemsPerRestaurant] () -> (documents: Int, seconds: Double) in
@@ -148,15 +140,9 @@ struct BenchSearch: AsyncParsableCommand {
                         payloads.append(.menuItemUpserted(m))
                     }
                 }
-                let records = payloads.enumerated().map { i, payload in
-                    SinkRecord(record: KafkaRecord(topic: "menus", partition: 0, offset: position + Int64(i), key: nil, value: []),
-                               event: .success(Event(eventID: "bench-busy-\(position + Int64(i))", occurredAt: Timestamp(epochMillis: 0),
-                                                     payload: payload)))
-                }
-                try await sink.apply(SinkBatch(pipeline: "bench", partition: partition, expectedPosition: position == 0 ? nil : position,
-                                               nextOffset: position + Int64(records.count), records: records))
-                position += Int64(records.count)
-                documents += records.count
+                try await sink.apply(Self.batch(payloads, at: position, eventIDs: "bench-busy"))
+                position += Int64(payloads.count)
+                documents += payloads.count
             }
             return (documents, (ContinuousClock.now - started).seconds)
         }
@@ -244,6 +230,20 @@ struct BenchSearch: AsyncParsableCommand {
                         + ms($1.max() ?? 0).padding(toLength: 12, withPad: " ", startingAt: 0) + $0
                 }.joined(separator: "\n"))
         }
+    }
+
+    /// The catalog's partition as the benchmark feeds it to the search sink.
+    static let partition = TopicPartition("menus", 0)
+
+    /// `payloads` as the catalog pipeline hands them to the sink, from offset `position` on (event ids
+    /// `<eventIDs>-<offset>`).
+    static func batch(_ payloads: [EventPayload], at position: Int64, eventIDs: String) -> SinkBatch {
+        let records = payloads.enumerated().map { i, payload in
+            SinkRecord(record: KafkaRecord(topic: partition.topic, partition: partition.partition, offset: position + Int64(i), key: nil, value: []),
+                       event: .success(Event(eventID: "\(eventIDs)-\(position + Int64(i))", occurredAt: Timestamp(epochMillis: 0), payload: payload)))
+        }
+        return SinkBatch(pipeline: "bench", partition: partition, expectedPosition: position == 0 ? nil : position,
+                         nextOffset: position + Int64(records.count), records: records)
     }
 
     struct SearchBenchResult: Encodable {
