@@ -53,6 +53,7 @@ let package = Package(
         .target(name: "HearthSearch", dependencies: [
             "CXapian", "HearthEvents", "HearthPipeline",
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .target(name: "HearthArchive", dependencies: [
             "CSpawn", "CZstd", "HearthEvents", "HearthKafka", "HearthPipeline", "HearthSupport",

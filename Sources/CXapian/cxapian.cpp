@@ -175,12 +175,14 @@ static std::string doc_data(const Xapian::Document &doc) {
     return v.empty() ? doc.get_data() : v;
 }
 
-/* `each` for every document holding `term`, with its data; the ids are read first, then the documents. */
+/* `each` for every document holding `term`, with its data; the ids are read first, then the documents.
+ * (Here and below, a docid just read from a posting list names a document that exists, so get_document
+ * is told not to check: DOC_ASSUME_VALID saves a look-up of the document's length.) */
 static void each_posting(const Xapian::Database &db, const char *term, void (*each)(void *, unsigned, const char *, size_t), void *ctx) {
     std::vector<Xapian::docid> ids;
     for (Xapian::PostingIterator it = db.postlist_begin(term); it != db.postlist_end(term); ++it) ids.push_back(*it);
     for (Xapian::docid id : ids) {
-        std::string data = doc_data(db.get_document(id));
+        std::string data = doc_data(db.get_document(id, Xapian::DOC_ASSUME_VALID));
         each(ctx, id, data.data(), data.size());
     }
 }
@@ -219,17 +221,21 @@ void hx_wdb_close(hx_wdb *db) {
     delete db;
 }
 
-int hx_wdb_replace(hx_wdb *db, const char *idterm, hx_doc *doc, char **err) {
+int hx_wdb_replace(hx_wdb *db, const char *idterm, hx_doc *doc, unsigned *docid, char **err) {
     return guarded(err, [&] {
         doc->doc.add_boolean_term(idterm);
-        db->written.push_back(db->db.replace_document(idterm, doc->doc));
+        Xapian::docid id = db->db.replace_document(idterm, doc->doc);
+        db->written.push_back(id);
+        if (docid) *docid = id;
     });
 }
 
-int hx_wdb_add(hx_wdb *db, const char *idterm, hx_doc *doc, char **err) {
+int hx_wdb_add(hx_wdb *db, const char *idterm, hx_doc *doc, unsigned *docid, char **err) {
     return guarded(err, [&] {
         doc->doc.add_boolean_term(idterm);
-        db->written.push_back(db->db.add_document(doc->doc));
+        Xapian::docid id = db->db.add_document(doc->doc);
+        db->written.push_back(id);
+        if (docid) *docid = id;
     });
 }
 
@@ -252,7 +258,7 @@ char *hx_wdb_get_value(hx_wdb *db, const char *idterm, unsigned slot, char **err
     guarded(err, [&] {
         Xapian::PostingIterator it = db->db.postlist_begin(idterm);
         if (it != db->db.postlist_end(idterm)) {
-            out = dup_string(db->db.get_document(*it).get_value(slot));
+            out = dup_string(db->db.get_document(*it, Xapian::DOC_ASSUME_VALID).get_value(slot));
         }
     });
     return out;
@@ -377,7 +383,7 @@ char *hx_wdb_get_data(hx_wdb *db, const char *idterm, size_t *len, unsigned *doc
         Xapian::PostingIterator it = db->db.postlist_begin(idterm);
         if (it != db->db.postlist_end(idterm)) {
             if (docid) *docid = *it;
-            std::string data = doc_data(db->db.get_document(*it));
+            std::string data = doc_data(db->db.get_document(*it, Xapian::DOC_ASSUME_VALID));
             out = dup_string(data);
             if (len) *len = data.size();
         }
@@ -388,6 +394,21 @@ char *hx_wdb_get_data(hx_wdb *db, const char *idterm, size_t *len, unsigned *doc
 int hx_wdb_postings(hx_wdb *db, const char *term,
                     void (*each)(void *, unsigned, const char *, size_t), void *ctx, char **err) {
     return guarded(err, [&] { each_posting(db->db, term, each, ctx); });
+}
+
+int hx_wdb_terms(hx_wdb *db, const char *prefix,
+                 void (*each)(void *, const char *, size_t, unsigned, const char *, size_t), void *ctx, char **err) {
+    return guarded(err, [&] {
+        std::vector<std::pair<std::string, Xapian::docid>> found;
+        for (Xapian::TermIterator t = db->db.allterms_begin(prefix); t != db->db.allterms_end(prefix); ++t) {
+            Xapian::PostingIterator p = db->db.postlist_begin(*t);
+            if (p != db->db.postlist_end(*t)) found.emplace_back(*t, *p);
+        }
+        for (const auto &f : found) {
+            std::string data = doc_data(db->db.get_document(f.second, Xapian::DOC_ASSUME_VALID));
+            each(ctx, f.first.data(), f.first.size(), f.second, data.data(), data.size());
+        }
+    });
 }
 
 long hx_wdb_docid(hx_wdb *db, const char *term, char **err) {
@@ -413,7 +434,9 @@ int hx_wdb_set_values(hx_wdb *db, unsigned docid, const unsigned *slots, const c
     return guarded(err, [&] {
         // A document read from this database and changed only in its values is rewritten
         // without touching its terms (Xapian tracks what was modified).
-        Xapian::Document doc = db->db.get_document(docid);
+        // The caller names a document it knows (from a posting list, a value stream or the sink's copy
+        // of the suggestions), so Xapian need not look its length up to check that it exists.
+        Xapian::Document doc = db->db.get_document(docid, Xapian::DOC_ASSUME_VALID);
         for (size_t i = 0; i < count; ++i) {
             if (lens[i] > 0) doc.add_value(slots[i], std::string(values[i], lens[i]));
             else if (!doc.get_value(slots[i]).empty()) doc.remove_value(slots[i]);  /* removing an absent value throws */

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import HearthEvents
 
@@ -47,7 +48,9 @@ public struct Suggestion: Codable, Sendable, Equatable {
 
     /// Stored as `kind TAB count TAB orders TAB city TAB text` (read on every keystroke: cheaper than JSON).
     var stored: [UInt8] {
-        Array("\(kind.rawValue)\t\(count)\t\(orders)\t\(city ?? "")\t\(text.replacingOccurrences(of: "\t", with: " "))".utf8)
+        var out = Array("\(kind.rawValue)\t\(count)\t\(orders)\t\(city ?? "")\t".utf8)
+        out += text.utf8.map { $0 == UInt8(ascii: "\t") ? UInt8(ascii: " ") : $0 }
+        return out
     }
 
     /// The values that change with its counts: its data, which readers rank by (`SuggestionSet`). Indexes
@@ -79,15 +82,36 @@ enum SearchSchema {
     static let unavailable = "XUNAVAIL"
     /// Restaurants' time zones (IANA names as given), for the open-now filter.
     static let zonePrefix = "XZONE"
-    static func restaurantTerm(_ id: String) -> String { "XR" + id }
-    static func city(_ v: String) -> String { "XCITY" + normal(v) }
-    static func category(_ v: String) -> String { "XCAT" + normal(v) }
-    static func diet(_ v: String) -> String { "XDIET" + normal(v) }
-    static func tag(_ v: String) -> String { "XTAG" + normal(v) }
-    static func cuisine(_ v: String) -> String { "XCUIS" + normal(v) }
-    static func itemID(_ id: String) -> String { "Qm:" + id }
-    static func restaurantID(_ id: String) -> String { "Qr:" + id }
-    static func suggestionID(_ kind: String, _ city: String, _ key: String) -> String { "Qs:\(kind):\(city):" + key }
+    static func restaurantTerm(_ id: String) -> String { bounded("XR" + id) }
+    static func city(_ v: String) -> String { bounded("XCITY" + normal(v)) }
+    static func category(_ v: String) -> String { bounded("XCAT" + normal(v)) }
+    static func diet(_ v: String) -> String { bounded("XDIET" + normal(v)) }
+    static func tag(_ v: String) -> String { bounded("XTAG" + normal(v)) }
+    static func cuisine(_ v: String) -> String { bounded("XCUIS" + normal(v)) }
+    static func zone(_ v: String) -> String { bounded(zonePrefix + v) }
+    static func itemID(_ id: String) -> String { bounded("Qm:" + id) }
+    static func restaurantID(_ id: String) -> String { bounded("Qr:" + id) }
+    static func suggestionID(_ kind: String, _ city: String, _ key: String) -> String {
+        bounded(suggestionIDPrefix + "\(kind):\(city):" + key)
+    }
+
+    /// The longest term kept as it is. Xapian refuses terms over 245 bytes, and the event contract allows
+    /// names and cities of 200 characters (up to 800 bytes) and ids of 64.
+    static let maxTermBytes = 240
+
+    /// `term` when it fits; otherwise its first bytes (whole characters, up to 200 bytes), `#` and 16 hex digits
+    /// of a SHA-256 of the whole term. Writer and queries make the same term from the same value, and two values
+    /// differing anywhere get different terms.
+    static func bounded(_ term: String) -> String {
+        let bytes = term.utf8
+        guard bytes.count > maxTermBytes else { return term }
+        var end = bytes.index(bytes.startIndex, offsetBy: 200)
+        while end > bytes.startIndex, UTF8.isContinuation(bytes[end]) { bytes.formIndex(before: &end) }
+        let digest = SHA256.hash(data: Array(bytes)).prefix(8).map { String(format: "%02x", $0) }.joined()
+        return String(term.utf8[..<end])! + "#" + digest
+    }
+    /// What every suggestion's id term starts with.
+    static let suggestionIDPrefix = "Qs:"
     static let suggestionType = "XTsuggest"
     /// Index metadata that changes with every commit that changes a suggestion (readers keep the
     /// suggestions in memory, and read them again when it changed).
@@ -228,7 +252,7 @@ extension SearchSink {
         ]))
         try doc.addValue(SearchSchema.restaurantLocation, bytes: GeoValue.encode(lat: r.location.lat, lng: r.location.lng))
         try doc.addValue(SearchSchema.restaurantZone, r.timezone)
-        try doc.addBooleanTerm(SearchSchema.zonePrefix + r.timezone)
+        try doc.addBooleanTerm(SearchSchema.zone(r.timezone))
         try doc.addValue(SearchSchema.restaurantHours, bytes: SearchSchema.openIntervals(r.opening_hours))
         let texts: [String: String] = [
             "name": r.name, "cuisines": r.cuisines.joined(separator: " "), "city": r.city, "address": r.address,

@@ -11,7 +11,7 @@ import HearthSupport
 public final class SearchSink: ReplayableSink {
     public let name = "search"
     private let queue = DispatchQueue(label: "hearth.search.writer")
-    /// Where item documents are built ahead of the writer.
+    /// Where item and restaurant documents are built ahead of the writer.
     private let builder = DispatchQueue(label: "hearth.search.builder")
     private let index: IndexBox
     private let items: IndexDefinition
@@ -53,10 +53,10 @@ public final class SearchSink: ReplayableSink {
                 throw SinkPositionConflict(partition: batch.partition, stored: stored)
             }
             // Documents, suggestion counts, revisions and the position commit together or not at all.
-            try index.db.transaction {
+            try index.transaction {
                 var context = BatchContext(popularity: index.popularity)
                 try self.apply(batch.events, to: index.db, &context)
-                try self.flushSuggestions(context.suggestionDeltas, index.db)
+                try self.flushSuggestions(context.suggestionDeltas, index)
                 try index.db.setMetadata(key, String(batch.nextOffset))
             }
         }
@@ -68,10 +68,10 @@ public final class SearchSink: ReplayableSink {
         let index = index
         let events = records.compactMap { try? $0.event.get() }
         try await Blocking.run(on: queue) {
-            try index.db.transaction {
+            try index.transaction {
                 var context = BatchContext(popularity: index.popularity)
                 try self.apply(events, to: index.db, &context)
-                try self.flushSuggestions(context.suggestionDeltas, index.db)
+                try self.flushSuggestions(context.suggestionDeltas, index)
             }
         }
         return ReplayOutcome(applied: events.count)
@@ -104,7 +104,7 @@ public final class SearchSink: ReplayableSink {
         var restaurants: [String: RestaurantSummary?] = [:]
     }
 
-    /// Applies a batch's events in order, with item documents built ahead of the writer.
+    /// Applies a batch's events in order, with item and restaurant documents built ahead of the writer.
     func apply(_ events: [Event], to db: XapianWritableDatabase, _ context: inout BatchContext) throws {
         let prebuilt = try prebuild(events, db, &context)
         defer { prebuilt.finish() }
@@ -115,15 +115,16 @@ public final class SearchSink: ReplayableSink {
     }
 
     /// Predicts the restaurant each item upsert will carry (as left by the batch's own restaurant events taken as
-    /// applied, else as indexed) and starts building those documents. The indexed restaurants it reads are put in
+    /// applied, else as indexed) and starts building those documents and the restaurants'. The indexed restaurants it reads are put in
     /// `context.restaurants`: no event before them in the batch changed them, so they are the writer's state too.
-    private func prebuild(_ events: [Event], _ db: XapianWritableDatabase, _ context: inout BatchContext) throws -> ItemDocumentPrebuild {
+    private func prebuild(_ events: [Event], _ db: XapianWritableDatabase, _ context: inout BatchContext) throws -> DocumentPrebuild {
         var predicted: [String: RestaurantSummary?] = [:]
-        var jobs: [ItemDocumentPrebuild.Job] = []
+        var jobs: [DocumentPrebuild.Job] = []
         for (i, event) in events.enumerated() {
             switch event.payload {
             case .restaurantUpserted(let r):
                 predicted[r.restaurant_id] = .some(RestaurantSummary(r))
+                jobs.append(.init(event: i, source: .restaurant(r), popularity: context.popularity[SearchSchema.restaurantID(r.restaurant_id)]))
             case .restaurantRemoved(let r):
                 predicted[r.restaurant_id] = .some(nil)
             case .menuItemUpserted(let m):
@@ -135,13 +136,13 @@ public final class SearchSink: ReplayableSink {
                     predicted[m.restaurant_id] = .some(restaurant)
                     context.restaurants[m.restaurant_id] = .some(restaurant)
                 }
-                jobs.append(.init(event: i, stored: StoredMenuItem(item: m, restaurant: restaurant),
+                jobs.append(.init(event: i, source: .item(StoredMenuItem(item: m, restaurant: restaurant)),
                                   popularity: context.popularity[SearchSchema.itemID(m.item_id)]))
             default:
                 continue
             }
         }
-        return ItemDocumentPrebuild(jobs: jobs, definition: items, on: builder)
+        return DocumentPrebuild(jobs: jobs, items: items, restaurants: restaurants, on: builder)
     }
 
     private func indexedRestaurant(_ id: String, _ db: XapianWritableDatabase) throws -> RestaurantSummary? {
@@ -150,7 +151,7 @@ public final class SearchSink: ReplayableSink {
 
     /// Applies the event at `position` of its batch; an item upsert takes its document from `prebuilt` when it was
     /// built for the restaurant resolved here.
-    func apply(_ event: Event, at position: Int, prebuilt: ItemDocumentPrebuild, to db: XapianWritableDatabase,
+    func apply(_ event: Event, at position: Int, prebuilt: DocumentPrebuild, to db: XapianWritableDatabase,
                _ context: inout BatchContext) throws {
         switch event.payload {
         case .restaurantUpserted(let r):
@@ -158,7 +159,9 @@ public final class SearchSink: ReplayableSink {
             try suggestions(removing: try previousRestaurant(r.restaurant_id, db), adding: r, &context)
             context.restaurants[r.restaurant_id] = RestaurantSummary(r)
             let idTerm = SearchSchema.restaurantID(r.restaurant_id)
-            try db.replace(idTerm: idTerm, document: Self.restaurantDocument(r, definition: restaurants, popularity: context.popularity[idTerm]))
+            let document = try prebuilt.take(restaurantEvent: position)
+                ?? Self.restaurantDocument(r, definition: restaurants, popularity: context.popularity[idTerm])
+            try db.replace(idTerm: idTerm, document: document)
             try reindexItems(of: r.restaurant_id, restaurant: RestaurantSummary(r), db, &context)
         case .restaurantRemoved(let r):
             guard try Self.isNewer("r", r.restaurant_id, r.revision, db) else { return }
@@ -226,25 +229,31 @@ public final class SearchSink: ReplayableSink {
         context.suggestionDeltas[suggestion.idTerm, default: (suggestion, 0)].delta += delta
     }
 
-    /// Writes the batch's suggestion count changes; a suggestion nothing carries any more is removed.
-    private func flushSuggestions(_ deltas: [String: (suggestion: Suggestion, delta: Int)], _ db: XapianWritableDatabase) throws {
+    /// Writes the batch's suggestion count changes; a suggestion nothing carries any more is removed. The
+    /// suggestions come from the writer's own copy (`IndexBox.suggestions`), so no change looks anything up.
+    private func flushSuggestions(_ deltas: [String: (suggestion: Suggestion, delta: Int)], _ index: IndexBox) throws {
         guard deltas.values.contains(where: { $0.delta != 0 }) else { return }
+        let db = index.db
         try Self.suggestionsChanged(db)
+        var known = try index.suggestionDocuments()
+        index.suggestions = nil   // one owner while it changes (no copy), and none if this throws
         for (idTerm, change) in deltas where change.delta != 0 {
-            let existing = try db.document(idTerm: idTerm)
-            let stored = existing.flatMap { Suggestion(stored: $0.data) }
-            var s = stored ?? change.suggestion
+            let existing = known[idTerm]
+            var s = existing?.suggestion ?? change.suggestion
             s.count += change.delta
             if s.count <= 0 {
-                try db.delete(idTerm: idTerm)
-            } else if let existing, stored != nil {
+                if existing != nil { try db.delete(idTerm: idTerm) }
+                known[idTerm] = nil
+            } else if let existing, existing.suggestion != nil {
                 // Only its counts changed: its terms, and so its postings, stay (rewriting whole suggestion
                 // documents in every batch had been a sixth of the writer's time).
                 try db.setValues(docid: existing.docid, s.countValues)
+                known[idTerm] = .init(docid: existing.docid, suggestion: s)
             } else {
-                try db.replace(idTerm: idTerm, document: Self.suggestionDocument(s))
+                known[idTerm] = .init(docid: try db.replace(idTerm: idTerm, document: Self.suggestionDocument(s)), suggestion: s)
             }
         }
+        index.suggestions = known
     }
 
     /// Tells readers, in the same commit, that suggestions changed.
@@ -271,7 +280,7 @@ public final class SearchSink: ReplayableSink {
 
     /// Records `revision` for the entity when it is newer than the one applied; false for a stale event.
     static func isNewer(_ kind: String, _ id: String, _ revision: Int64, _ db: XapianWritableDatabase) throws -> Bool {
-        let key = "rev:\(kind):\(id)"
+        let key = SearchSchema.bounded("rev:\(kind):\(id)")
         if let current = try db.metadata(key).flatMap(Int64.init), current >= revision { return false }
         try db.setMetadata(key, String(revision))
         return true
@@ -283,7 +292,42 @@ final class IndexBox: @unchecked Sendable {
     let db: XapianWritableDatabase
     /// Items' and restaurants' popularity values by id term, as of the last refresh.
     var popularity: [String: [UInt8]] = [:]
+
+    /// A suggestion document as the writer last wrote it (`suggestion` nil: its data could not be read, so it is
+    /// written whole on its next change).
+    struct SuggestionDocument {
+        let docid: UInt32
+        let suggestion: Suggestion?
+    }
+
+    /// Every suggestion document by id term, as of the last commit (nil until first needed, and after a
+    /// transaction that failed). This sink is the directory's only writer, so the copy stays exact: a batch's
+    /// suggestion changes then look nothing up (they had been a fifth of the writer's time in a catalog load).
+    var suggestions: [String: SuggestionDocument]?
+
     init(_ db: XapianWritableDatabase) { self.db = db }
+
+    /// The suggestion documents, read from the index the first time.
+    func suggestionDocuments() throws -> [String: SuggestionDocument] {
+        if let suggestions { return suggestions }
+        var read: [String: SuggestionDocument] = [:]
+        for (term, docid, data) in try db.documents(withTermPrefix: SearchSchema.suggestionIDPrefix) {
+            read[term] = SuggestionDocument(docid: docid, suggestion: Suggestion(stored: data))
+        }
+        suggestions = read
+        return read
+    }
+
+    /// `db.transaction`, forgetting the copy of the suggestions when the transaction fails (it may hold changes
+    /// that were rolled back).
+    func transaction<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try db.transaction(body)
+        } catch {
+            suggestions = nil
+            throw error
+        }
+    }
 }
 
 extension SearchSink {
@@ -323,7 +367,7 @@ extension SearchSink {
                 suggestionOrders[Suggestion(text: r.name, kind: .restaurant, city: r.city, count: 0).idTerm, default: 0] += n
                 for c in r.cuisines { suggestionOrders[Suggestion(text: c, kind: .cuisine, city: r.city, count: 0).idTerm, default: 0] += n }
             }
-            try db.transaction {
+            try index.transaction {
                 var wanted: [UInt32: [UInt8]] = [:]
                 for (term, value) in values {
                     if let docid = try db.docid(term) { wanted[docid] = value }
@@ -344,6 +388,7 @@ extension SearchSink {
                     guard orders != s.orders else { continue }
                     s.orders = orders
                     try db.setValues(docid: docid, s.countValues)
+                    index.suggestions = nil   // read again when next needed
                     change.suggestions += 1
                 }
                 if change.suggestions > 0 { try Self.suggestionsChanged(db) }

@@ -21,13 +21,20 @@ final class XapianWritableDatabase {
         try check { hx_wdb_release(db, $0) }
     }
 
-    func replace(idTerm: String, document: XapianDocument) throws(XapianError) {
-        try check { hx_wdb_replace(db, idTerm, document.pointer, $0) }
+    /// Writes `document` as the one indexed by `idTerm` (replacing it, or added); returns its docid.
+    @discardableResult
+    func replace(idTerm: String, document: XapianDocument) throws(XapianError) -> UInt32 {
+        var docid: UInt32 = 0
+        try check { hx_wdb_replace(db, idTerm, document.pointer, &docid, $0) }
+        return docid
     }
 
     /// Adds a document the caller knows to be new (no document holds `idTerm`): `replace` without its look-up.
-    func add(idTerm: String, document: XapianDocument) throws(XapianError) {
-        try check { hx_wdb_add(db, idTerm, document.pointer, $0) }
+    @discardableResult
+    func add(idTerm: String, document: XapianDocument) throws(XapianError) -> UInt32 {
+        var docid: UInt32 = 0
+        try check { hx_wdb_add(db, idTerm, document.pointer, &docid, $0) }
+        return docid
     }
 
     func delete(idTerm: String) throws(XapianError) {
@@ -79,6 +86,22 @@ final class XapianWritableDatabase {
         return out
     }
 
+    /// Every term starting with `prefix`, with the first document holding it (its docid and data).
+    func documents(withTermPrefix prefix: String) throws(XapianError) -> [(term: String, docid: UInt32, data: [UInt8])] {
+        typealias Found = [(term: String, docid: UInt32, data: [UInt8])]
+        var out: Found = []
+        try withUnsafeMutablePointer(to: &out) { ctx throws(XapianError) in
+            try check {
+                hx_wdb_terms(db, prefix, { ctx, term, termLength, docid, data, len in
+                    let term = String(decoding: UnsafeRawBufferPointer(start: term, count: termLength), as: UTF8.self)
+                    ctx!.assumingMemoryBound(to: Found.self).pointee
+                        .append((term, docid, Array(UnsafeRawBufferPointer(start: data, count: len))))
+                }, ctx, $0)
+            }
+        }
+        return out
+    }
+
     /// Applies `body`'s changes in one flushed transaction, or none of them when it throws.
     func transaction<T>(_ body: () throws -> T) throws -> T {
         try check { hx_wdb_begin(db, $0) }
@@ -123,7 +146,7 @@ final class XapianWritableDatabase {
         try setValues(docid: docid, [(slot, value)])
     }
 
-    /// Sets values of a document (an empty value removes one; `XapianDocument.dataSlot` is its data). Its terms
+    /// Sets values of a document, which must exist (an empty value removes one; `XapianDocument.dataSlot` is its data). Its terms
     /// stay as they are, so Xapian rewrites neither its term list nor its postings: far cheaper than `replace`.
     func setValues(docid: UInt32, _ values: [(slot: UInt32, value: [UInt8])]) throws(XapianError) {
         let slots = values.map { CUnsignedInt($0.slot) }
@@ -146,6 +169,10 @@ final class XapianWritableDatabase {
         if n < 0 { throw XapianError.take(err) }
         return n
     }
+
+    /// How many zlib streams this process set up to store Xapian's term lists uncompressed (`deflate_tuning.cpp`):
+    /// more than zero once a writer has written a term list, unless the process did not take our set-up.
+    static var uncompressedTermListStreams: UInt { UInt(hx_deflate_tuned_streams()) }
 
     func documentCount() throws(XapianError) -> Int {
         var err: UnsafeMutablePointer<CChar>?

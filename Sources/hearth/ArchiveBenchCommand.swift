@@ -115,7 +115,7 @@ struct BenchArchive: AsyncParsableCommand {
             let store = try ArchiveStore(layout: layout, settings: settings, logger: Logger(label: "hearth.bench"))
             let sink = ArchiveSink(store: store, topics: Array(topics))
             let lanes = lanes
-            let cpuStart = Self.cpuSeconds()
+            let cpuStart = CPUUsage.now()
             let start = ContinuousClock.now
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for lane in lanes {
@@ -128,7 +128,7 @@ struct BenchArchive: AsyncParsableCommand {
             let accepted = (ContinuousClock.now - start).seconds
             try await sink.close()
             let seconds = (ContinuousClock.now - start).seconds
-            let cpu = Self.cpuSeconds() - cpuStart
+            let cpu = CPUUsage.now() - cpuStart
             store.close()
             note(String(format: "  archive round %d: %.2f s, %.2f CPU s (every batch accepted after %.2f s, the last segments written %.2f s later)",
                         round, seconds, cpu, accepted, seconds - accepted))
@@ -236,13 +236,6 @@ struct BenchArchive: AsyncParsableCommand {
                          result.writeShareOfCli * 100, result.writeShareOfCliSameParameters * 100, sameName))
             print(String(format: "export                 %.1f MB/s of JSON (all orders); %.1f MB/s filtered to one type (target ≥ 200)", result.exportMBPerSecond, result.exportFilteredMBPerSecond))
         }
-    }
-
-    /// This process's user and system CPU time so far.
-    static func cpuSeconds() -> Double {
-        var usage = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &usage)
-        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
     }
 
     private func runCLI(_ args: [String]) async throws -> Int32 {

@@ -59,6 +59,7 @@ struct BenchSearch: AsyncParsableCommand {
         var offset: Int64 = 0
         var indexed = 0
         let indexStart = ContinuousClock.now
+        let indexCPUStart = CPUUsage.now()
         var lastNote = ContinuousClock.now
         func flush() async throws {
             guard !pending.isEmpty else { return }
@@ -92,6 +93,12 @@ struct BenchSearch: AsyncParsableCommand {
         try await flush()
         let indexSeconds = (ContinuousClock.now - indexStart).seconds
         let docsPerSecond = Double(indexed) / indexSeconds
+        // CPU time of the whole process per document: steadier than the rate on a shared machine, and what the
+        // rate is bounded by once the writer and the document builder keep both cores busy.
+        let cpuPerDocument = (CPUUsage.now() - indexCPUStart) / Double(max(indexed, 1)) * 1e6
+        if !reuse {
+            note(String(format: "indexed %d documents in %.1f s (%.0f docs/s, %.0f µs of CPU each)", indexed, indexSeconds, docsPerSecond, cpuPerDocument))
+        }
 
         // 2. The fixed query mix, in process.
         let index = try SearchIndex(path: path, definitions: definitions)
@@ -196,6 +203,7 @@ struct BenchSearch: AsyncParsableCommand {
 
         let result = SearchBenchResult(
             documents: indexed, index_seconds: reuse ? nil : indexSeconds, index_docs_per_second: reuse ? nil : docsPerSecond,
+            index_cpu_us_per_doc: reuse ? nil : cpuPerDocument,
             search_p50_ms: Self.percentile(searchTimes, 0.50), search_p99_ms: Self.percentile(searchTimes, 0.99),
             suggest_p50_ms: Self.percentile(suggestTimes, 0.50), suggest_p99_ms: Self.percentile(suggestTimes, 0.99),
             http_suggest_requests_per_second: httpSuggest, http_search_requests_per_second: httpSearch,
@@ -213,7 +221,7 @@ struct BenchSearch: AsyncParsableCommand {
             func rate(_ x: Double?) -> String { x.map { "\(Int($0))/s" } ?? "n/a" }
             say("""
                 documents indexed        \(reuse ? "\(indexed), not timed (index reused)"
-                                                 : "\(indexed) in \(String(format: "%.1f", indexSeconds)) s (\(Int(docsPerSecond)) docs/s)")
+                                                 : "\(indexed) in \(String(format: "%.1f s (%.0f docs/s, %.0f µs of CPU each)", indexSeconds, docsPerSecond, cpuPerDocument))")
                                          Hearth (Xapian)     PostgreSQL FTS + pg_trgm
                 search p50               \(ms(result.search_p50_ms).padding(toLength: 20, withPad: " ", startingAt: 0))\(ms(result.peer_search_p50_ms))
                 search p99               \(ms(result.search_p99_ms).padding(toLength: 20, withPad: " ", startingAt: 0))\(ms(result.peer_search_p99_ms))
@@ -251,6 +259,8 @@ struct BenchSearch: AsyncParsableCommand {
         /// Nil when an index kept from an earlier run was reused.
         let index_seconds: Double?
         let index_docs_per_second: Double?
+        /// Process CPU time (user + system) per document indexed, in microseconds.
+        let index_cpu_us_per_doc: Double?
         let search_p50_ms: Double
         let search_p99_ms: Double
         let suggest_p50_ms: Double

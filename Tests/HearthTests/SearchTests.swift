@@ -408,6 +408,45 @@ import Testing
         #expect(try await index.searchRestaurants(restaurants).facets["city"] == ["London": 1, "Kolkata": 1])
     }
 
+    /// Names, cities, categories and ids as long as the event contract allows (200 characters, here of two
+    /// UTF-8 bytes each) are indexed, filtered on and suggested: Xapian refuses terms over 245 bytes, so
+    /// longer filter and id terms end in a hash of what they hold, on the writer and the query side alike.
+    @Test func valuesAsLongAsTheContractAllows() async throws {
+        let long = { (c: Character) in String(repeating: c, count: EventValidator.maxNameLength) }
+        let city = long("ü"), category = long("é"), name = "Pizza " + long("ß").dropFirst(6)
+        let restaurantID = String(repeating: "𝔯", count: EventValidator.maxIDLength)   // four UTF-8 bytes each
+        let itemID = String(repeating: "𝔪", count: EventValidator.maxIDLength)
+        #expect(SearchSchema.city(city).utf8.count <= 245 && SearchSchema.city(city) != SearchSchema.city(city.dropLast() + "u"))
+        var c = try Catalog()
+        try await c.apply([Self.restaurant(restaurantID, long("ø"), city: city, cuisines: [long("å")]),
+                           Self.item(itemID, name, restaurant: restaurantID, category: category, tags: [long("ñ")]),
+                           Self.restaurant("r-2", "Short", city: city.dropLast() + "u")])
+        let found = try await c.search("pizza") { $0.city = city; $0.category = category }
+        #expect(found.hits.map(\.item.item_id) == [itemID])
+        #expect(try await c.search("pizza") { $0.city = city.dropLast() + "u" }.hits.isEmpty, "another city, which differs only in its last letter")
+        var q = SearchIndex.SuggestQuery()
+        q.text = "pizz"
+        q.city = city
+        #expect(try await c.index.suggest(q).suggestions.map(\.text) == [name])
+        // Updated and removed by those ids.
+        try await c.apply([Self.item(itemID, "Pasta", restaurant: restaurantID, category: category, revision: 2)])
+        #expect(try await c.names("pasta") == ["Pasta"])
+        #expect(try await c.names("pizza").isEmpty)
+        try await c.apply([.menuItemRemoved(MenuItemRemoved(item_id: itemID, restaurant_id: restaurantID, revision: 3))])
+        #expect(try await c.names("pasta").isEmpty)
+    }
+
+    /// Term lists are stored uncompressed (zlib's set-up is replaced for Xapian's streams), and the index reads
+    /// as before.
+    @Test func termListsAreStoredUncompressed() async throws {
+        var c = try Catalog()
+        try await c.apply([Self.restaurant("r-1", "Luigi's Pizzeria"), Self.item("m-1", "Margherita Pizza")])
+        #expect(XapianWritableDatabase.uncompressedTermListStreams > 0)
+        try await c.apply([Self.item("m-1", "Pepperoni Pizza", revision: 2)])   // a replace reads the old term list
+        #expect(try await c.names("pizza") == ["Pepperoni Pizza"])
+        #expect(try await c.names("margherita").isEmpty)
+    }
+
     /// Facet counts follow every commit. A reader reads every document's facet values once, then
     /// brings them up to each new commit from the documents the writer listed in it.
     @Test func facetCountsFollowEachCommit() async throws {

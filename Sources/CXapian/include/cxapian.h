@@ -21,14 +21,18 @@ void hx_free(void *p);
  * function here that returns data); slots below it are the index's own. */
 #define HX_DATA_SLOT 12
 
+/* How many zlib streams were set up to leave Xapian's term lists uncompressed (deflate_tuning.cpp). */
+unsigned long hx_deflate_tuned_streams(void);
+
 hx_wdb *hx_wdb_open(const char *path, char **err);
 /* Closes the database and releases its write lock now; later calls on `db` fail with DatabaseClosedError.
  * `hx_wdb_close` still frees it. */
 int hx_wdb_release(hx_wdb *db, char **err);
 void hx_wdb_close(hx_wdb *db);
-int hx_wdb_replace(hx_wdb *db, const char *idterm, hx_doc *doc, char **err);
+/* Writes `doc` as the document indexed by `idterm`; *docid (when not NULL) receives its docid. */
+int hx_wdb_replace(hx_wdb *db, const char *idterm, hx_doc *doc, unsigned *docid, char **err);
 /* Adds a document that the caller knows no document holds `idterm` for (replace without the look-up). */
-int hx_wdb_add(hx_wdb *db, const char *idterm, hx_doc *doc, char **err);
+int hx_wdb_add(hx_wdb *db, const char *idterm, hx_doc *doc, unsigned *docid, char **err);
 int hx_wdb_delete(hx_wdb *db, const char *idterm, char **err);
 int hx_wdb_set_metadata(hx_wdb *db, const char *key, const char *value, char **err);
 /* Returns a malloc'd string ("" when unset), or NULL on error. */
@@ -72,10 +76,14 @@ char *hx_wdb_get_data(hx_wdb *db, const char *idterm, size_t *len, unsigned *doc
 long hx_wdb_docid(hx_wdb *db, const char *term, char **err);
 /* Every document's value in `slot` (documents without one are skipped). */
 int hx_wdb_values(hx_wdb *db, unsigned slot, void (*each)(void *, unsigned docid, const char *value, size_t len), void *ctx, char **err);
-/* Sets (lens[i] > 0) or removes (lens[i] == 0) `count` values of document `docid`, leaving its terms:
+/* Sets (lens[i] > 0) or removes (lens[i] == 0) `count` values of document `docid`, which must exist, leaving its terms:
  * Xapian then rewrites neither its term list nor its postings. Slot HX_DATA_SLOT is its data. */
 int hx_wdb_set_values(hx_wdb *db, unsigned docid, const unsigned *slots, const char *const *values, const size_t *lens,
                       size_t count, char **err);
+/* `each` for every term starting with `prefix`, with the first document holding it and that document's data. */
+int hx_wdb_terms(hx_wdb *db, const char *prefix,
+                 void (*each)(void *ctx, const char *term, size_t term_len, unsigned docid, const char *data, size_t len),
+                 void *ctx, char **err);
 int hx_wdb_postings(hx_wdb *db, const char *term,
                     void (*each)(void *ctx, unsigned docid, const char *data, size_t len),
                     void *ctx, char **err);
