@@ -30,7 +30,7 @@ final class DocumentPrebuild: @unchecked Sendable {
 
     private enum State { case waiting, building, built(XapianDocument), failed, taken }
 
-    private let jobs: [Job]
+    private var jobs: [Job]
     private let items: IndexDefinition
     private let restaurants: IndexDefinition
     private let window: Int
@@ -44,6 +44,10 @@ final class DocumentPrebuild: @unchecked Sendable {
     private var helperResumesAt: Int?
     private var stopped = false
     private let helper = DispatchGroup()
+    private let queue: DispatchQueue
+    /// Documents the writer has written, freed on the helper's queue after the batch (freeing a document's term
+    /// map, and the batch's jobs, had been a tenth of the writer's time).
+    private var spent: [XapianDocument] = []
 
     /// Starts the helper on `queue` (none for fewer than two jobs: nothing would overlap). A serial queue of its
     /// own gets a thread of its own; the global pool's few threads could be busy elsewhere.
@@ -51,6 +55,7 @@ final class DocumentPrebuild: @unchecked Sendable {
         self.jobs = jobs
         self.items = items
         self.restaurants = restaurants
+        self.queue = queue
         self.window = window
         states = Array(repeating: .waiting, count: jobs.count)
         jobByEvent = Dictionary(uniqueKeysWithValues: jobs.enumerated().map { ($1.event, $0) })
@@ -139,7 +144,13 @@ final class DocumentPrebuild: @unchecked Sendable {
         }
     }
 
-    /// Stops the helper and waits for it; documents not taken are freed with this object.
+    /// Hands a written document back, to be freed off the writer's thread.
+    func recycle(_ document: XapianDocument) {
+        condition.withLock { spent.append(document) }
+    }
+
+    /// Stops the helper and waits for it, then frees the batch's documents and jobs on the helper's queue (while
+    /// the writer commits).
     func finish() {
         condition.withLock {
             stopped = true
@@ -147,5 +158,17 @@ final class DocumentPrebuild: @unchecked Sendable {
             condition.broadcast()
         }
         helper.wait()
+        let garbage = condition.withLock {
+            defer { spent = []; jobs = []; states = [] }
+            return Garbage(documents: spent, jobs: jobs, states: states)
+        }
+        queue.async { withExtendedLifetime(garbage) {} }
+    }
+
+    /// What `finish` frees elsewhere.
+    private struct Garbage: @unchecked Sendable {
+        let documents: [XapianDocument]
+        let jobs: [Job]
+        let states: [State]
     }
 }

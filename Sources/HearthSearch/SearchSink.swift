@@ -162,6 +162,7 @@ public final class SearchSink: ReplayableSink {
             let document = try prebuilt.take(restaurantEvent: position)
                 ?? Self.restaurantDocument(r, definition: restaurants, popularity: context.popularity[idTerm])
             try db.replace(idTerm: idTerm, document: document)
+            prebuilt.recycle(document)
             try reindexItems(of: r.restaurant_id, restaurant: RestaurantSummary(r), db, &context)
         case .restaurantRemoved(let r):
             guard try Self.isNewer("r", r.restaurant_id, r.revision, db) else { return }
@@ -191,6 +192,7 @@ public final class SearchSink: ReplayableSink {
             } else {
                 try db.replace(idTerm: idTerm, document: document)
             }
+            prebuilt.recycle(document)
         case .menuItemRemoved(let m):
             guard try Self.isNewer("m", m.item_id, m.revision, db) else { return }
             if let previous = try previousStoredItem(m.item_id, db) {
