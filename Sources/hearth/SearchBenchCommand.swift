@@ -24,6 +24,9 @@ struct BenchSearch: AsyncParsableCommand {
     @Option(help: "PostgreSQL URL for the peer (default: a managed server in a temporary directory).") var postgres: String?
     @Flag(name: .customLong("skip-peer"), help: "Leave out the PostgreSQL comparison.") var skipPeer = false
     @Option(name: .customLong("indexes-dir"), help: "Where the index definitions are.") var indexesDir: String = "Indexes"
+    @Option(name: .customLong("pipelines-dir"), help: "Where the pipeline definitions are (the catalog pipeline's batch size is used).")
+    var pipelinesDir: String = "Pipelines"
+    @Option(help: "Events per sink batch (default: the catalog pipeline's batch.max_records).") var batch: Int?
     @Option(name: .customLong("keep-index"),
             help: "Build the index in this folder and keep it; when it already holds one, time queries on it without indexing again.")
     var keepIndex: String?
@@ -38,6 +41,20 @@ struct BenchSearch: AsyncParsableCommand {
         let definitions: [IndexDefinition]
         do { definitions = try IndexDefinition.loadAll(from: URL(fileURLWithPath: indexesDir)) } catch {
             throw fail("\(describe(error)) (run from the repository, or pass --indexes-dir)")
+        }
+        let batchSize: Int
+        if let batch {
+            guard (1...100_000).contains(batch) else { throw fail("--batch must be 1 to 100000") }
+            batchSize = batch
+        } else {
+            let pipelines: [PipelineDefinition]
+            do { pipelines = try PipelineDefinition.loadAll(from: URL(fileURLWithPath: pipelinesDir)) } catch {
+                throw fail("\(describe(error)) (run from the repository, or pass --pipelines-dir or --batch)")
+            }
+            guard let catalog = pipelines.first(where: { $0.name == "catalog" }) else {
+                throw fail("no catalog pipeline in \(pipelinesDir) (pass --pipelines-dir or --batch)")
+            }
+            batchSize = catalog.maxBatchRecords
         }
         let wrk = Self.which("wrk")
         let json = json
@@ -54,7 +71,7 @@ struct BenchSearch: AsyncParsableCommand {
         let catalog = CatalogGenerator()
         let totalDocs = restaurants * (1 + itemsPerRestaurant)
         note(reuse ? "reusing the index in \(path) (indexing not timed)"
-                   : "indexing \(restaurants) restaurants and \(restaurants * itemsPerRestaurant) menu items …")
+                   : "indexing \(restaurants) restaurants and \(restaurants * itemsPerRestaurant) menu items in batches of \(batchSize) events …")
         var pending: [EventPayload] = []
         var offset: Int64 = 0
         var indexed = 0
@@ -87,7 +104,7 @@ struct BenchSearch: AsyncParsableCommand {
                                          String(m.price_minor), m.available ? "t" : "f"])
                     }
                 }
-                if pending.count >= 5000 { try await flush() }
+                if pending.count >= batchSize { try await flush() }
             }
         }
         try await flush()
@@ -134,13 +151,14 @@ struct BenchSearch: AsyncParsableCommand {
         let busyStart = try await sink.positions(pipeline: "bench", partitions: [Self.partition])[Self.partition] ?? 0
         let revision = Int64(Date().timeIntervalSince1970)   // newer than any revision a run wrote before
         let writing = Atomic<Bool>(true)
+        let perBatch = max(1, batchSize / itemsPerRestaurant)   // restaurants whose items make one batch
         let writer = Task { [itemsPerRestaurant] () -> (documents: Int, seconds: Double) in
             defer { writing.store(false, ordering: .releasing) }
             let started = ContinuousClock.now
             var position = busyStart, documents = 0
-            for start in stride(from: 0, to: busyRestaurants, by: 250) {
+            for start in stride(from: 0, to: busyRestaurants, by: perBatch) {
                 var payloads: [EventPayload] = []
-                catalog.generate(restaurants: start..<min(busyRestaurants, start + 250), itemsPerRestaurant: itemsPerRestaurant) { _, items in
+                catalog.generate(restaurants: start..<min(busyRestaurants, start + perBatch), itemsPerRestaurant: itemsPerRestaurant) { _, items in
                     for var m in items {
                         m.revision = revision
                         m.price_minor += 10
@@ -202,7 +220,7 @@ struct BenchSearch: AsyncParsableCommand {
         }
 
         let result = SearchBenchResult(
-            documents: indexed, index_seconds: reuse ? nil : indexSeconds, index_docs_per_second: reuse ? nil : docsPerSecond,
+            documents: indexed, batch_events: batchSize, index_seconds: reuse ? nil : indexSeconds, index_docs_per_second: reuse ? nil : docsPerSecond,
             index_cpu_us_per_doc: reuse ? nil : cpuPerDocument,
             search_p50_ms: Self.percentile(searchTimes, 0.50), search_p99_ms: Self.percentile(searchTimes, 0.99),
             suggest_p50_ms: Self.percentile(suggestTimes, 0.50), suggest_p99_ms: Self.percentile(suggestTimes, 0.99),
@@ -256,6 +274,8 @@ struct BenchSearch: AsyncParsableCommand {
 
     struct SearchBenchResult: Encodable {
         let documents: Int
+        /// Events per sink batch (one Xapian transaction each).
+        let batch_events: Int
         /// Nil when an index kept from an earlier run was reused.
         let index_seconds: Double?
         let index_docs_per_second: Double?
