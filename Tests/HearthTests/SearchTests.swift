@@ -436,6 +436,31 @@ import Testing
         #expect(try await c.names("pasta").isEmpty)
     }
 
+    /// A stored item's JSON is written directly; `JSONDecoder` reads it back to the same value, for a generated
+    /// catalog and for strings that need escaping, with and without a restaurant.
+    @Test func storedItemsJSONReadsBackAsWritten() throws {
+        var stored: [StoredMenuItem] = []
+        CatalogGenerator().generate(restaurants: 0..<40, itemsPerRestaurant: 20) { r, items in
+            for m in items { stored.append(StoredMenuItem(item: m, restaurant: RestaurantSummary(r))) }
+        }
+        let awkward = ["quote \" and backslash \\ ", "tab\tnew\nline\u{0}\u{1F}", "ünïcödé 🍕 \u{2028}", "", "/slash/"]
+        for (i, text) in awkward.enumerated() {
+            guard case .restaurantUpserted(let r) = Self.restaurant("r-\(i)", text, city: text + "x", cuisines: [text, "a"],
+                                                                     at: GeoPoint(lat: -0.000012345, lng: 179.99999999999997),
+                                                                     timezone: text, rating: 1e-7),
+                  case .menuItemUpserted(let m) = Self.item(text, text, restaurant: text, category: text, diet: text,
+                                                            price: -Int64(i), tags: [text, text], description: text,
+                                                            available: i % 2 == 0, revision: Int64.max - Int64(i)) else { continue }
+            stored.append(StoredMenuItem(item: m, restaurant: RestaurantSummary(r)))
+            stored.append(StoredMenuItem(item: m, restaurant: nil))
+        }
+        for value in stored {
+            let bytes = try value.json()
+            #expect(try JSONDecoder().decode(StoredMenuItem.self, from: Data(bytes)) == value, "\(String(decoding: bytes, as: UTF8.self))")
+        }
+        #expect(stored.count == 810)
+    }
+
     /// Term lists are stored uncompressed (zlib's set-up is replaced for Xapian's streams), and the index reads
     /// as before.
     @Test func termListsAreStoredUncompressed() async throws {
