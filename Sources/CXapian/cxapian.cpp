@@ -230,12 +230,10 @@ int hx_wdb_replace(hx_wdb *db, const char *idterm, hx_doc *doc, unsigned *docid,
     });
 }
 
-int hx_wdb_add(hx_wdb *db, const char *idterm, hx_doc *doc, unsigned *docid, char **err) {
+int hx_wdb_add(hx_wdb *db, const char *idterm, hx_doc *doc, char **err) {
     return guarded(err, [&] {
         doc->doc.add_boolean_term(idterm);
-        Xapian::docid id = db->db.add_document(doc->doc);
-        db->written.push_back(id);
-        if (docid) *docid = id;
+        db->written.push_back(db->db.add_document(doc->doc));
     });
 }
 

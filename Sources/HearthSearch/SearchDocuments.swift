@@ -51,6 +51,7 @@ extension StoredMenuItem {
 /// JSON written byte by byte (for `StoredMenuItem.json`).
 struct JSONOut {
     var bytes: [UInt8] = []
+    private static let hex = Array("0123456789abcdef".utf8)
 
     mutating func raw(_ text: StaticString) {
         text.withUTF8Buffer { bytes.append(contentsOf: $0) }
@@ -64,8 +65,8 @@ struct JSONOut {
             case UInt8(ascii: "\""), UInt8(ascii: "\\"):
                 bytes.append(UInt8(ascii: "\\")); bytes.append(b)
             case 0..<0x20:
-                let hex: [UInt8] = Array("0123456789abcdef".utf8)
-                bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hex[Int(b >> 4)], hex[Int(b & 0xF)]])
+                bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"),
+                                          Self.hex[Int(b >> 4)], Self.hex[Int(b & 0xF)]])
             default:
                 bytes.append(b)
             }

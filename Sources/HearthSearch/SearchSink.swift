@@ -384,15 +384,20 @@ extension SearchSink {
                     try db.setValue(docid: docid, slot: SearchSchema.itemPopularity, [])
                     change.documents += 1
                 }
-                for (docid, data) in try db.documents(withTerm: SearchSchema.suggestionType) {
-                    guard var s = Suggestion(stored: data) else { continue }
+                // From the writer's copy of the suggestions, kept up to date here (`index.transaction` drops it if
+                // this commit fails).
+                var known = try index.suggestionDocuments()
+                index.suggestions = nil   // one owner while it changes
+                for (term, document) in known {
+                    guard var s = document.suggestion else { continue }
                     let orders = suggestionOrders[s.idTerm] ?? 0
                     guard orders != s.orders else { continue }
                     s.orders = orders
-                    try db.setValues(docid: docid, s.countValues)
-                    index.suggestions = nil   // read again when next needed
+                    try db.setValues(docid: document.docid, s.countValues)
+                    known[term] = .init(docid: document.docid, suggestion: s)
                     change.suggestions += 1
                 }
+                index.suggestions = known
                 if change.suggestions > 0 { try Self.suggestionsChanged(db) }
             }
             index.popularity = values

@@ -30,11 +30,8 @@ final class XapianWritableDatabase {
     }
 
     /// Adds a document the caller knows to be new (no document holds `idTerm`): `replace` without its look-up.
-    @discardableResult
-    func add(idTerm: String, document: XapianDocument) throws(XapianError) -> UInt32 {
-        var docid: UInt32 = 0
-        try check { hx_wdb_add(db, idTerm, document.pointer, &docid, $0) }
-        return docid
+    func add(idTerm: String, document: XapianDocument) throws(XapianError) {
+        try check { hx_wdb_add(db, idTerm, document.pointer, $0) }
     }
 
     func delete(idTerm: String) throws(XapianError) {

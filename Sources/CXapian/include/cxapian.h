@@ -32,7 +32,7 @@ void hx_wdb_close(hx_wdb *db);
 /* Writes `doc` as the document indexed by `idterm`; *docid (when not NULL) receives its docid. */
 int hx_wdb_replace(hx_wdb *db, const char *idterm, hx_doc *doc, unsigned *docid, char **err);
 /* Adds a document that the caller knows no document holds `idterm` for (replace without the look-up). */
-int hx_wdb_add(hx_wdb *db, const char *idterm, hx_doc *doc, unsigned *docid, char **err);
+int hx_wdb_add(hx_wdb *db, const char *idterm, hx_doc *doc, char **err);
 int hx_wdb_delete(hx_wdb *db, const char *idterm, char **err);
 int hx_wdb_set_metadata(hx_wdb *db, const char *key, const char *value, char **err);
 /* Returns a malloc'd string ("" when unset), or NULL on error. */
