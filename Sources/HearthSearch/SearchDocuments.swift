@@ -133,9 +133,9 @@ public struct Suggestion: Codable, Sendable, Equatable {
         return out
     }
 
-    /// The values that change with its counts: its data, which readers rank by (`SuggestionSet`). Indexes
-    /// written before suggestions were ranked in memory also hold two count values (slots 9 and 10) that
-    /// nothing reads any more.
+    /// All of a suggestion document's values: its data, which readers rank by (`SuggestionSet`), and which
+    /// changes with its counts. Indexes written before suggestions were ranked in memory also hold two count
+    /// values (slots 9 and 10) that nothing reads any more; a count change removes them.
     var countValues: [(slot: UInt32, value: [UInt8])] { [(XapianDocument.dataSlot, stored)] }
 
     init(text: String, kind: Kind, city: String?, count: Int, orders: Int64 = 0) {

@@ -249,7 +249,7 @@ public final class SearchSink: ReplayableSink {
             } else if let existing, existing.suggestion != nil {
                 // Only its counts changed: its terms, and so its postings, stay (rewriting whole suggestion
                 // documents in every batch had been a sixth of the writer's time).
-                try db.setValues(docid: existing.docid, s.countValues)
+                try db.setValues(docid: existing.docid, s.countValues, replacingAll: true)
                 known[idTerm] = .init(docid: existing.docid, suggestion: s)
             } else {
                 known[idTerm] = .init(docid: try db.replace(idTerm: idTerm, document: Self.suggestionDocument(s)), suggestion: s)
@@ -393,7 +393,7 @@ extension SearchSink {
                     let orders = suggestionOrders[s.idTerm] ?? 0
                     guard orders != s.orders else { continue }
                     s.orders = orders
-                    try db.setValues(docid: document.docid, s.countValues)
+                    try db.setValues(docid: document.docid, s.countValues, replacingAll: true)
                     known[term] = .init(docid: document.docid, suggestion: s)
                     change.suggestions += 1
                 }

@@ -144,8 +144,9 @@ final class XapianWritableDatabase {
     }
 
     /// Sets values of a document, which must exist (an empty value removes one; `XapianDocument.dataSlot` is its data). Its terms
-    /// stay as they are, so Xapian rewrites neither its term list nor its postings: far cheaper than `replace`.
-    func setValues(docid: UInt32, _ values: [(slot: UInt32, value: [UInt8])]) throws(XapianError) {
+    /// stay as they are, so Xapian rewrites neither its term list nor its postings: far cheaper than `replace`. With
+    /// `replacingAll`, `values` become all of its values (the others are removed unread, which saves a look-up each).
+    func setValues(docid: UInt32, _ values: [(slot: UInt32, value: [UInt8])], replacingAll: Bool = false) throws(XapianError) {
         let slots = values.map { CUnsignedInt($0.slot) }
         let lens = values.map { $0.value.count }
         var err: UnsafeMutablePointer<CChar>?
@@ -155,7 +156,7 @@ final class XapianWritableDatabase {
                 defer { offset += len }
                 return bytes.baseAddress.map { ($0 + offset).assumingMemoryBound(to: CChar.self) }
             }
-            return hx_wdb_set_values(db, docid, slots, pointers, lens, values.count, &err)
+            return hx_wdb_set_values(db, docid, slots, pointers, lens, values.count, replacingAll ? 1 : 0, &err)
         }
         if status != 0 { throw XapianError.take(err) }
     }

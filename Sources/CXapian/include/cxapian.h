@@ -77,9 +77,10 @@ long hx_wdb_docid(hx_wdb *db, const char *term, char **err);
 /* Every document's value in `slot` (documents without one are skipped). */
 int hx_wdb_values(hx_wdb *db, unsigned slot, void (*each)(void *, unsigned docid, const char *value, size_t len), void *ctx, char **err);
 /* Sets (lens[i] > 0) or removes (lens[i] == 0) `count` values of document `docid`, which must exist, leaving its terms:
- * Xapian then rewrites neither its term list nor its postings. Slot HX_DATA_SLOT is its data. */
+ * Xapian then rewrites neither its term list nor its postings. Slot HX_DATA_SLOT is its data. With `replace_all`
+ * the document's other values are removed (and so need not be read). */
 int hx_wdb_set_values(hx_wdb *db, unsigned docid, const unsigned *slots, const char *const *values, const size_t *lens,
-                      size_t count, char **err);
+                      size_t count, int replace_all, char **err);
 /* `each` for every term starting with `prefix`, with the first document holding it and that document's data. */
 int hx_wdb_terms(hx_wdb *db, const char *prefix,
                  void (*each)(void *ctx, const char *term, size_t term_len, unsigned docid, const char *data, size_t len),
