@@ -1,6 +1,6 @@
 # Hearth — `make demo` and `make test` install what is missing, build, and run.
 
-APT_PACKAGES := pkg-config libxapian-dev librdkafka-dev libpq-dev libzstd-dev zstd chromium \
+APT_PACKAGES := pkg-config libxapian-dev librdkafka-dev libpq-dev libzstd-dev libmimalloc-dev zstd chromium \
                 postgresql postgresql-15-hll kcat util-linux wrk
 SHELL := /bin/bash
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

@@ -51,6 +51,14 @@ import Testing
         }
     }
 
+    /// `hearth` allocates with mimalloc (linked ahead of glibc), not glibc's malloc: mimalloc reports its
+    /// start when asked to be verbose, which it cannot do unless its `malloc` is the one in use.
+    @Test func theExecutableAllocatesWithMimalloc() async throws {
+        let run = try await runTool("/bin/sh", ["-c", "MIMALLOC_VERBOSE=1 \"$0\" --help 2>&1", TestPaths.hearthBinary.path])
+        #expect(run.status == 0)
+        #expect(run.out.contains("mimalloc: process init"), "\(run.out.prefix(300))")
+    }
+
     @Test func validateReportsFileLineAndKey() async throws {
         let ok = try await runTool(TestPaths.hearthBinary.path, ["validate", "--pipelines-dir", TestPaths.pipelines.path,
                                                             "--indexes-dir", TestPaths.indexes.path])
