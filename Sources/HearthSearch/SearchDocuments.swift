@@ -124,7 +124,11 @@ public struct Suggestion: Codable, Sendable, Equatable {
     static func key(words: [String]) -> String { words.joined(separator: " ") }
 
     /// The term naming this suggestion's document.
-    var idTerm: String { SearchSchema.suggestionID(kind.rawValue, SearchSchema.normal(city ?? ""), Self.key(kind, text)) }
+    var idTerm: String { Self.idTerm(kind, city: city, key: Self.key(kind, text)) }
+    /// The term naming the suggestion of `kind` in `city` whose identity is `key`.
+    static func idTerm(_ kind: Kind, city: String?, key: String) -> String {
+        SearchSchema.suggestionID(kind.rawValue, SearchSchema.normal(city ?? ""), key)
+    }
 
     /// Stored as `kind TAB count TAB orders TAB city TAB text` (read on every keystroke: cheaper than JSON).
     var stored: [UInt8] {

@@ -155,8 +155,9 @@ public final class SearchSink: ReplayableSink {
                _ context: inout BatchContext) throws {
         switch event.payload {
         case .restaurantUpserted(let r):
-            guard try Self.isNewer("r", r.restaurant_id, r.revision, db) else { return }
-            try suggestions(removing: try previousRestaurant(r.restaurant_id, db), adding: r, &context)
+            let revision = try Self.revise("r", r.restaurant_id, r.revision, db)
+            guard revision != .stale else { return }
+            try suggestions(removing: revision == .first ? nil : try previousRestaurant(r.restaurant_id, db), adding: r, &context)
             context.restaurants[r.restaurant_id] = RestaurantSummary(r)
             let idTerm = SearchSchema.restaurantID(r.restaurant_id)
             let document = try prebuilt.take(restaurantEvent: position)
@@ -165,13 +166,15 @@ public final class SearchSink: ReplayableSink {
             prebuilt.recycle(document)
             try reindexItems(of: r.restaurant_id, restaurant: RestaurantSummary(r), db, &context)
         case .restaurantRemoved(let r):
-            guard try Self.isNewer("r", r.restaurant_id, r.revision, db) else { return }
-            try suggestions(removing: try previousRestaurant(r.restaurant_id, db), adding: nil, &context)
+            let revision = try Self.revise("r", r.restaurant_id, r.revision, db)
+            guard revision != .stale else { return }
+            try suggestions(removing: revision == .first ? nil : try previousRestaurant(r.restaurant_id, db), adding: nil, &context)
             context.restaurants[r.restaurant_id] = .some(nil)
             try db.delete(idTerm: SearchSchema.restaurantID(r.restaurant_id))
             try reindexItems(of: r.restaurant_id, restaurant: nil, db, &context)
         case .menuItemUpserted(let m):
-            guard try Self.isNewer("m", m.item_id, m.revision, db) else { return }
+            let revision = try Self.revise("m", m.item_id, m.revision, db)
+            guard revision != .stale else { return }
             let restaurant: RestaurantSummary?
             if let known = context.restaurants[m.restaurant_id] {
                 restaurant = known
@@ -179,7 +182,7 @@ public final class SearchSink: ReplayableSink {
                 restaurant = try indexedRestaurant(m.restaurant_id, db)
                 context.restaurants[m.restaurant_id] = .some(restaurant)
             }
-            let previous = try previousStoredItem(m.item_id, db)
+            let previous = revision == .first ? nil : try previousStoredItem(m.item_id, db)
             if previous?.item.name != m.name || previous?.restaurant?.city != restaurant?.city {
                 if let previous { Self.adjust(.dish, previous.item.name, city: previous.restaurant?.city, by: -1, &context) }
                 Self.adjust(.dish, m.name, city: restaurant?.city, by: 1, &context)
@@ -194,8 +197,9 @@ public final class SearchSink: ReplayableSink {
             }
             prebuilt.recycle(document)
         case .menuItemRemoved(let m):
-            guard try Self.isNewer("m", m.item_id, m.revision, db) else { return }
-            if let previous = try previousStoredItem(m.item_id, db) {
+            let revision = try Self.revise("m", m.item_id, m.revision, db)
+            guard revision != .stale else { return }
+            if revision != .first, let previous = try previousStoredItem(m.item_id, db) {
                 Self.adjust(.dish, previous.item.name, city: previous.restaurant?.city, by: -1, &context)
             }
             try db.delete(idTerm: SearchSchema.itemID(m.item_id))
@@ -226,9 +230,10 @@ public final class SearchSink: ReplayableSink {
 
     /// Notes that `delta` more dishes, restaurants or cuisines of `city` carry `text`.
     private static func adjust(_ kind: Suggestion.Kind, _ text: String, city: String?, by delta: Int, _ context: inout BatchContext) {
-        guard !Suggestion.key(kind, text).isEmpty else { return }
-        let suggestion = Suggestion(text: text, kind: kind, city: city, count: 0)
-        context.suggestionDeltas[suggestion.idTerm, default: (suggestion, 0)].delta += delta
+        let key = Suggestion.key(kind, text)
+        guard !key.isEmpty else { return }
+        context.suggestionDeltas[Suggestion.idTerm(kind, city: city, key: key),
+                                 default: (Suggestion(text: text, kind: kind, city: city, count: 0), 0)].delta += delta
     }
 
     /// Writes the batch's suggestion count changes; a suggestion nothing carries any more is removed. The
@@ -280,12 +285,23 @@ public final class SearchSink: ReplayableSink {
         }
     }
 
-    /// Records `revision` for the entity when it is newer than the one applied; false for a stale event.
-    static func isNewer(_ kind: String, _ id: String, _ revision: Int64, _ db: XapianWritableDatabase) throws -> Bool {
+    /// How an event's revision compares with the entity's last applied one.
+    enum Revision {
+        /// Not newer: the event is ignored.
+        case stale
+        /// No revision was ever applied, so the index holds nothing of the entity (every upsert and removal
+        /// records its revision, from the first version of the index on): no need to look it up.
+        case first
+        case newer
+    }
+
+    /// Records `revision` for the entity unless it is stale.
+    static func revise(_ kind: String, _ id: String, _ revision: Int64, _ db: XapianWritableDatabase) throws -> Revision {
         let key = SearchSchema.bounded("rev:\(kind):\(id)")
-        if let current = try db.metadata(key).flatMap(Int64.init), current >= revision { return false }
+        let stored = try db.metadata(key)
+        if let current = stored.flatMap(Int64.init), current >= revision { return .stale }
         try db.setMetadata(key, String(revision))
-        return true
+        return stored == nil ? .first : .newer
     }
 }
 

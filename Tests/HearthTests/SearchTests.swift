@@ -374,6 +374,13 @@ import Testing
         let after = try await suggest("pepperoni")
         #expect(after.suggestions.map(\.text).sorted() == ["Pepperoni Feast", "Pepperoni Pizza"])
         #expect(after.suggestions.first { $0.text == "Pepperoni Pizza" }?.count == 1)
+        // Upserted again after its removal (its revision recorded, its document gone), then renamed: counted once each time.
+        try await c.apply([Self.item("m-1", "Pepperoni Pizza", restaurant: "r-1", revision: 3)])
+        #expect(try await suggest("pepperoni").suggestions.first { $0.text == "Pepperoni Pizza" }?.count == 2)
+        try await c.apply([Self.item("m-1", "Pepperoni Feast", restaurant: "r-1", revision: 4)])
+        let renamed = try await suggest("pepperoni")
+        #expect(renamed.suggestions.first { $0.text == "Pepperoni Pizza" }?.count == 1)
+        #expect(renamed.suggestions.first { $0.text == "Pepperoni Feast" }?.count == 2)
         try await c.apply([Self.restaurant("r-2", "Pizzeria Roma", status: "CLOSED", revision: 2, cuisines: ["italian"])])
         #expect(try await suggest("pizzeria").suggestions.isEmpty, "a closed restaurant is not suggested")
     }
