@@ -89,6 +89,38 @@ struct JSONOut {
     mutating func number(_ value: Double) { bytes.append(contentsOf: value.description.utf8) }
 }
 
+extension StoredMenuItem {
+    /// Reads what `json()` wrote (or `JSONEncoder` before it) with the event reader; JSON it refuses goes
+    /// through `JSONDecoder`, which throws as before.
+    static func decode(_ bytes: [UInt8]) throws -> StoredMenuItem {
+        if let read = try? read(bytes) { return read }
+        return try JSONDecoder().decode(StoredMenuItem.self, from: Data(bytes))
+    }
+
+    /// The event reader's half of `decode`.
+    static func read(_ bytes: [UInt8]) throws(EventError) -> StoredMenuItem {
+        let root = try StoredJSONObject(bytes)
+        return StoredMenuItem(item: try root.object("item").menuItemUpserted(),
+                              restaurant: try root.optionalObject("restaurant").map { (r) throws(EventError) in
+                                  let location = try r.object("location")
+                                  return RestaurantSummary(name: try r.string("name"), city: try r.string("city"),
+                                                           cuisines: try r.strings("cuisines"),
+                                                           location: GeoPoint(lat: try location.double("lat"), lng: try location.double("lng")),
+                                                           rating: try r.double("rating"), status: try r.string("status"),
+                                                           timezone: try r.string("timezone"))
+                              })
+    }
+}
+
+extension RestaurantUpserted {
+    /// A restaurant as the index stores it (`JSONEncoder`'s keys are the contract's), read with the event reader;
+    /// JSON it refuses goes through `JSONDecoder`.
+    static func decodeStored(_ bytes: [UInt8]) throws -> RestaurantUpserted {
+        if let read = try? StoredJSONObject(bytes).restaurantUpserted() { return read }
+        return try JSONDecoder().decode(RestaurantUpserted.self, from: Data(bytes))
+    }
+}
+
 /// The restaurant fields a menu item carries.
 public struct RestaurantSummary: Codable, Sendable, Equatable {
     public var name: String
@@ -102,6 +134,11 @@ public struct RestaurantSummary: Codable, Sendable, Equatable {
     init(_ r: RestaurantUpserted) {
         name = r.name; city = r.city; cuisines = r.cuisines; location = r.location
         rating = r.rating; status = r.status; timezone = r.timezone
+    }
+
+    init(name: String, city: String, cuisines: [String], location: GeoPoint, rating: Double, status: String, timezone: String) {
+        self.name = name; self.city = city; self.cuisines = cuisines; self.location = location
+        self.rating = rating; self.status = status; self.timezone = timezone
     }
 }
 

@@ -91,7 +91,7 @@ public final class SearchIndex: Sendable {
                                     boost: try Self.popularityBoost(SearchSchema.itemPopularity, self.items),
                                     offset: query.offset, limit: query.limit, facetFields: SearchSchema.itemFacetFields)
             let out = try t.hits.map { entry -> MenuHit in
-                let stored = try JSONDecoder().decode(StoredMenuItem.self, from: Data(entry.hit.data))
+                let stored = try StoredMenuItem.decode(entry.hit.data)
                 let typos = entry.typos == 0 ? 0 : Self.typos(of: [stored.item.name, stored.item.category, stored.item.tags.joined(separator: " "),
                                                                    stored.item.description, stored.restaurant?.name ?? ""], plans: t.plans)
                 return MenuHit(id: stored.item.item_id, score: Self.round(entry.hit.weight), typos: typos,
@@ -175,7 +175,7 @@ public final class SearchIndex: Sendable {
                                     boost: boost, offset: query.offset, limit: query.limit, sort: sort,
                                     facetFields: SearchSchema.restaurantFacetFields, openNow: openNow)
             let out = try t.hits.map { entry -> RestaurantHit in
-                let r = try JSONDecoder().decode(RestaurantUpserted.self, from: Data(entry.hit.data))
+                let r = try RestaurantUpserted.decodeStored(entry.hit.data)
                 let typos = entry.typos == 0 ? 0 : Self.typos(of: [r.name, r.cuisines.joined(separator: " "), r.city, r.address], plans: t.plans)
                 return RestaurantHit(id: r.restaurant_id, score: Self.round(entry.hit.weight), typos: typos,
                                      distanceKm: query.location.map { Self.round(Self.distanceKm($0, r.location)) },
@@ -232,7 +232,7 @@ public final class SearchIndex: Sendable {
                     try .term(SearchSchema.hidden),
                 ])
                 let nearest = try db.run(near, offset: 0, limit: 1, sort: .distance(slot: SearchSchema.restaurantLocation, lat: at.lat, lng: at.lng))
-                city = try nearest.hits.first.map { try JSONDecoder().decode(RestaurantUpserted.self, from: Data($0.data)).city }
+                city = try nearest.hits.first.map { try RestaurantUpserted.decodeStored($0.data).city }
             }
             let set = try self.suggestions(reader, db)
             let (normalised, plans, joins) = Self.planned(self.itemPlanner, query.text, set.vocabulary)
@@ -286,7 +286,7 @@ public final class SearchIndex: Sendable {
     public func restaurant(id: String) async throws -> RestaurantUpserted? {
         try await withReader { db, _, _ in
             let r = try db.run(try .term(SearchSchema.restaurantID(id)), offset: 0, limit: 1)
-            return try r.hits.first.map { try JSONDecoder().decode(RestaurantUpserted.self, from: Data($0.data)) }
+            return try r.hits.first.map { try RestaurantUpserted.decodeStored($0.data) }
         }
     }
 
@@ -295,7 +295,7 @@ public final class SearchIndex: Sendable {
         try await withReader { db, _, _ in
             let q = try XapianQuery.combine(.filter, [try .term(SearchSchema.restaurantTerm(restaurantID)), try .term(SearchSchema.itemType)])
             let r = try db.run(q, offset: 0, limit: limit)
-            return try r.hits.map { try JSONDecoder().decode(StoredMenuItem.self, from: Data($0.data)).item }
+            return try r.hits.map { try StoredMenuItem.decode($0.data).item }
                 .sorted { ($0.category, $0.name, $0.item_id) < ($1.category, $1.name, $1.item_id) }
         }
     }

@@ -209,11 +209,11 @@ public final class SearchSink: ReplayableSink {
     }
 
     private func previousStoredItem(_ id: String, _ db: XapianWritableDatabase) throws -> StoredMenuItem? {
-        try db.data(idTerm: SearchSchema.itemID(id)).map { try JSONDecoder().decode(StoredMenuItem.self, from: Data($0)) }
+        try db.data(idTerm: SearchSchema.itemID(id)).map { try StoredMenuItem.decode($0) }
     }
 
     private func previousRestaurant(_ id: String, _ db: XapianWritableDatabase) throws -> RestaurantUpserted? {
-        try db.data(idTerm: SearchSchema.restaurantID(id)).map { try JSONDecoder().decode(RestaurantUpserted.self, from: Data($0)) }
+        try db.data(idTerm: SearchSchema.restaurantID(id)).map { try RestaurantUpserted.decodeStored($0) }
     }
 
     /// Suggestions count ACTIVE restaurants by name and by cuisine, per city.
@@ -273,7 +273,7 @@ public final class SearchSink: ReplayableSink {
     private func reindexItems(of restaurantID: String, restaurant: RestaurantSummary?, _ db: XapianWritableDatabase,
                               _ context: inout BatchContext) throws {
         for (_, data) in try db.documents(withTerm: SearchSchema.restaurantTerm(restaurantID)) {
-            var stored = try JSONDecoder().decode(StoredMenuItem.self, from: Data(data))
+            var stored = try StoredMenuItem.decode(data)
             guard stored.restaurant != restaurant else { continue }
             if stored.restaurant?.city != restaurant?.city {
                 Self.adjust(.dish, stored.item.name, city: stored.restaurant?.city, by: -1, &context)
@@ -381,7 +381,7 @@ extension SearchSink {
             }
             for (id, n) in restaurants where n > 0 {
                 guard let data = try db.data(idTerm: SearchSchema.restaurantID(id)),
-                      let r = try? JSONDecoder().decode(RestaurantUpserted.self, from: Data(data)), r.status == "ACTIVE" else { continue }
+                      let r = try? RestaurantUpserted.decodeStored(data), r.status == "ACTIVE" else { continue }
                 suggestionOrders[Suggestion(text: r.name, kind: .restaurant, city: r.city, count: 0).idTerm, default: 0] += n
                 for c in r.cuisines { suggestionOrders[Suggestion(text: c, kind: .cuisine, city: r.city, count: 0).idTerm, default: 0] += n }
             }

@@ -443,11 +443,14 @@ import Testing
         #expect(try await c.names("pasta").isEmpty)
     }
 
-    /// A stored item's JSON is written directly; `JSONDecoder` reads it back to the same value, for a generated
-    /// catalog and for strings that need escaping, with and without a restaurant.
+    /// A stored item's JSON is written directly; `JSONDecoder` and the event reader (which the index reads it with)
+    /// both read it back to the same value, for a generated catalog and for strings that need escaping, with and
+    /// without a restaurant. The event reader reads a restaurant as `JSONEncoder` stores it, too.
     @Test func storedItemsJSONReadsBackAsWritten() throws {
         var stored: [StoredMenuItem] = []
+        var restaurants: [RestaurantUpserted] = []
         CatalogGenerator().generate(restaurants: 0..<40, itemsPerRestaurant: 20) { r, items in
+            restaurants.append(r)
             for m in items { stored.append(StoredMenuItem(item: m, restaurant: RestaurantSummary(r))) }
         }
         let awkward = ["quote \" and backslash \\ ", "tab\tnew\nline\u{0}\u{1F}", "ünïcödé 🍕 \u{2028}", "", "/slash/"]
@@ -458,14 +461,24 @@ import Testing
                   case .menuItemUpserted(let m) = Self.item(text, text, restaurant: text, category: text, diet: text,
                                                             price: -Int64(i), tags: [text, text], description: text,
                                                             available: i % 2 == 0, revision: Int64.max - Int64(i)) else { continue }
+            restaurants.append(r)
             stored.append(StoredMenuItem(item: m, restaurant: RestaurantSummary(r)))
             stored.append(StoredMenuItem(item: m, restaurant: nil))
         }
         for value in stored {
             let bytes = try value.json()
             #expect(try JSONDecoder().decode(StoredMenuItem.self, from: Data(bytes)) == value, "\(String(decoding: bytes, as: UTF8.self))")
+            #expect(try StoredMenuItem.read(bytes) == value, "\(String(decoding: bytes, as: UTF8.self))")
         }
         #expect(stored.count == 810)
+        // As `JSONEncoder` wrote items before `json()`, and writes restaurants.
+        for value in stored.prefix(20) + stored.suffix(10) {
+            #expect(try StoredMenuItem.read(Array(JSONEncoder().encode(value))) == value)
+        }
+        for r in restaurants {
+            #expect(try StoredJSONObject(Array(JSONEncoder().encode(r))).restaurantUpserted() == r)
+        }
+        #expect(restaurants.count == 45)
     }
 
     /// Term lists are stored uncompressed (zlib's set-up is replaced for Xapian's streams), and the index reads
