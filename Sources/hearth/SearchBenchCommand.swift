@@ -79,7 +79,7 @@ struct BenchSearch: AsyncParsableCommand {
         var offset: Int64 = 0
         func cut() {
             guard !pending.isEmpty else { return }
-            batches.append(Self.batch(pending, at: offset, eventIDs: "bench"))
+            if !reuse { batches.append(Self.batch(pending, at: offset, eventIDs: "bench")) }
             offset += Int64(pending.count)
             pending.removeAll(keepingCapacity: true)
         }
