@@ -130,15 +130,13 @@ public struct RestaurantSummary: Codable, Sendable, Equatable {
     public var rating: Double
     public var status: String
     public var timezone: String
+}
 
+extension RestaurantSummary {
+    // In an extension, so that the memberwise initialiser (which `StoredMenuItem.read` uses) stays.
     init(_ r: RestaurantUpserted) {
-        name = r.name; city = r.city; cuisines = r.cuisines; location = r.location
-        rating = r.rating; status = r.status; timezone = r.timezone
-    }
-
-    init(name: String, city: String, cuisines: [String], location: GeoPoint, rating: Double, status: String, timezone: String) {
-        self.name = name; self.city = city; self.cuisines = cuisines; self.location = location
-        self.rating = rating; self.status = status; self.timezone = timezone
+        self.init(name: r.name, city: r.city, cuisines: r.cuisines, location: r.location, rating: r.rating,
+                  status: r.status, timezone: r.timezone)
     }
 }
 

@@ -242,25 +242,24 @@ public final class SearchSink: ReplayableSink {
         guard deltas.values.contains(where: { $0.delta != 0 }) else { return }
         let db = index.db
         try Self.suggestionsChanged(db)
-        var known = try index.suggestionDocuments()
-        index.suggestions = nil   // one owner while it changes (no copy), and none if this throws
-        for (idTerm, change) in deltas where change.delta != 0 {
-            let existing = known[idTerm]
-            var s = existing?.suggestion ?? change.suggestion
-            s.count += change.delta
-            if s.count <= 0 {
-                if existing != nil { try db.delete(idTerm: idTerm) }
-                known[idTerm] = nil
-            } else if let existing, existing.suggestion != nil {
-                // Only its counts changed: its terms, and so its postings, stay (rewriting whole suggestion
-                // documents in every batch had been a sixth of the writer's time).
-                try db.setValues(docid: existing.docid, s.countValues, replacingAll: true)
-                known[idTerm] = .init(docid: existing.docid, suggestion: s)
-            } else {
-                known[idTerm] = .init(docid: try db.replace(idTerm: idTerm, document: Self.suggestionDocument(s)), suggestion: s)
+        try index.changeSuggestions { known in
+            for (idTerm, change) in deltas where change.delta != 0 {
+                let existing = known[idTerm]
+                var s = existing?.suggestion ?? change.suggestion
+                s.count += change.delta
+                if s.count <= 0 {
+                    if existing != nil { try db.delete(idTerm: idTerm) }
+                    known[idTerm] = nil
+                } else if let existing, existing.suggestion != nil {
+                    // Only its counts changed: its terms, and so its postings, stay (rewriting whole suggestion
+                    // documents in every batch had been a sixth of the writer's time).
+                    try db.setValues(docid: existing.docid, s.countValues, replacingAll: true)
+                    known[idTerm] = .init(docid: existing.docid, suggestion: s)
+                } else {
+                    known[idTerm] = .init(docid: try db.replace(idTerm: idTerm, document: Self.suggestionDocument(s)), suggestion: s)
+                }
             }
         }
-        index.suggestions = known
     }
 
     /// Tells readers, in the same commit, that suggestions changed.
@@ -336,6 +335,15 @@ final class IndexBox: @unchecked Sendable {
         return read
     }
 
+    /// Runs `body` on the copy of the suggestion documents (read first if need be), which it keeps up to date with
+    /// what it writes. The copy has one owner meanwhile (no copy on write), and is forgotten if `body` throws.
+    func changeSuggestions(_ body: (inout [String: SuggestionDocument]) throws -> Void) throws {
+        var known = try suggestionDocuments()
+        suggestions = nil
+        try body(&known)
+        suggestions = known
+    }
+
     /// `db.transaction`, forgetting the copy of the suggestions when the transaction fails (it may hold changes
     /// that were rolled back).
     func transaction<T>(_ body: () throws -> T) throws -> T {
@@ -400,20 +408,18 @@ extension SearchSink {
                     try db.setValue(docid: docid, slot: SearchSchema.itemPopularity, [])
                     change.documents += 1
                 }
-                // From the writer's copy of the suggestions, kept up to date here (`index.transaction` drops it if
-                // this commit fails).
-                var known = try index.suggestionDocuments()
-                index.suggestions = nil   // one owner while it changes
-                for (term, document) in known {
-                    guard var s = document.suggestion else { continue }
-                    let orders = suggestionOrders[s.idTerm] ?? 0
-                    guard orders != s.orders else { continue }
-                    s.orders = orders
-                    try db.setValues(docid: document.docid, s.countValues, replacingAll: true)
-                    known[term] = .init(docid: document.docid, suggestion: s)
-                    change.suggestions += 1
+                // From the writer's copy of the suggestions (`index.transaction` drops it if this commit fails).
+                try index.changeSuggestions { known in
+                    for (term, document) in known {
+                        guard var s = document.suggestion else { continue }
+                        let orders = suggestionOrders[s.idTerm] ?? 0
+                        guard orders != s.orders else { continue }
+                        s.orders = orders
+                        try db.setValues(docid: document.docid, s.countValues, replacingAll: true)
+                        known[term] = .init(docid: document.docid, suggestion: s)
+                        change.suggestions += 1
+                    }
                 }
-                index.suggestions = known
                 if change.suggestions > 0 { try Self.suggestionsChanged(db) }
             }
             index.popularity = values
