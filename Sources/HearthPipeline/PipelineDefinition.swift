@@ -14,6 +14,8 @@ public struct PipelineDefinition: Sendable, Equatable {
     public var maxBufferedBytes: Int
     /// Batches of different partitions applied at the same time.
     public var concurrency: Int
+    /// `concurrency` when the file does not set it.
+    public static let defaultConcurrency = 4
     /// Whether invalid records are produced to `<topic><deadLetterSuffix>`.
     public var deadLetter: Bool
     public var deadLetterSuffix: String
@@ -47,7 +49,7 @@ public struct PipelineDefinition: Sendable, Equatable {
         try batch.finish()
         maxRecordBytes = try map.int("max_record_bytes", default: 1 << 20, range: 1024...(64 << 20))
         maxBufferedBytes = try map.int("max_buffered_bytes", default: 64 << 20, range: (1 << 20)...(4 << 30))
-        concurrency = try map.int("concurrency", default: 4, range: 1...64)
+        concurrency = try map.int("concurrency", default: Self.defaultConcurrency, range: 1...64)
         let dlq = try map.map("dead_letter")
         deadLetter = try dlq.bool("enabled", default: true)
         deadLetterSuffix = try dlq.string("topic_suffix", default: ".dlq")

@@ -4,6 +4,7 @@ import HearthEvents
 import HearthKafka
 import HearthPipeline
 import HearthSupport
+import Synchronization
 
 /// The catalog's search sink: restaurants and menu items as Xapian documents.
 /// Each batch's documents, entity revisions and the partition's position go
@@ -14,6 +15,11 @@ public final class SearchSink: ReplayableSink {
     /// Where item and restaurant documents are built ahead of the writer.
     private let builder = DispatchQueue(label: "hearth.search.builder")
     private let index: IndexBox
+    /// CPU time of the writer's thread in batches (Xapian's writer is one thread: this bounds the indexing rate),
+    /// and of the builder's.
+    private let writerCPU = ThreadCPUTally(), builderCPU = ThreadCPUTally()
+    /// Reads the last commit for `prebuild`, on the builder's queue only.
+    private let predictor: RestaurantPredictor
     private let items: IndexDefinition
     private let restaurants: IndexDefinition
 
@@ -27,6 +33,7 @@ public final class SearchSink: ReplayableSink {
         self.items = items
         self.restaurants = restaurants
         index = IndexBox(try XapianWritableDatabase(path: path))
+        predictor = RestaurantPredictor(path: path)
     }
 
     static func positionKey(_ pipeline: String, _ tp: TopicPartition) -> String {
@@ -46,7 +53,7 @@ public final class SearchSink: ReplayableSink {
 
     public func apply(_ batch: SinkBatch) async throws {
         let index = index
-        try await Blocking.run(on: queue) {
+        try await write(batch.events) { prebuilt in
             let key = Self.positionKey(batch.pipeline, batch.partition)
             let stored = try index.db.metadata(key).flatMap(Int64.init)
             guard stored == batch.expectedPosition else {
@@ -54,8 +61,8 @@ public final class SearchSink: ReplayableSink {
             }
             // Documents, suggestion counts, revisions and the position commit together or not at all.
             try index.transaction {
-                var context = BatchContext(popularity: index.popularity)
-                try self.apply(batch.events, to: index.db, &context)
+                var context = BatchContext(popularity: index.currentPopularity)
+                try self.apply(batch.events, prebuilt: prebuilt, to: index.db, &context)
                 try self.flushSuggestions(context.suggestionDeltas, index)
                 try index.db.setMetadata(key, String(batch.nextOffset))
             }
@@ -67,23 +74,47 @@ public final class SearchSink: ReplayableSink {
     public func replay(_ records: [SinkRecord]) async throws -> ReplayOutcome {
         let index = index
         let events = records.compactMap { try? $0.event.get() }
-        try await Blocking.run(on: queue) {
+        try await write(events) { prebuilt in
             try index.transaction {
-                var context = BatchContext(popularity: index.popularity)
-                try self.apply(events, to: index.db, &context)
+                var context = BatchContext(popularity: index.currentPopularity)
+                try self.apply(events, prebuilt: prebuilt, to: index.db, &context)
                 try self.flushSuggestions(context.suggestionDeltas, index)
             }
         }
         return ReplayOutcome(applied: events.count)
     }
 
+    /// Runs `body` on the writer's queue, with the documents of `events` built ahead on the builder's.
+    ///
+    /// The builder predicts the batch's documents first, on its own queue, and the writer's turn is queued from
+    /// there: so the builder starts on a batch while the writer still writes or commits the one before (the
+    /// pipeline applies batches of different partitions concurrently), and both queues take batches in the same
+    /// order (a builder busy with a later batch than the writer's would leave the writer to build everything).
+    private func write(_ events: [Event], _ body: @escaping @Sendable (DocumentPrebuild) throws -> Void) async throws {
+        let index = index
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            builder.async { [self] in
+                let prebuilt = builderCPU.measure { prebuild(events, popularity: index.currentPopularity) }
+                queue.async {
+                    let result = self.writerCPU.measure { Result { try body(prebuilt) } }
+                    prebuilt.finish()
+                    continuation.resume(with: result)
+                }
+            }
+        }
+    }
+
+    /// CPU seconds the writer's and the builder's threads spent applying batches so far.
+    public var threadCPUSeconds: (writer: Double, builder: Double) { (writerCPU.seconds, builderCPU.seconds) }
+
     public func isReachable() async -> Bool { true }
 
     /// Closes the index and releases its write lock, after any call in flight; a new sink may then
     /// open the directory at once. Every commit is already durable, so there is nothing to write out.
     public func close() async throws {
-        let index = index
+        let index = index, predictor = predictor
         try await Blocking.run(on: queue) { try index.db.close() }
+        try await Blocking.run(on: builder) { predictor.close() }
     }
 
     /// The number of restaurants and menu items in the index.
@@ -95,54 +126,51 @@ public final class SearchSink: ReplayableSink {
     }
 
     /// What one batch accumulates: suggestion count changes (written once per batch) and the
-    /// restaurants already read.
+    /// restaurants already resolved.
     struct BatchContext {
         /// Popularity values by id term, carried over when a document is rewritten.
         let popularity: [String: [UInt8]]
         var suggestionDeltas: [String: (suggestion: Suggestion, delta: Int)] = [:]
         /// Each restaurant's state as of the event being applied (nil inside: unknown or removed).
         var restaurants: [String: RestaurantSummary?] = [:]
+        /// Restaurants with a stale event in the batch, which the predictor took as applied.
+        var staleRestaurants: [String] = []
     }
 
-    /// Applies a batch's events in order, with item and restaurant documents built ahead of the writer.
-    func apply(_ events: [Event], to db: XapianWritableDatabase, _ context: inout BatchContext) throws {
-        let prebuilt = try prebuild(events, db, &context)
-        defer { prebuilt.finish() }
+    /// Applies a batch's events in order, taking the item and restaurant documents `prebuilt` built ahead.
+    func apply(_ events: [Event], prebuilt: DocumentPrebuild, to db: XapianWritableDatabase, _ context: inout BatchContext) throws {
         for (i, event) in events.enumerated() {
             prebuilt.writer(at: i)
             try apply(event, at: i, prebuilt: prebuilt, to: db, &context)
         }
+        if !context.staleRestaurants.isEmpty {
+            let stale = context.staleRestaurants, predictor = predictor
+            builder.async { predictor.forget(stale) }
+        }
     }
 
-    /// Predicts the restaurant each item upsert will carry (as left by the batch's own restaurant events taken as
-    /// applied, else as indexed) and starts building those documents and the restaurants'. The indexed restaurants it reads are put in
-    /// `context.restaurants`: no event before them in the batch changed them, so they are the writer's state too.
-    private func prebuild(_ events: [Event], _ db: XapianWritableDatabase, _ context: inout BatchContext) throws -> DocumentPrebuild {
-        var predicted: [String: RestaurantSummary?] = [:]
+    /// Predicts the restaurant each item upsert will carry (see `RestaurantPredictor`) and starts building those
+    /// documents and the restaurants'. Runs on the builder's queue. A wrong prediction costs only time: the writer
+    /// takes a document only when it was built for the restaurant and popularity the writer resolved.
+    private func prebuild(_ events: [Event], popularity: [String: [UInt8]]) -> DocumentPrebuild {
+        predictor.begin()
         var jobs: [DocumentPrebuild.Job] = []
         for (i, event) in events.enumerated() {
             switch event.payload {
             case .restaurantUpserted(let r):
-                predicted[r.restaurant_id] = .some(RestaurantSummary(r))
-                jobs.append(.init(event: i, source: .restaurant(r), popularity: context.popularity[SearchSchema.restaurantID(r.restaurant_id)]))
+                predictor.note(r.restaurant_id, RestaurantSummary(r))
+                jobs.append(.init(event: i, source: .restaurant(r), popularity: popularity[SearchSchema.restaurantID(r.restaurant_id)]))
             case .restaurantRemoved(let r):
-                predicted[r.restaurant_id] = .some(nil)
+                predictor.note(r.restaurant_id, nil)
             case .menuItemUpserted(let m):
-                let restaurant: RestaurantSummary?
-                if let known = predicted[m.restaurant_id] {
-                    restaurant = known
-                } else {
-                    restaurant = try indexedRestaurant(m.restaurant_id, db)
-                    predicted[m.restaurant_id] = .some(restaurant)
-                    context.restaurants[m.restaurant_id] = .some(restaurant)
-                }
+                guard let restaurant = predictor.restaurant(m.restaurant_id) else { continue }
                 jobs.append(.init(event: i, source: .item(StoredMenuItem(item: m, restaurant: restaurant)),
-                                  popularity: context.popularity[SearchSchema.itemID(m.item_id)]))
+                                  popularity: popularity[SearchSchema.itemID(m.item_id)]))
             default:
                 continue
             }
         }
-        return DocumentPrebuild(jobs: jobs, items: items, restaurants: restaurants, on: builder)
+        return DocumentPrebuild(jobs: jobs, items: items, restaurants: restaurants, on: builder, cpu: builderCPU)
     }
 
     private func indexedRestaurant(_ id: String, _ db: XapianWritableDatabase) throws -> RestaurantSummary? {
@@ -156,18 +184,18 @@ public final class SearchSink: ReplayableSink {
         switch event.payload {
         case .restaurantUpserted(let r):
             let revision = try Self.revise("r", r.restaurant_id, r.revision, db)
-            guard revision != .stale else { return }
+            guard revision != .stale else { context.staleRestaurants.append(r.restaurant_id); return }
             try suggestions(removing: revision == .first ? nil : try previousRestaurant(r.restaurant_id, db), adding: r, &context)
             context.restaurants[r.restaurant_id] = RestaurantSummary(r)
             let idTerm = SearchSchema.restaurantID(r.restaurant_id)
-            let document = try prebuilt.take(restaurantEvent: position)
+            let document = try prebuilt.take(restaurantEvent: position, popularity: context.popularity[idTerm])
                 ?? Self.restaurantDocument(r, definition: restaurants, popularity: context.popularity[idTerm])
             try db.replace(idTerm: idTerm, document: document)
             prebuilt.recycle(document)
             try reindexItems(of: r.restaurant_id, restaurant: RestaurantSummary(r), db, &context)
         case .restaurantRemoved(let r):
             let revision = try Self.revise("r", r.restaurant_id, r.revision, db)
-            guard revision != .stale else { return }
+            guard revision != .stale else { context.staleRestaurants.append(r.restaurant_id); return }
             try suggestions(removing: revision == .first ? nil : try previousRestaurant(r.restaurant_id, db), adding: nil, &context)
             context.restaurants[r.restaurant_id] = .some(nil)
             try db.delete(idTerm: SearchSchema.restaurantID(r.restaurant_id))
@@ -183,12 +211,17 @@ public final class SearchSink: ReplayableSink {
                 context.restaurants[m.restaurant_id] = .some(restaurant)
             }
             let previous = revision == .first ? nil : try previousStoredItem(m.item_id, db)
+            let idTerm = SearchSchema.itemID(m.item_id)
+            let built = prebuilt.take(event: position, restaurant: restaurant, popularity: context.popularity[idTerm])
             if previous?.item.name != m.name || previous?.restaurant?.city != restaurant?.city {
                 if let previous { Self.adjust(.dish, previous.item.name, city: previous.restaurant?.city, by: -1, &context) }
-                Self.adjust(.dish, m.name, city: restaurant?.city, by: 1, &context)
+                if let built {
+                    if !built.dishTerm.isEmpty { Self.adjust(.dish, m.name, city: restaurant?.city, idTerm: built.dishTerm, by: 1, &context) }
+                } else {
+                    Self.adjust(.dish, m.name, city: restaurant?.city, by: 1, &context)
+                }
             }
-            let idTerm = SearchSchema.itemID(m.item_id)
-            let document = try prebuilt.take(event: position, restaurant: restaurant)
+            let document = try built?.document
                 ?? Self.itemDocument(StoredMenuItem(item: m, restaurant: restaurant), definition: items, popularity: context.popularity[idTerm])
             if previous == nil {
                 try db.add(idTerm: idTerm, document: document)
@@ -232,8 +265,13 @@ public final class SearchSink: ReplayableSink {
     private static func adjust(_ kind: Suggestion.Kind, _ text: String, city: String?, by delta: Int, _ context: inout BatchContext) {
         let key = Suggestion.key(kind, text)
         guard !key.isEmpty else { return }
-        context.suggestionDeltas[Suggestion.idTerm(kind, city: city, key: key),
-                                 default: (Suggestion(text: text, kind: kind, city: city, count: 0), 0)].delta += delta
+        adjust(kind, text, city: city, idTerm: Suggestion.idTerm(kind, city: city, key: key), by: delta, &context)
+    }
+
+    /// `adjust` with the suggestion's id term already made (by the document builder).
+    private static func adjust(_ kind: Suggestion.Kind, _ text: String, city: String?, idTerm: String, by delta: Int,
+                               _ context: inout BatchContext) {
+        context.suggestionDeltas[idTerm, default: (Suggestion(text: text, kind: kind, city: city, count: 0), 0)].delta += delta
     }
 
     /// Writes the batch's suggestion count changes; a suggestion nothing carries any more is removed. The
@@ -307,8 +345,13 @@ public final class SearchSink: ReplayableSink {
 /// The writer, reached only from the sink's serial queue.
 final class IndexBox: @unchecked Sendable {
     let db: XapianWritableDatabase
-    /// Items' and restaurants' popularity values by id term, as of the last refresh.
-    var popularity: [String: [UInt8]] = [:]
+    /// Items' and restaurants' popularity values by id term, as of the last refresh (set by the writer, read by
+    /// the builder too).
+    private let popularity = Mutex<[String: [UInt8]]>([:])
+    var currentPopularity: [String: [UInt8]] {
+        get { popularity.withLock { $0 } }
+        set { popularity.withLock { $0 = newValue } }
+    }
 
     /// A suggestion document as the writer last wrote it (`suggestion` nil: its data could not be read, so it is
     /// written whole on its next change).
@@ -422,7 +465,7 @@ extension SearchSink {
                 }
                 if change.suggestions > 0 { try Self.suggestionsChanged(db) }
             }
-            index.popularity = values
+            index.currentPopularity = values
             return change
         }
     }

@@ -42,20 +42,24 @@ struct BenchSearch: AsyncParsableCommand {
         do { definitions = try IndexDefinition.loadAll(from: URL(fileURLWithPath: indexesDir)) } catch {
             throw fail("\(describe(error)) (run from the repository, or pass --indexes-dir)")
         }
+        // The catalog pipeline's batch size and concurrency: the runner applies up to that many batches of
+        // different partitions at once, each partition's in order.
+        let catalogPipeline: PipelineDefinition?
+        do {
+            catalogPipeline = try PipelineDefinition.loadAll(from: URL(fileURLWithPath: pipelinesDir)).first { $0.name == "catalog" }
+        } catch {
+            guard batch != nil else { throw fail("\(describe(error)) (run from the repository, or pass --pipelines-dir or --batch)") }
+            catalogPipeline = nil
+        }
         let batchSize: Int
         if let batch {
             guard (1...100_000).contains(batch) else { throw fail("--batch must be 1 to 100000") }
             batchSize = batch
         } else {
-            let pipelines: [PipelineDefinition]
-            do { pipelines = try PipelineDefinition.loadAll(from: URL(fileURLWithPath: pipelinesDir)) } catch {
-                throw fail("\(describe(error)) (run from the repository, or pass --pipelines-dir or --batch)")
-            }
-            guard let catalog = pipelines.first(where: { $0.name == "catalog" }) else {
-                throw fail("no catalog pipeline in \(pipelinesDir) (pass --pipelines-dir or --batch)")
-            }
-            batchSize = catalog.maxBatchRecords
+            guard let catalogPipeline else { throw fail("no catalog pipeline in \(pipelinesDir) (pass --pipelines-dir or --batch)") }
+            batchSize = catalogPipeline.maxBatchRecords
         }
+        let partitions = catalogPipeline?.concurrency ?? PipelineDefinition.defaultConcurrency
         let wrk = Self.which("wrk")
         let json = json
         func note(_ s: String) { if !json { FileHandle.standardError.write(Data((s + "\n").utf8)) } }
@@ -73,26 +77,30 @@ struct BenchSearch: AsyncParsableCommand {
         note(reuse ? "reusing the index in \(path) (indexing not timed)"
                    : "indexing \(restaurants) restaurants and \(restaurants * itemsPerRestaurant) menu items in batches of \(batchSize) events …")
         // The catalog's batches are generated before the clock starts: the rate is the sink's, as when a
-        // consumer decodes the next records while the sink applies a batch, not the generator's.
-        var batches: [SinkBatch] = []
-        var pending: [EventPayload] = []
-        var offset: Int64 = 0
-        func cut() {
-            guard !pending.isEmpty else { return }
-            if !reuse { batches.append(Self.batch(pending, at: offset, eventIDs: "bench")) }
-            offset += Int64(pending.count)
-            pending.removeAll(keepingCapacity: true)
+        // consumer decodes the next records while the sink applies a batch, not the generator's. Each restaurant
+        // and its items go to one of `partitions` partitions, as the menus topic is keyed by restaurant.
+        var batches = Array(repeating: [SinkBatch](), count: partitions)
+        var pending = Array(repeating: [EventPayload](), count: partitions)
+        var offsets = Array(repeating: Int64(0), count: partitions)
+        func cut(_ p: Int) {
+            guard !pending[p].isEmpty else { return }
+            if !reuse { batches[p].append(Self.batch(pending[p], partition: p, at: offsets[p], eventIDs: "bench")) }
+            offsets[p] += Int64(pending[p].count)
+            pending[p].removeAll(keepingCapacity: true)
         }
         var peerRows: [[String?]] = []
         var peerRestaurants: [[String?]] = []
         if !reuse || !skipPeer {
             note("generating the catalog …")
+            var next = 0
             for start in stride(from: 0, to: restaurants, by: 1000) {
                 var chunk: [(RestaurantUpserted, [MenuItemUpserted])] = []
                 catalog.generate(restaurants: start..<min(restaurants, start + 1000), itemsPerRestaurant: itemsPerRestaurant) { chunk.append(($0, $1)) }
                 for (r, items) in chunk {
-                    pending.append(.restaurantUpserted(r))
-                    pending.append(contentsOf: items.map { .menuItemUpserted($0) })
+                    let p = next % partitions
+                    next += 1
+                    pending[p].append(.restaurantUpserted(r))
+                    pending[p].append(contentsOf: items.map { .menuItemUpserted($0) })
                     if !skipPeer {
                         peerRestaurants.append([r.restaurant_id, r.name, r.city, String(r.location.lat), String(r.location.lng), String(r.rating)])
                         for m in items {
@@ -100,24 +108,34 @@ struct BenchSearch: AsyncParsableCommand {
                                              String(m.price_minor), m.available ? "t" : "f"])
                         }
                     }
-                    if pending.count >= batchSize { cut() }
+                    if pending[p].count >= batchSize { cut(p) }
                 }
             }
-            cut()
+            for p in 0..<partitions { cut(p) }
         }
         var indexed = reuse ? totalDocs : 0
         let indexStart = ContinuousClock.now
         let indexCPUStart = CPUUsage.now()
-        var lastNote = ContinuousClock.now
         if !reuse {
-            // Each batch is freed once applied, as the pipeline drops a batch it has applied.
-            batches.reverse()
-            while let batch = batches.popLast() {
-                try await sink.apply(batch)
-                indexed += batch.records.count
-                if ContinuousClock.now - lastNote > .seconds(5) {
-                    note("  \(indexed) of \(totalDocs) documents")
-                    lastNote = .now
+            // As the pipeline runner applies them: each partition's batches in order, the partitions at once.
+            for p in 0..<partitions { batches[p].reverse() }
+            try await withThrowingTaskGroup(of: (partition: Int, records: Int).self) { group in
+                func start(_ p: Int) {
+                    guard let batch = batches[p].popLast() else { return }
+                    group.addTask {
+                        try await sink.apply(batch)
+                        return (p, batch.records.count)
+                    }
+                }
+                for p in 0..<partitions { start(p) }
+                var lastNote = ContinuousClock.now
+                while let done = try await group.next() {
+                    indexed += done.records
+                    start(done.partition)
+                    if ContinuousClock.now - lastNote > .seconds(5) {
+                        note("  \(indexed) of \(totalDocs) documents")
+                        lastNote = .now
+                    }
                 }
             }
         }
@@ -126,8 +144,12 @@ struct BenchSearch: AsyncParsableCommand {
         // CPU time of the whole process per document: steadier than the rate on a shared machine, and what the
         // rate is bounded by once the writer and the document builder keep both cores busy.
         let cpuPerDocument = (CPUUsage.now() - indexCPUStart) / Double(max(indexed, 1)) * 1e6
+        // The writer's thread alone: Xapian writes on one thread, so its time per document bounds the rate.
+        let writerPerDocument = sink.threadCPUSeconds.writer / Double(max(indexed, 1)) * 1e6
+        let builderPerDocument = sink.threadCPUSeconds.builder / Double(max(indexed, 1)) * 1e6
         if !reuse {
-            note(String(format: "indexed %d documents in %.1f s (%.0f docs/s, %.0f µs of CPU each)", indexed, indexSeconds, docsPerSecond, cpuPerDocument))
+            note(String(format: "indexed %d documents in %.1f s (%.0f docs/s, %.0f µs of CPU each: writer %.0f, builder %.0f)",
+                        indexed, indexSeconds, docsPerSecond, cpuPerDocument, writerPerDocument, builderPerDocument))
         }
 
         // 2. The fixed query mix, in process.
@@ -161,7 +183,7 @@ struct BenchSearch: AsyncParsableCommand {
         // price changes, so facet values do), as readers see a catalog pipeline at work.
         let busyRestaurants = min(restaurants, 2_500)
         note("timing the query mix while re-indexing the items of \(busyRestaurants) restaurants …")
-        let busyStart = try await sink.positions(pipeline: "bench", partitions: [Self.partition])[Self.partition] ?? 0
+        let busyStart = try await sink.positions(pipeline: "bench", partitions: [Self.partition(0)])[Self.partition(0)] ?? 0
         let revision = Int64(Date().timeIntervalSince1970)   // newer than any revision a run wrote before
         let writing = Atomic<Bool>(true)
         let perBatch = max(1, batchSize / itemsPerRestaurant)   // restaurants whose items make one batch
@@ -178,7 +200,7 @@ struct BenchSearch: AsyncParsableCommand {
                         payloads.append(.menuItemUpserted(m))
                     }
                 }
-                try await sink.apply(Self.batch(payloads, at: position, eventIDs: "bench-busy"))
+                try await sink.apply(Self.batch(payloads, partition: 0, at: position, eventIDs: "bench-busy"))
                 position += Int64(payloads.count)
                 documents += payloads.count
             }
@@ -235,6 +257,7 @@ struct BenchSearch: AsyncParsableCommand {
         let result = SearchBenchResult(
             documents: indexed, batch_events: batchSize, index_seconds: reuse ? nil : indexSeconds, index_docs_per_second: reuse ? nil : docsPerSecond,
             index_cpu_us_per_doc: reuse ? nil : cpuPerDocument,
+            index_writer_cpu_us_per_doc: reuse ? nil : writerPerDocument, index_builder_cpu_us_per_doc: reuse ? nil : builderPerDocument,
             search_p50_ms: Self.percentile(searchTimes, 0.50), search_p99_ms: Self.percentile(searchTimes, 0.99),
             suggest_p50_ms: Self.percentile(suggestTimes, 0.50), suggest_p99_ms: Self.percentile(suggestTimes, 0.99),
             http_suggest_requests_per_second: httpSuggest, http_search_requests_per_second: httpSearch,
@@ -252,7 +275,7 @@ struct BenchSearch: AsyncParsableCommand {
             func rate(_ x: Double?) -> String { x.map { "\(Int($0))/s" } ?? "n/a" }
             say("""
                 documents indexed        \(reuse ? "\(indexed), not timed (index reused)"
-                                                 : "\(indexed) in \(String(format: "%.1f s (%.0f docs/s, %.0f µs of CPU each)", indexSeconds, docsPerSecond, cpuPerDocument))")
+                                                 : "\(indexed) in \(String(format: "%.1f s (%.0f docs/s, %.0f µs of CPU each: writer %.0f, builder %.0f)", indexSeconds, docsPerSecond, cpuPerDocument, writerPerDocument, builderPerDocument))")
                                          Hearth (Xapian)     PostgreSQL FTS + pg_trgm
                 search p50               \(ms(result.search_p50_ms).padding(toLength: 20, withPad: " ", startingAt: 0))\(ms(result.peer_search_p50_ms))
                 search p99               \(ms(result.search_p99_ms).padding(toLength: 20, withPad: " ", startingAt: 0))\(ms(result.peer_search_p99_ms))
@@ -271,15 +294,14 @@ struct BenchSearch: AsyncParsableCommand {
         }
     }
 
-    /// The catalog's partition as the benchmark feeds it to the search sink.
-    static let partition = TopicPartition("menus", 0)
+    /// A partition of the catalog as the benchmark feeds it to the search sink.
+    static func partition(_ p: Int) -> TopicPartition { TopicPartition("menus", Int32(p)) }
 
-    /// `payloads` as the catalog pipeline hands them to the sink, from offset `position` on (event ids
-    /// `<eventIDs>-<offset>`).
-    static func batch(_ payloads: [EventPayload], at position: Int64, eventIDs: String) -> SinkBatch {
+    static func batch(_ payloads: [EventPayload], partition p: Int, at position: Int64, eventIDs: String) -> SinkBatch {
+        let partition = partition(p)
         let records = payloads.enumerated().map { i, payload in
             SinkRecord(record: KafkaRecord(topic: partition.topic, partition: partition.partition, offset: position + Int64(i), key: nil, value: []),
-                       event: .success(Event(eventID: "\(eventIDs)-\(position + Int64(i))", occurredAt: Timestamp(epochMillis: 0), payload: payload)))
+                       event: .success(Event(eventID: "\(eventIDs)-\(p)-\(position + Int64(i))", occurredAt: Timestamp(epochMillis: 0), payload: payload)))
         }
         return SinkBatch(pipeline: "bench", partition: partition, expectedPosition: position == 0 ? nil : position,
                          nextOffset: position + Int64(records.count), records: records)
@@ -294,6 +316,9 @@ struct BenchSearch: AsyncParsableCommand {
         let index_docs_per_second: Double?
         /// Process CPU time (user + system) per document indexed, in microseconds.
         let index_cpu_us_per_doc: Double?
+        /// Of that, the sink's writer thread (which bounds the rate) and its document builder's thread.
+        let index_writer_cpu_us_per_doc: Double?
+        let index_builder_cpu_us_per_doc: Double?
         let search_p50_ms: Double
         let search_p99_ms: Double
         let suggest_p50_ms: Double
