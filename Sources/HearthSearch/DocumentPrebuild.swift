@@ -31,10 +31,10 @@ final class DocumentPrebuild: @unchecked Sendable {
     }
 
     /// A document built ahead, with the id term of the dish suggestion an item upsert counts in its restaurant's
-    /// city ("" for a name without words, and for restaurants): computed here, off the writer's thread.
+    /// city (nil for a name without words, and for restaurants): computed here, off the writer's thread.
     struct Built {
         let document: XapianDocument
-        let dishTerm: String
+        let dishTerm: String?
     }
 
     private enum State { case waiting, building, built(Built), failed, taken }
@@ -99,11 +99,10 @@ final class DocumentPrebuild: @unchecked Sendable {
     private func build(_ job: Job) throws -> Built {
         switch job.source {
         case .item(let stored):
-            let key = Suggestion.key(.dish, stored.item.name)
             return Built(document: try SearchSink.itemDocument(stored, definition: items, popularity: job.popularity),
-                         dishTerm: key.isEmpty ? "" : Suggestion.idTerm(.dish, city: stored.restaurant?.city, key: key))
+                         dishTerm: Suggestion.idTerm(.dish, stored.item.name, city: stored.restaurant?.city))
         case .restaurant(let r):
-            return Built(document: try SearchSink.restaurantDocument(r, definition: restaurants, popularity: job.popularity), dishTerm: "")
+            return Built(document: try SearchSink.restaurantDocument(r, definition: restaurants, popularity: job.popularity), dishTerm: nil)
         }
     }
 
@@ -258,15 +257,15 @@ final class RestaurantPredictor: @unchecked Sendable {
     func restaurant(_ id: String) -> RestaurantSummary?? {
         if let known = recent[id] { return known }
         guard let reader else { return nil }
-        var found: RestaurantSummary??
+        let indexed: RestaurantSummary?
         do {
             var data: [UInt8]?
             try reader.documents(withTerm: SearchSchema.restaurantID(id)) { _, bytes in data = Array(bytes) }
-            found = .some(try data.map { RestaurantSummary(try RestaurantUpserted.decodeStored($0)) })
+            indexed = try data.map { RestaurantSummary(try RestaurantUpserted.decodeStored($0)) }
         } catch {
             return nil
         }
-        recent[id] = found!
-        return found
+        recent[id] = .some(indexed)
+        return .some(indexed)
     }
 }

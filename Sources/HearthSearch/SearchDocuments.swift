@@ -164,6 +164,11 @@ public struct Suggestion: Codable, Sendable, Equatable {
     static func idTerm(_ kind: Kind, city: String?, key: String) -> String {
         SearchSchema.suggestionID(kind.rawValue, SearchSchema.normal(city ?? ""), key)
     }
+    /// The term naming the suggestion of `kind` in `city` that `text` counts in; nil when `text` has no words.
+    static func idTerm(_ kind: Kind, _ text: String, city: String?) -> String? {
+        let key = key(kind, text)
+        return key.isEmpty ? nil : idTerm(kind, city: city, key: key)
+    }
 
     /// Stored as `kind TAB count TAB orders TAB city TAB text` (read on every keystroke: cheaper than JSON).
     var stored: [UInt8] {

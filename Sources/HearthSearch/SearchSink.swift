@@ -215,11 +215,9 @@ public final class SearchSink: ReplayableSink {
             let built = prebuilt.take(event: position, restaurant: restaurant, popularity: context.popularity[idTerm])
             if previous?.item.name != m.name || previous?.restaurant?.city != restaurant?.city {
                 if let previous { Self.adjust(.dish, previous.item.name, city: previous.restaurant?.city, by: -1, &context) }
-                if let built {
-                    if !built.dishTerm.isEmpty { Self.adjust(.dish, m.name, city: restaurant?.city, idTerm: built.dishTerm, by: 1, &context) }
-                } else {
-                    Self.adjust(.dish, m.name, city: restaurant?.city, by: 1, &context)
-                }
+                // The builder made the term when it built the document for this restaurant.
+                let term = built.map(\.dishTerm) ?? Suggestion.idTerm(.dish, m.name, city: restaurant?.city)
+                if let term { Self.adjust(.dish, m.name, city: restaurant?.city, idTerm: term, by: 1, &context) }
             }
             let document = try built?.document
                 ?? Self.itemDocument(StoredMenuItem(item: m, restaurant: restaurant), definition: items, popularity: context.popularity[idTerm])
@@ -263,9 +261,8 @@ public final class SearchSink: ReplayableSink {
 
     /// Notes that `delta` more dishes, restaurants or cuisines of `city` carry `text`.
     private static func adjust(_ kind: Suggestion.Kind, _ text: String, city: String?, by delta: Int, _ context: inout BatchContext) {
-        let key = Suggestion.key(kind, text)
-        guard !key.isEmpty else { return }
-        adjust(kind, text, city: city, idTerm: Suggestion.idTerm(kind, city: city, key: key), by: delta, &context)
+        guard let term = Suggestion.idTerm(kind, text, city: city) else { return }
+        adjust(kind, text, city: city, idTerm: term, by: delta, &context)
     }
 
     /// `adjust` with the suggestion's id term already made (by the document builder).

@@ -1,7 +1,4 @@
 import Dispatch
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// Runs blocking native calls (librdkafka flush, libpq, Xapian commit) on
 /// Dispatch threads, never on Swift's cooperative pool.
@@ -52,26 +49,4 @@ extension Result where Failure == any Error {
 extension Duration {
     /// The duration in seconds, as a floating-point number.
     public var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
-}
-
-/// CPU time spent by the threads that add to it (user + system, from the kernel's per-thread clock).
-public final class ThreadCPUTally: Sendable {
-    private let total = Mutex(0.0)
-    public init() {}
-
-    /// The calling thread's CPU time so far.
-    public static func now() -> Double {
-        var t = timespec()
-        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t)
-        return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
-    }
-
-    /// Runs `body`, adding the CPU time the calling thread spends in it.
-    public func measure<T>(_ body: () throws -> T) rethrows -> T {
-        let start = Self.now()
-        defer { total.withLock { $0 += Self.now() - start } }
-        return try body()
-    }
-
-    public var seconds: Double { total.withLock { $0 } }
 }
