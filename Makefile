@@ -43,10 +43,13 @@ release: deps
 demo: build
 	.build/debug/hearth demo
 
+# The tests' temporary files (the shared PostgreSQL server's data, about 900 MB; indexes, archives) go
+# to a directory of this run's own, removed when the run ends, passed or not.
 test: deps tools
 	swift build --build-tests $(SWIFT_BUILD_FLAGS)
-	@set -o pipefail; timeout --kill-after=30 $(TEST_TIME_LIMIT) swift test --skip-build $(SWIFT_BUILD_FLAGS) 2>&1 | tee .build/test.log; \
-	status=$$?; [ $$status -eq 0 ] || .ci/unfinished-tests .build/test.log $$status; exit $$status
+	@set -o pipefail; tmp=$$(mktemp -d /tmp/hearth-test.XXXXXX) && chmod 755 $$tmp || exit 1; \
+	TMPDIR=$$tmp timeout --kill-after=30 $(TEST_TIME_LIMIT) swift test --skip-build $(SWIFT_BUILD_FLAGS) 2>&1 | tee .build/test.log; \
+	status=$$?; rm -rf $$tmp; [ $$status -eq 0 ] || .ci/unfinished-tests .build/test.log $$status; exit $$status
 
 bench: release
 	.build/release/hearth bench ingest
