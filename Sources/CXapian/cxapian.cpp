@@ -564,21 +564,35 @@ struct FacetSpy : public Xapian::MatchSpy {
     virtual void report(void (*facet)(void *, unsigned, const char *, size_t, unsigned), void *ctx) const = 0;
 };
 
-/* Counts facet values by the reader's facet column: an array read per match. */
+/* Counts facet values by the reader's facet column. A match's codes are a cache miss of their own (matches
+ * lie far apart in the column), and taken one by one between the matcher's steps the misses came one after
+ * another: a tenth of the query mix's time. So a match only notes its document id, and the count runs over
+ * the ids afterwards in a tight loop that asks for the codes some matches ahead. */
 struct ColumnFacetSpy : public FacetSpy {
     const FacetColumn &column;
     size_t fields;
-    std::vector<std::vector<unsigned>> counts;
-    ColumnFacetSpy(const FacetColumn &c, size_t f) : column(c), fields(f), counts(f) {
-        for (size_t i = 0; i < f; ++i) counts[i].assign(c.dictionary.names[i].size() + 1, 0);
-    }
-    void operator()(const Xapian::Document &doc, double) override {
-        size_t at = static_cast<size_t>(doc.get_docid()) * FacetColumn::stride;
-        if (at >= column.codes.size()) return;
-        const uint16_t *c = column.codes.data() + at;
-        for (size_t f = 0; f < fields; ++f) ++counts[f][c[f]];
-    }
+    std::vector<Xapian::docid> matched;
+    ColumnFacetSpy(const FacetColumn &c, size_t f) : column(c), fields(f) { matched.reserve(1024); }
+    void operator()(const Xapian::Document &doc, double) override { matched.push_back(doc.get_docid()); }
     void report(void (*facet)(void *, unsigned, const char *, size_t, unsigned), void *ctx) const override {
+        std::vector<std::vector<unsigned>> counts(fields);
+        for (size_t f = 0; f < fields; ++f) counts[f].assign(column.dictionary.names[f].size() + 1, 0);
+        const uint16_t *codes = column.codes.data();
+        const size_t size = column.codes.size();
+        constexpr size_t ahead = 16;
+        for (size_t i = 0; i < matched.size(); ++i) {
+            if (i + ahead < matched.size()) {
+                size_t next = static_cast<size_t>(matched[i + ahead]) * FacetColumn::stride;
+                if (next + FacetColumn::stride <= size) {
+                    __builtin_prefetch(codes + next);
+                    __builtin_prefetch(codes + next + FacetColumn::stride - 1);   /* a document's codes may span two lines */
+                }
+            }
+            size_t at = static_cast<size_t>(matched[i]) * FacetColumn::stride;
+            if (at >= size) continue;
+            const uint16_t *c = codes + at;
+            for (size_t f = 0; f < fields; ++f) ++counts[f][c[f]];
+        }
         for (size_t f = 0; f < fields; ++f) {
             for (size_t code = 1; code < counts[f].size(); ++code) {
                 if (counts[f][code] == 0) continue;
