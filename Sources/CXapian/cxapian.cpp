@@ -1,5 +1,6 @@
 #include "cxapian.h"
 #include <xapian.h>
+#include <cmath>
 #include <algorithm>
 #include <array>
 #include <unordered_map>
@@ -528,11 +529,73 @@ size_t hx_latlong(double lat, double lng, char *out, size_t cap) {
     } catch (...) { return 0; }
 }
 
+/* The documents within `radius` metres (great-circle) of a centre, weighed k1 (distance + k1)^-k2: what
+ * Xapian's LatLongDistancePostingSource matches and weighs. That one decodes each document's coordinates
+ * into a new list and computes a distance for every document with a location; this one decodes in place
+ * and first rejects a coordinate outside the latitude band the radius allows, so most restaurants of
+ * other cities cost no trigonometry. */
+class NearSource : public Xapian::ValuePostingSource {
+    Xapian::LatLongCoord centre;
+    double radius, k1, k2;
+    double lat_low, lat_high;
+    Xapian::GreatCircleMetric metric;
+    double dist = 0;
+
+    /* Whether the current document lies within the radius (its distance noted for the weight). */
+    bool within() {
+        const std::string value = get_value();
+        const char *p = value.data(), *end = p + value.size();
+        double best = -1;
+        while (p != end) {
+            Xapian::LatLongCoord c;
+            c.unserialise(&p, end);
+            if (c.latitude < lat_low || c.latitude > lat_high) continue;
+            double d = metric.pointwise_distance(centre, c);
+            if (best < 0 || d < best) best = d;
+        }
+        if (best < 0 || best > radius) return false;
+        dist = best;
+        return true;
+    }
+    void forward(double min_wt) {
+        while (!ValuePostingSource::at_end() && !within()) ValuePostingSource::next(min_wt);
+    }
+
+public:
+    NearSource(Xapian::valueno slot, const Xapian::LatLongCoord &c, double radius_m, double k1_, double k2_)
+        : Xapian::ValuePostingSource(slot), centre(c), radius(radius_m), k1(k1_), k2(k2_) {
+        /* A point within the radius is at most radius / R radians of latitude away. */
+        double degrees = radius_m / 6300000.0 * (180.0 / M_PI) + 1e-6;   /* below the metric's Earth radius (6,372.8 km) */
+        lat_low = c.latitude - degrees;
+        lat_high = c.latitude + degrees;
+        set_maxweight(k1 * std::pow(k1, -k2));
+    }
+    void init(const Xapian::Database &db) override {
+        Xapian::ValuePostingSource::init(db);
+        set_termfreq_min(0);   /* possibly none within the radius */
+    }
+    void next(double min_wt) override {
+        Xapian::ValuePostingSource::next(min_wt);
+        forward(min_wt);
+    }
+    void skip_to(Xapian::docid did, double min_wt) override {
+        Xapian::ValuePostingSource::skip_to(did, min_wt);
+        forward(min_wt);
+    }
+    bool check(Xapian::docid did, double min_wt) override {
+        if (!Xapian::ValuePostingSource::check(did, min_wt)) return false;
+        if (Xapian::ValuePostingSource::at_end()) return true;
+        return within();
+    }
+    double get_weight() const override { return k1 * std::pow(dist + k1, -k2); }
+    NearSource *clone() const override { return new NearSource(get_slot(), centre, radius, k1, k2); }
+    std::string name() const override { return std::string(); }
+};
+
 hx_query *hx_query_near(unsigned slot, double lat, double lng, double radius_m, double k1, double k2, char **err) {
     return wrap(err, [&] {
-        Xapian::GreatCircleMetric metric;
-        Xapian::PostingSource *source = new Xapian::LatLongDistancePostingSource(
-            slot, Xapian::LatLongCoords(Xapian::LatLongCoord(lat, lng)), metric, radius_m, k1, k2);
+        if (k1 <= 0 || k2 <= 0) throw std::invalid_argument("near: k1 and k2 must be positive");
+        Xapian::PostingSource *source = new NearSource(slot, Xapian::LatLongCoord(lat, lng), radius_m, k1, k2);
         return Xapian::Query(source->release());
     });
 }

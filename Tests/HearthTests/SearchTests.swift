@@ -370,6 +370,29 @@ import Testing
         #expect(try await c.restaurants("biriyani").hits.count == 3, "typos in restaurant names too")
     }
 
+    /// The radius filter first rejects restaurants outside the latitude band the radius allows, then measures
+    /// the great-circle distance: a restaurant just inside the radius due north or south (the band's edge) is
+    /// found, one just outside it is not, and so is one due east at the same latitude.
+    @Test func radiusEdgesDueNorthSouthAndEast() async throws {
+        var c = try Catalog()
+        let centre = GeoPoint(lat: 22.5726, lng: 88.3639)
+        let degreesPerKm = 180 / Double.pi / 6372.7976   // the metric's Earth radius (quadratic mean)
+        func at(north km: Double) -> GeoPoint { GeoPoint(lat: centre.lat + km * degreesPerKm, lng: centre.lng) }
+        let east = GeoPoint(lat: centre.lat, lng: centre.lng + 9.9 * degreesPerKm / cos(centre.lat * .pi / 180))
+        try await c.apply([
+            Self.restaurant("r-n", "North Kitchen", city: "Kolkata", cuisines: ["indian"], at: at(north: 9.99)),
+            Self.restaurant("r-s", "South Kitchen", city: "Kolkata", cuisines: ["indian"], at: at(north: -9.99)),
+            Self.restaurant("r-e", "East Kitchen", city: "Kolkata", cuisines: ["indian"], at: east),
+            Self.restaurant("r-out", "Outer Kitchen", city: "Kolkata", cuisines: ["indian"], at: at(north: 10.1)),
+            Self.restaurant("r-far", "Far Kitchen", city: "Kolkata", cuisines: ["indian"], at: at(north: -20)),
+        ])
+        let within = try await c.restaurants("", { $0.location = centre; $0.radiusKm = 10; $0.sort = .distance })
+        #expect(Set(within.hits.map(\.id)) == ["r-n", "r-s", "r-e"])
+        for hit in within.hits { #expect(abs((hit.distanceKm ?? 0) - 9.95) < 0.06, "\(hit.id)") }
+        #expect(try await c.restaurants("", { $0.location = centre; $0.radiusKm = 10.2 }).hits.count == 4)
+        #expect(try await c.restaurants("", { $0.location = centre; $0.radiusKm = 25 }).hits.count == 5)
+    }
+
     @Test func openNowInTheRestaurantsOwnZoneAcrossMidnight() async throws {
         var c = try Catalog()
         // Friday 2026-11-20 18:50 UTC = 00:20 Saturday in Kolkata (+05:30) = 00:35 Saturday in Kathmandu (+05:45).
