@@ -352,16 +352,17 @@ public final class SearchIndex: Sendable {
     private func withReader<T: Sendable>(_ body: @escaping @Sendable (XapianDatabase, Vocabulary, Reader) throws -> T) async throws -> T {
         let reader = readers[next.add(1, ordering: .relaxed).newValue % readers.count]
         return try await Blocking.run(on: reader.queue) { [self] in
-            // A reader sees one revision; when the writer commits twice while a query runs, Xapian
-            // discards that revision under it. Move to the newest and run the query again.
+            // A reader sees one revision; when the writer commits twice while a query runs, or while
+            // opening reads the vocabulary in line (the first query), Xapian discards that revision
+            // under it. Move to the newest and run the query again.
             var attempt = 0
             while true {
-                let db = try self.open(reader)
                 do {
+                    let db = try self.open(reader)
                     return try body(db, self.state.withLock { $0.vocabulary }, reader)
                 } catch let error as XapianError where error.isRevisionDiscarded && attempt < 5 {
                     attempt += 1
-                    try self.reopen(reader, db)
+                    reader.reopened = nil   // the next open moves to the newest commit
                 }
             }
         }
