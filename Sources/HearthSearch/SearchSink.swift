@@ -173,10 +173,6 @@ public final class SearchSink: ReplayableSink {
         return DocumentPrebuild(jobs: jobs, items: items, restaurants: restaurants, on: builder, cpu: builderCPU)
     }
 
-    private func indexedRestaurant(_ id: String, _ db: XapianWritableDatabase) throws -> RestaurantSummary? {
-        try previousRestaurant(id, db).map(RestaurantSummary.init)
-    }
-
     /// Applies the event at `position` of its batch; an item upsert takes its document from `prebuilt` when it was
     /// built for the restaurant resolved here.
     func apply(_ event: Event, at position: Int, prebuilt: DocumentPrebuild, to db: XapianWritableDatabase,
@@ -207,7 +203,7 @@ public final class SearchSink: ReplayableSink {
             if let known = context.restaurants[m.restaurant_id] {
                 restaurant = known
             } else {
-                restaurant = try indexedRestaurant(m.restaurant_id, db)
+                restaurant = try previousRestaurant(m.restaurant_id, db).map(RestaurantSummary.init)
                 context.restaurants[m.restaurant_id] = .some(restaurant)
             }
             let previous = revision == .first ? nil : try previousStoredItem(m.item_id, db)

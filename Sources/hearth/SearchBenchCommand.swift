@@ -145,12 +145,12 @@ struct BenchSearch: AsyncParsableCommand {
         // rate is bounded by once the writer and the document builder keep both cores busy.
         let cpuPerDocument = (CPUUsage.now() - indexCPUStart) / Double(max(indexed, 1)) * 1e6
         // The writer's thread alone: Xapian writes on one thread, so its time per document bounds the rate.
-        let writerPerDocument = sink.threadCPUSeconds.writer / Double(max(indexed, 1)) * 1e6
-        let builderPerDocument = sink.threadCPUSeconds.builder / Double(max(indexed, 1)) * 1e6
-        if !reuse {
-            note(String(format: "indexed %d documents in %.1f s (%.0f docs/s, %.0f µs of CPU each: writer %.0f, builder %.0f)",
-                        indexed, indexSeconds, docsPerSecond, cpuPerDocument, writerPerDocument, builderPerDocument))
-        }
+        let threads = sink.threadCPUSeconds
+        let writerPerDocument = threads.writer / Double(max(indexed, 1)) * 1e6
+        let builderPerDocument = threads.builder / Double(max(indexed, 1)) * 1e6
+        let indexing = String(format: "%.1f s (%.0f docs/s, %.0f µs of CPU each: writer %.0f, builder %.0f)",
+                              indexSeconds, docsPerSecond, cpuPerDocument, writerPerDocument, builderPerDocument)
+        if !reuse { note("indexed \(indexed) documents in \(indexing)") }
 
         // 2. The fixed query mix, in process.
         let index = try SearchIndex(path: path, definitions: definitions)
@@ -274,8 +274,7 @@ struct BenchSearch: AsyncParsableCommand {
             func ms(_ x: Double?) -> String { x.map { String(format: "%.2f ms", $0) } ?? "n/a" }
             func rate(_ x: Double?) -> String { x.map { "\(Int($0))/s" } ?? "n/a" }
             say("""
-                documents indexed        \(reuse ? "\(indexed), not timed (index reused)"
-                                                 : "\(indexed) in \(String(format: "%.1f s (%.0f docs/s, %.0f µs of CPU each: writer %.0f, builder %.0f)", indexSeconds, docsPerSecond, cpuPerDocument, writerPerDocument, builderPerDocument))")
+                documents indexed        \(reuse ? "\(indexed), not timed (index reused)" : "\(indexed) in \(indexing)")
                                          Hearth (Xapian)     PostgreSQL FTS + pg_trgm
                 search p50               \(ms(result.search_p50_ms).padding(toLength: 20, withPad: " ", startingAt: 0))\(ms(result.peer_search_p50_ms))
                 search p99               \(ms(result.search_p99_ms).padding(toLength: 20, withPad: " ", startingAt: 0))\(ms(result.peer_search_p99_ms))
@@ -297,6 +296,8 @@ struct BenchSearch: AsyncParsableCommand {
     /// A partition of the catalog as the benchmark feeds it to the search sink.
     static func partition(_ p: Int) -> TopicPartition { TopicPartition("menus", Int32(p)) }
 
+    /// `payloads` as the catalog pipeline hands them to the sink from partition `p`, from offset `position` on
+    /// (event ids `<eventIDs>-<p>-<offset>`).
     static func batch(_ payloads: [EventPayload], partition p: Int, at position: Int64, eventIDs: String) -> SinkBatch {
         let partition = partition(p)
         let records = payloads.enumerated().map { i, payload in
