@@ -87,7 +87,7 @@ public final class SearchIndex: Sendable {
     public func searchMenu(_ query: MenuQuery) async throws -> MenuResult {
         let started = ContinuousClock.now
         return try await withReader { db, vocabulary, _ in
-            let t = try self.tiered(db, self.itemPlanner, vocabulary, text: query.text, filter: try self.menuFilter(query),
+            let t = try self.tiered(db, self.itemPlanner, vocabulary, text: query.text, filter: try self.menuFilter(query, db),
                                     boost: try Self.popularityBoost(SearchSchema.itemPopularity, self.items),
                                     offset: query.offset, limit: query.limit, facetFields: SearchSchema.itemFacetFields)
             let out = try t.hits.map { entry -> MenuHit in
@@ -149,7 +149,7 @@ public final class SearchIndex: Sendable {
             var parts = [try XapianQuery.term(SearchSchema.restaurantType)]
             if let c = query.city { parts.append(try .term(SearchSchema.city(c))) }
             if let c = query.cuisine { parts.append(try .term(SearchSchema.cuisine(c))) }
-            if let r = query.minRating { parts.append(try .range(slot: SearchSchema.restaurantRating, lower: r, upper: nil)) }
+            if let r = query.minRating { parts.append(try db.range(slot: SearchSchema.restaurantRating, lower: r, upper: nil)) }
             var boosts: [XapianQuery] = [], weighted: [XapianQuery] = []
             if let popular = try Self.popularityBoost(SearchSchema.restaurantPopularity, self.restaurants) { boosts.append(popular) }
             if let at = query.location {
@@ -432,7 +432,7 @@ public final class SearchIndex: Sendable {
         return false
     }
 
-    private func menuFilter(_ q: MenuQuery) throws -> Restriction {
+    private func menuFilter(_ q: MenuQuery, _ db: XapianDatabase) throws -> Restriction {
         var parts: [XapianQuery] = []
         var exclude = [try XapianQuery.term(SearchSchema.restaurantType), try .term(SearchSchema.suggestionType), try .term(SearchSchema.hidden)]
         if !q.includeUnavailable { exclude.append(try .term(SearchSchema.unavailable)) }
@@ -441,7 +441,7 @@ public final class SearchIndex: Sendable {
         if let c = q.category { parts.append(try .term(SearchSchema.category(c))) }
         if let d = q.diet { parts.append(try .term(SearchSchema.diet(d))) }
         for t in q.tags { parts.append(try .term(SearchSchema.tag(t))) }
-        if let p = q.maxPriceMinor { parts.append(try .range(slot: SearchSchema.itemPrice, lower: nil, upper: Double(p))) }
+        if let p = q.maxPriceMinor { parts.append(try db.range(slot: SearchSchema.itemPrice, lower: nil, upper: Double(p))) }
         return Restriction(require: parts, exclude: exclude)
     }
 

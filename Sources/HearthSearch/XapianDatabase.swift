@@ -46,6 +46,12 @@ final class XapianDatabase {
         }
     }
 
+    /// Documents whose number in `slot` lies in `lower...upper` (either end open when nil): Xapian's value range,
+    /// tested against this reader's copy of the slot (an array read per candidate) as of its current commit.
+    func range(slot: UInt32, lower: Double?, upper: Double?) throws(XapianError) -> XapianQuery {
+        try XapianQuery { hx_rdb_range(db, slot, lower == nil ? 0 : 1, lower ?? 0, upper == nil ? 0 : 1, upper ?? 0, $0) }
+    }
+
     /// The metadata value, or nil when unset.
     func metadata(_ key: String) throws(XapianError) -> String? {
         var err: UnsafeMutablePointer<CChar>?
@@ -171,7 +177,7 @@ final class XapianDatabase {
 final class XapianQuery: @unchecked Sendable {
     let pointer: OpaquePointer
 
-    private init(_ make: (UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> OpaquePointer?) throws(XapianError) {
+    fileprivate init(_ make: (UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> OpaquePointer?) throws(XapianError) {
         var err: UnsafeMutablePointer<CChar>?
         guard let p = make(&err) else { throw XapianError.take(err) }
         pointer = p
@@ -201,14 +207,6 @@ final class XapianQuery: @unchecked Sendable {
         return try XapianQuery { hx_query_scale(pointer, factor, $0) }
     }
 
-    /// Documents whose number in `slot` lies in `lower...upper` (either end open when nil).
-    static func range(slot: UInt32, lower: Double?, upper: Double?) throws(XapianError) -> XapianQuery {
-        let lo = lower.map(Sortable.encode), hi = upper.map(Sortable.encode)
-        return try XapianQuery { err in
-            withOptionalBytes(lo) { l, ll in withOptionalBytes(hi) { h, hl in hx_query_value_range(slot, l, ll, h, hl, err) } }
-        }
-    }
-
     /// Documents within `radiusMeters` of a point (coordinates in `slot`), weighted more the nearer.
     static func near(slot: UInt32, lat: Double, lng: Double, radiusMeters: Double) throws(XapianError) -> XapianQuery {
         try XapianQuery { hx_query_near(slot, lat, lng, radiusMeters, 1000, 1, $0) }
@@ -217,13 +215,6 @@ final class XapianQuery: @unchecked Sendable {
     /// Matches documents with a number in `slot`, weighted by it times `scale`.
     static func valueWeight(slot: UInt32, scale: Double) throws(XapianError) -> XapianQuery {
         try XapianQuery { hx_query_value_weight(slot, scale, $0) }
-    }
-}
-
-private func withOptionalBytes<T>(_ bytes: [UInt8]?, _ body: (UnsafePointer<CChar>?, Int) -> T) -> T {
-    guard let bytes else { return body(nil, 0) }
-    return bytes.withUnsafeBufferPointer { b in
-        b.withMemoryRebound(to: CChar.self) { body($0.baseAddress ?? UnsafePointer(bitPattern: 1), bytes.count) }
     }
 }
 

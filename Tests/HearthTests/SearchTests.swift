@@ -155,6 +155,35 @@ import Testing
         #expect(highlighted.hits.first?.highlights["description"] == "Spicy <mark>pepperoni</mark> on mozzarella")
     }
 
+    /// Price and rating filters test a reader's copy of the slot, kept up to date from the writer's lists: a
+    /// changed price, a removed item and a new one in one commit, with the filter behind a word (asked per
+    /// candidate) and alone (it walks the copy, where a removed item's old price would name a missing document).
+    @Test func rangeFiltersFollowEveryCommit() async throws {
+        var c = try Catalog()
+        try await c.apply([
+            Self.restaurant("r-1", "Luigi's Pizzeria", rating: 4.5), Self.restaurant("r-2", "Pizza Hut", rating: 4.0),
+            Self.item("m-1", "Margherita Pizza", price: 900), Self.item("m-2", "Pepperoni Pizza", price: 1400),
+            Self.item("m-3", "Tiramisu", category: "dessert", price: 500),
+        ])
+        #expect(try await c.names("pizza ", { $0.maxPriceMinor = 1000 }) == ["Margherita Pizza"])
+        #expect(try await c.names("", { $0.maxPriceMinor = 1000 }).sorted() == ["Margherita Pizza", "Tiramisu"])
+        #expect(try await c.restaurants("", { $0.minRating = 4.2 }).hits.map(\.id) == ["r-1"])
+        try await c.apply([
+            Self.item("m-2", "Pepperoni Pizza", price: 800, revision: 2),
+            .menuItemRemoved(MenuItemRemoved(item_id: "m-1", restaurant_id: "r-1", revision: 2)),
+            Self.item("m-4", "Garlic Pizza", price: 700),
+            Self.restaurant("r-2", "Pizza Hut", revision: 2, rating: 4.8),
+        ])
+        #expect(try await c.names("pizza ", { $0.maxPriceMinor = 800 }).sorted() == ["Garlic Pizza", "Pepperoni Pizza"], "the bound counts")
+        #expect(try await c.names("pizza ", { $0.maxPriceMinor = 799 }) == ["Garlic Pizza"])
+        #expect(try await c.names("", { $0.maxPriceMinor = 1000 }).sorted() == ["Garlic Pizza", "Pepperoni Pizza", "Tiramisu"])
+        #expect(try await c.names("", { $0.maxPriceMinor = 100 }).isEmpty)
+        #expect(try await c.restaurants("", { $0.minRating = 4.5 }).hits.map(\.id).sorted() == ["r-1", "r-2"])
+        try await c.apply([.restaurantRemoved(RestaurantRemoved(restaurant_id: "r-1", revision: 2))])
+        #expect(try await c.restaurants("", { $0.minRating = 4.2 }).hits.map(\.id) == ["r-2"])
+        #expect(try await c.restaurants("pizza", { $0.minRating = 4.9 }).hits.isEmpty)
+    }
+
     @Test func staleRevisionsAreIgnoredAndRemovalsHideItems() async throws {
         var c = try await Self.standardCatalog()
         try await c.apply([Self.item("m-2", "Margherita Pizza Deluxe", price: 1100, revision: 3)])

@@ -14,6 +14,7 @@ extern "C" {
 typedef struct hx_wdb hx_wdb;   /* a WritableDatabase */
 typedef struct hx_rdb hx_rdb;   /* a read-only Database */
 typedef struct hx_doc hx_doc;   /* a Document under construction */
+typedef struct hx_query hx_query;   /* a Query (see "Queries" below) */
 
 void hx_free(void *p);
 
@@ -67,6 +68,10 @@ void hx_rdb_facet_column_stats(hx_rdb *db, unsigned long *full_loads, unsigned l
 int hx_rdb_postings(hx_rdb *db, const char *term, void (*each)(void *ctx, unsigned docid, const char *data, size_t len),
                     void *ctx, char **err);
 long hx_rdb_doccount(hx_rdb *db, char **err);
+/* Documents whose number in `slot` (sortable-serialised) lies within [lower, upper] (an end is open unless
+ * has_lower / has_upper): the matches of a value range, tested against the reader's copy of the slot. The
+ * query holds the numbers as of the reader's revision when it was made. */
+hx_query *hx_rdb_range(hx_rdb *db, unsigned slot, int has_lower, double lower, int has_upper, double upper, char **err);
 char *hx_rdb_get_metadata(hx_rdb *db, const char *key, char **err);
 
 /* Writer: the data of the document indexed by `idterm` (NULL with *err unset when absent;
@@ -94,15 +99,11 @@ char *hx_stem(const char *word, char **err);
 
 /* Queries: built bottom-up; every constructor copies its inputs, so subqueries may be
  * freed right after use. */
-typedef struct hx_query hx_query;
 enum { HX_OP_AND = 0, HX_OP_OR = 1, HX_OP_AND_NOT = 2, HX_OP_FILTER = 3, HX_OP_AND_MAYBE = 4, HX_OP_SYNONYM = 5 };
 hx_query *hx_query_term(const char *term, char **err);
 hx_query *hx_query_match_all(char **err);
 hx_query *hx_query_combine(int op, hx_query *const *subs, size_t n, char **err);
 hx_query *hx_query_scale(const hx_query *q, double factor, char **err);
-/* Documents whose value in `slot` is <= (upper) or >= (lower) `value` (sortable-serialised). */
-hx_query *hx_query_value_range(unsigned slot, const char *lower, size_t lower_len,
-                               const char *upper, size_t upper_len, char **err);
 /* Matches documents with a number in `slot` (sortable-serialised), weighted by it times `scale`. */
 hx_query *hx_query_value_weight(unsigned slot, double scale, char **err);
 void hx_query_free(hx_query *q);
