@@ -257,7 +257,8 @@ enum SearchSchema {
     // Value slots of restaurants.
     static let restaurantRating: UInt32 = 0, restaurantPopularity: UInt32 = 1, restaurantLocation: UInt32 = 5
     static let restaurantZone: UInt32 = 6, restaurantHours: UInt32 = 7
-    static let itemLocation: UInt32 = 8
+    // Slot 8 held items' restaurant locations until 2026-12-03 (nothing read it); left unused, as indexes
+    // written before still have it.
     // Slot 12 (`XapianDocument.dataSlot`) holds every document's data.
     /// Items' and restaurants' facet values, packed in one slot (one read per match when counting).
     static let packedFacets: UInt32 = 11
@@ -338,10 +339,8 @@ extension SearchSink {
             stored.restaurant?.cuisines.first.map(SearchSchema.normal) ?? "",
             SearchSchema.priceBand(m.price_minor, bands: definition.priceBandsMinor),
         ]))
-        if let r = stored.restaurant {
-            try doc.addBooleanTerm(SearchSchema.city(r.city))
-            try doc.addValue(SearchSchema.itemLocation, bytes: GeoValue.encode(lat: r.location.lat, lng: r.location.lng))
-        }
+        // The restaurant's location travels in the stored data: no query of items reads it from a value slot.
+        if let r = stored.restaurant { try doc.addBooleanTerm(SearchSchema.city(r.city)) }
         let texts: [String: String] = [
             "name": m.name, "category": m.category, "tags": m.tags.joined(separator: " "), "description": m.description,
             "diet": m.diet == "non_veg" ? "" : m.diet, "restaurant_name": stored.restaurant?.name ?? "",
