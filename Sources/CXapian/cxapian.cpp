@@ -718,7 +718,7 @@ hx_query *hx_rdb_range(hx_rdb *db, unsigned slot, int has_lower, double lower, i
         std::shared_ptr<const std::vector<double>> numbers = column.numbers;
         double lo = has_lower ? lower : -HUGE_VAL, hi = has_upper ? upper : HUGE_VAL;
         /* How many documents pass, from every step-th one (the matcher orders an AND by it). */
-        size_t size = numbers->size(), step = std::max<size_t>(1, size / 4096), sampled = 0, passed = 0;
+        size_t size = numbers->size(), step = std::max<size_t>(1, size / 1024), sampled = 0, passed = 0;
         for (size_t d = 1; d < size; d += step, ++sampled) {
             double v = (*numbers)[d];
             if (v >= lo && v <= hi) ++passed;
