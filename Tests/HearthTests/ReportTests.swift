@@ -114,6 +114,8 @@ import Testing
             for (query, code) in [("to=2026-09-22", "missing_parameter"), ("from=2026-09-23&to=2026-09-22", "invalid_range"),
                                   ("from=2025-01-01&to=2026-09-22", "range_too_large"), ("from=2026-02-30&to=2026-09-22", "invalid_parameter"),
                                   ("from=yesterday&to=2026-09-22", "invalid_parameter"), ("from=2026-09-21&to=2026-09-22&limit=0", "parameter_out_of_range"),
+                                  ("from=2026-09-21&to=2026-09-22&limit=99999999999999999999", "parameter_out_of_range"),
+                                  ("from=2026-09-21&to=2026-09-22&limit=1.5", "invalid_parameter"),
                                   ("from=2026-09-21&to=2026-09-22&colour=red", "unknown_parameter"), ("from=2026-09-21&to=2026-09-22&format=xml", "invalid_parameter"),
                                   ("from=2026-09-21&to=2026-09-22&currency=inr", "invalid_parameter")] {
                 try await client.execute(uri: base + query, method: .get, headers: analyst) { r in

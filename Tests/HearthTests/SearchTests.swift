@@ -331,6 +331,8 @@ import Testing
             for (query, code) in [("limit=101", "parameter_out_of_range"), ("offset=10001", "parameter_out_of_range"),
                                   ("limit=ten", "invalid_parameter"), ("diet=carnivore", "invalid_parameter"),
                                   ("max_price=-1", "parameter_out_of_range"), ("colour=red", "unknown_parameter"),
+                                  ("max_price=99999999999999999999", "parameter_out_of_range"), ("max_price=1e3", "invalid_parameter"),
+                                  ("offset=--1", "invalid_parameter"), ("limit=", "invalid_parameter"),
                                   ("restaurant_id=r-1'%20OR%201=1", "invalid_parameter")] {
                 try await client.execute(uri: "/api/v1/search/menu?" + query, method: .get) { response in
                     #expect(response.status == .badRequest, "\(query)")
