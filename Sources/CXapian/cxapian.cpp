@@ -757,10 +757,40 @@ struct FacetSpy : public Xapian::MatchSpy {
     virtual void report(void (*facet)(void *, unsigned, const char *, size_t, unsigned), void *ctx) const = 0;
 };
 
-/* Counts facet values by the reader's facet column. A match's codes are a cache miss of their own (matches
- * lie far apart in the column), and taken one by one between the matcher's steps the misses came one after
- * another: a tenth of the query mix's time. So a match only notes its document id, and the count runs over
- * the ids afterwards in a tight loop that asks for the codes some matches ahead. */
+/* Counts facet values by the reader's facet column over `matched` (document ids) and reports each counted value
+ * of each field. A match's codes are a cache miss of their own (matches lie far apart in the column), and taken
+ * one by one between the matcher's steps the misses came one after another: a tenth of the query mix's time. So
+ * matches are noted first and counted afterwards in a tight loop that asks for the codes some matches ahead. */
+static void count_facets(const FacetColumn &column, const std::vector<Xapian::docid> &matched, size_t fields,
+                         void (*facet)(void *, unsigned, const char *, size_t, unsigned), void *ctx) {
+    std::vector<std::vector<unsigned>> counts(fields);
+    for (size_t f = 0; f < fields; ++f) counts[f].assign(column.dictionary.names[f].size() + 1, 0);
+    const uint16_t *codes = column.codes.data();
+    const size_t size = column.codes.size();
+    constexpr size_t ahead = 16;
+    for (size_t i = 0; i < matched.size(); ++i) {
+        if (i + ahead < matched.size()) {
+            size_t next = static_cast<size_t>(matched[i + ahead]) * FacetColumn::stride;
+            if (next + FacetColumn::stride <= size) {
+                __builtin_prefetch(codes + next);
+                __builtin_prefetch(codes + next + FacetColumn::stride - 1);   /* a document's codes may span two lines */
+            }
+        }
+        size_t at = static_cast<size_t>(matched[i]) * FacetColumn::stride;
+        if (at >= size) continue;
+        const uint16_t *c = codes + at;
+        for (size_t f = 0; f < fields; ++f) ++counts[f][c[f]];
+    }
+    for (size_t f = 0; f < fields; ++f) {
+        for (size_t code = 1; code < counts[f].size(); ++code) {
+            if (counts[f][code] == 0) continue;
+            const std::string &name = column.dictionary.names[f][code - 1];
+            facet(ctx, static_cast<unsigned>(f), name.data(), name.size(), counts[f][code]);
+        }
+    }
+}
+
+/* Notes the matches the matcher accepts, for `count_facets` (used where `WalkSource` cannot serve). */
 struct ColumnFacetSpy : public FacetSpy {
     const FacetColumn &column;
     size_t fields;
@@ -768,32 +798,61 @@ struct ColumnFacetSpy : public FacetSpy {
     ColumnFacetSpy(const FacetColumn &c, size_t f) : column(c), fields(f) { matched.reserve(1024); }
     void operator()(const Xapian::Document &doc, double) override { matched.push_back(doc.get_docid()); }
     void report(void (*facet)(void *, unsigned, const char *, size_t, unsigned), void *ctx) const override {
-        std::vector<std::vector<unsigned>> counts(fields);
-        for (size_t f = 0; f < fields; ++f) counts[f].assign(column.dictionary.names[f].size() + 1, 0);
-        const uint16_t *codes = column.codes.data();
-        const size_t size = column.codes.size();
-        constexpr size_t ahead = 16;
-        for (size_t i = 0; i < matched.size(); ++i) {
-            if (i + ahead < matched.size()) {
-                size_t next = static_cast<size_t>(matched[i + ahead]) * FacetColumn::stride;
-                if (next + FacetColumn::stride <= size) {
-                    __builtin_prefetch(codes + next);
-                    __builtin_prefetch(codes + next + FacetColumn::stride - 1);   /* a document's codes may span two lines */
-                }
-            }
-            size_t at = static_cast<size_t>(matched[i]) * FacetColumn::stride;
-            if (at >= size) continue;
-            const uint16_t *c = codes + at;
-            for (size_t f = 0; f < fields; ++f) ++counts[f][c[f]];
-        }
-        for (size_t f = 0; f < fields; ++f) {
-            for (size_t code = 1; code < counts[f].size(); ++code) {
-                if (counts[f][code] == 0) continue;
-                const std::string &name = column.dictionary.names[f][code - 1];
-                facet(ctx, static_cast<unsigned>(f), name.data(), name.size(), counts[f][code]);
-            }
-        }
+        count_facets(column, matched, fields, facet, ctx);
     }
+};
+
+/* Beside a query ranked by relevance (as AND_MAYBE's right side): matches every document and weighs it a hair
+ * less the later it comes, at most 1e-6, far below any difference of BM25 weights. Xapian breaks ties by
+ * document id already, so the order stays as it was; but a match whose weight only equals the page's lowest
+ * now weighs less, and the matcher drops it at once: before, each such match was pushed into the page's heap
+ * and popped again (a quarter of the time of a query with thousands of equal matches, such as "pad thai").
+ * And since the matcher then passes such matches by before its match spies, the source notes every match
+ * whose weight the matcher asks for (every one it walks) in `walked`, for counting facets. */
+class WalkSource : public Xapian::PostingSource {
+    std::shared_ptr<std::vector<Xapian::docid>> walked;
+    Xapian::Database db;
+    Xapian::PostingIterator all, end;
+    bool started = false, ended = false;
+    Xapian::docid pos = 0;
+    double step = 0;
+    Xapian::doccount docs = 0;
+    static constexpr double most = 1e-6;
+
+    void advance(Xapian::docid to) {
+        if (!started) { all = db.postlist_begin(std::string()); end = db.postlist_end(std::string()); started = true; }
+        if (all != end) all.skip_to(to);
+        if (all == end) { ended = true; return; }
+        pos = *all;
+    }
+
+public:
+    explicit WalkSource(std::shared_ptr<std::vector<Xapian::docid>> w) : walked(std::move(w)) {}
+    void init(const Xapian::Database &d) override {
+        db = d;
+        started = ended = false;
+        pos = 0;
+        docs = d.get_doccount();
+        step = most / (static_cast<double>(d.get_lastdocid()) + 1);
+        set_maxweight(most);
+    }
+    Xapian::doccount get_termfreq_min() const override { return docs; }
+    Xapian::doccount get_termfreq_est() const override { return docs; }
+    Xapian::doccount get_termfreq_max() const override { return docs; }
+    void next(double) override { advance(pos + 1); }
+    void skip_to(Xapian::docid did, double) override { if (did > pos) advance(did); }
+    bool check(Xapian::docid did, double) override {
+        pos = did;   /* the caller names a document that exists, and every document matches */
+        return true;
+    }
+    bool at_end() const override { return ended; }
+    Xapian::docid get_docid() const override { return pos; }
+    double get_weight() const override {
+        if (walked->empty() || walked->back() < pos) walked->push_back(pos);
+        return most - step * static_cast<double>(pos);
+    }
+    WalkSource *clone() const override { return new WalkSource(walked); }
+    std::string name() const override { return std::string(); }
 };
 
 /* Counts facet values packed in one slot (fields separated by 0x1F), read from each match: used
@@ -822,7 +881,18 @@ long hx_rdb_run(hx_rdb *db, const hx_query *q, const hx_search_options *o,
     long estimate = -1;
     guarded(err, [&] {
         Xapian::Enquire enquire(db->db);
-        enquire.set_query(q->q);
+        std::unique_ptr<OpenNowDecider> decider;
+        if (o->open_hours_slot >= 0) decider.reset(new OpenNowDecider(o));
+        /* Words ranked by relevance alone, with no decider: the walk source takes equal matches off the page's
+         * heap and notes every match walked (see `WalkSource`); a decider would reject some of them after. */
+        std::shared_ptr<std::vector<Xapian::docid>> walked;
+        if (o->walk_matches && o->sort_slot < 0 && o->sort_geo_slot < 0 && !decider) {
+            walked = std::make_shared<std::vector<Xapian::docid>>();
+            walked->reserve(1024);
+            enquire.set_query(Xapian::Query(Xapian::Query::OP_AND_MAYBE, q->q, Xapian::Query((new WalkSource(walked))->release())));
+        } else {
+            enquire.set_query(q->q);
+        }
         /* BM25 without document-length normalisation (b = 0): dishes and restaurants are short and
          * alike, and the length look-up per matching term was a fifth of a menu search. */
         enquire.set_weighting_scheme(Xapian::BM25Weight(1, 0, 1, 0, 0.5));
@@ -833,17 +903,17 @@ long hx_rdb_run(hx_rdb *db, const hx_query *q, const hx_search_options *o,
                                                                Xapian::LatLongCoord(o->sort_lat, o->sort_lng)));
             enquire.set_sort_by_key_then_relevance(keymaker.get(), false);
         }
-        std::unique_ptr<OpenNowDecider> decider;
-        if (o->open_hours_slot >= 0) decider.reset(new OpenNowDecider(o));
         std::unique_ptr<FacetSpy> facets;
+        bool column = false;
         if (o->facet_slot >= 0 && o->facet_count > 0) {
             Xapian::valueno slot = static_cast<Xapian::valueno>(o->facet_slot);
-            if (o->facet_count <= FacetColumn::stride && db->facets.current(db->db, slot)) {
+            column = o->facet_count <= FacetColumn::stride && db->facets.current(db->db, slot);
+            if (column && !walked) {
                 facets.reset(new ColumnFacetSpy(db->facets, o->facet_count));
-            } else {
+            } else if (!column) {
                 facets.reset(new PackedFacetSpy(slot, o->facet_count));
             }
-            enquire.add_matchspy(facets.get());
+            if (facets) enquire.add_matchspy(facets.get());
         }
         Xapian::MSet mset = enquire.get_mset(o->offset, o->limit, o->check_at_least, nullptr, decider.get());
         for (Xapian::MSetIterator it = mset.begin(); it != mset.end(); ++it) {
@@ -851,7 +921,10 @@ long hx_rdb_run(hx_rdb *db, const hx_query *q, const hx_search_options *o,
             hit(ctx, *it, data.data(), data.size(), it.get_weight());
         }
         if (facets) facets->report(facet, ctx);
+        else if (column) count_facets(db->facets, *walked, o->facet_count, facet, ctx);
         estimate = static_cast<long>(mset.get_matches_estimated());
+        /* Every match walked is a match: a floor for Xapian's estimate. */
+        if (walked && walked->size() > static_cast<size_t>(estimate)) estimate = static_cast<long>(walked->size());
     });
     return estimate;
 }

@@ -327,7 +327,7 @@ public final class SearchIndex: Sendable {
         }
         let exact = try Self.textQuery(plans, joins: joins, maxCost: 0)
         let r0 = try db.run(try finish(exact), offset: offset, limit: limit, checkAtLeast: checkAtLeast, sort: sort,
-                            facetFields: facetFields, openNow: openNow)
+                            facetFields: facetFields, openNow: openNow, weighedByWords: exact != nil)
         var out = Tiered(hits: r0.hits.map { ($0, 0) }, estimated: r0.estimated, facets: r0.facets, corrected: nil,
                          warnings: normalised.warnings, plans: plans, matched: Self.matchedWords(plans))
         if Self.hasTypos(plans), let exact {
@@ -340,7 +340,7 @@ public final class SearchIndex: Sendable {
             let needed = limit1 > 0 || r0.estimated < checkAtLeast
             let r1 = try db.run(try finish(typoOnly), offset: max(0, offset - r0.estimated), limit: limit1,
                                 checkAtLeast: needed ? checkAtLeast : 0, sort: sort,
-                                facetFields: needed ? facetFields : [], openNow: openNow)
+                                facetFields: needed ? facetFields : [], openNow: openNow, weighedByWords: true)
             out.hits += r1.hits.prefix(limit1).map { ($0, 1) }
             out.estimated += r1.estimated
             for (field, counts) in r1.facets { out.facets[field, default: [:]].merge(counts, uniquingKeysWith: +) }

@@ -111,8 +111,10 @@ final class XapianDatabase {
 
     /// Runs `query`: hits `offset..<offset+limit` in `sort` order, with value counts of the facet
     /// fields packed in `SearchSchema.packedFacets` (all of `facetFields`, in their packing order).
+    /// `weighedByWords`: words weigh the matches, so that (ranked by relevance, without `openNow`) the
+    /// facets count every match walked and equal matches cost little (`hx_search_options.walk_matches`).
     func run(_ query: XapianQuery, offset: Int, limit: Int, checkAtLeast: Int = 0, sort: Sort = .relevance,
-             facetFields: [String] = [], openNow: OpenNow? = nil) throws(XapianError) -> Result {
+             facetFields: [String] = [], openNow: OpenNow? = nil, weighedByWords: Bool = false) throws(XapianError) -> Result {
         var context = RunContext(fields: facetFields)
         var err: UnsafeMutablePointer<CChar>?
         let zones = openNow.map { Array($0.minuteByZone.keys) } ?? []
@@ -130,6 +132,7 @@ final class XapianDatabase {
         options.open_zone_slot = -1
         options.facet_slot = facetFields.isEmpty ? -1 : Int32(SearchSchema.packedFacets)
         options.facet_count = facetFields.count
+        options.walk_matches = weighedByWords ? 1 : 0
         switch sort {
         case .relevance: break
         case .value(let slot, let descending):

@@ -184,6 +184,25 @@ import Testing
         #expect(try await c.restaurants("pizza", { $0.minRating = 4.9 }).hits.isEmpty)
     }
 
+    /// Facets count every match of a large result, not only those that could still reach the page once a thousand
+    /// were seen: 1,200 soups, every hundredth named "Soup Soup" (it weighs more, so the page's lowest weight rises
+    /// above the others' after the first thousand). The page stays in order of weight, then of arrival.
+    @Test func facetsCountEveryMatchOfALargeResult() async throws {
+        var c = try Catalog()
+        var events = [Self.restaurant("r-1", "Corner Cafe")]
+        for i in 0..<1200 {
+            events.append(Self.item("m-\(i)", i % 100 == 99 ? "Soup Soup \(i)" : "Soup \(i)", category: i % 2 == 0 ? "soup" : "starter"))
+        }
+        try await c.apply(events)
+        let result = try await c.search("soup ", { $0.limit = 12 })
+        #expect(result.facets["category"] == ["soup": 600, "starter": 600])
+        #expect(result.estimatedTotal >= 1200, "at least every match walked")
+        #expect(result.hits.map(\.item.name) == (0..<12).map { "Soup Soup \($0 * 100 + 99)" })
+        let next = try await c.search("soup ", { $0.limit = 3; $0.offset = 12 })
+        // Soups whose category is "soup" weigh more than starters; among equals, the order of arrival.
+        #expect(next.hits.map(\.item.name) == ["Soup 0", "Soup 2", "Soup 4"])
+    }
+
     @Test func staleRevisionsAreIgnoredAndRemovalsHideItems() async throws {
         var c = try await Self.standardCatalog()
         try await c.apply([Self.item("m-2", "Margherita Pizza Deluxe", price: 1100, revision: 3)])

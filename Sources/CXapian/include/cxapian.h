@@ -138,6 +138,10 @@ typedef struct {
     const char *const *open_zones;
     const int *open_minutes;
     size_t open_zone_count;
+    /* Non-zero when words weigh the matches (ranked by relevance, no open-now filter): equal matches then
+     * cost the matcher little, and facets count every match it walks (see WalkSource in cxapian.cpp). A
+     * query without words is left as it is: Xapian stops a weightless match after check_at_least. */
+    int walk_matches;
 } hx_search_options;
 
 /* Runs `q`: `hit` for each result, `facet` for every value counted in each facet field.
