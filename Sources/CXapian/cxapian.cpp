@@ -57,6 +57,24 @@ static bool written_between(const Xapian::Database &db, Xapian::rev from, Xapian
     return true;
 }
 
+/* `each(docid, value)` for every document the writer listed after revision `from` up to `to`, in docid order,
+ * with its value in `slot` now (nullptr when it has none, or no longer exists). False when a list is missing or
+ * `each` returned false. */
+template <typename F>
+static bool each_written_value(const Xapian::Database &db, Xapian::valueno slot, Xapian::rev from, Xapian::rev to, F each) {
+    std::vector<Xapian::docid> docids;
+    if (!written_between(db, from, to, docids)) return false;
+    Xapian::ValueIterator it = db.valuestream_begin(slot), end = db.valuestream_end(slot);
+    std::string value;
+    for (Xapian::docid d : docids) {
+        if (it != end) it.skip_to(d);
+        bool has = it != end && it.get_docid() == d;
+        if (has) value = *it;
+        if (!each(d, has ? &value : nullptr)) return false;
+    }
+    return true;
+}
+
 /* A reader's facet values of every document, as per-field codes indexed by docid, at one
  * revision. Counting facets with it costs an array read per match; reading each match's packed
  * facet value from Xapian's value stream had been most of a menu search. */
@@ -131,18 +149,17 @@ struct FacetColumn {
     /* Re-reads the documents the writer listed for each revision after ours; false when a list is missing.
      * Codes are written only once every value has been read. */
     bool update(const Xapian::Database &db, Xapian::rev rev) {
-        std::vector<Xapian::docid> docids;
-        if (!written_between(db, revision, rev, docids)) return false;
         std::vector<std::pair<Xapian::docid, Codes>> changes;
-        changes.reserve(docids.size());
-        Xapian::ValueIterator it = db.valuestream_begin(slot), end = db.valuestream_end(slot);
-        for (Xapian::docid d : docids) {
+        bool encoded = true;
+        bool listed = each_written_value(db, slot, revision, rev, [&](Xapian::docid d, const std::string *value) {
             Codes c;
             c.fill(0);
-            if (it != end) it.skip_to(d);
-            if (it != end && it.get_docid() == d && !dictionary.encode(*it, c)) return disable();
+            if (value && !dictionary.encode(*value, c)) return encoded = false;
             changes.emplace_back(d, c);
-        }
+            return true;
+        });
+        if (!encoded) return disable();
+        if (!listed) return false;
         size_t need = (static_cast<size_t>(db.get_lastdocid()) + 1) * stride;
         if (codes.size() < need) codes.resize(need, 0);
         for (const auto &change : changes) {
@@ -204,15 +221,12 @@ struct NumberColumn {
     }
 
     bool update(const Xapian::Database &db, Xapian::rev rev) {
-        std::vector<Xapian::docid> docids;
-        if (!written_between(db, revision, rev, docids)) return false;
         std::vector<std::pair<Xapian::docid, double>> changes;
-        changes.reserve(docids.size());
-        Xapian::ValueIterator it = db.valuestream_begin(slot), end = db.valuestream_end(slot);
-        for (Xapian::docid d : docids) {
-            if (it != end) it.skip_to(d);
-            changes.emplace_back(d, it != end && it.get_docid() == d ? number(*it) : std::nan(""));
-        }
+        bool listed = each_written_value(db, slot, revision, rev, [&](Xapian::docid d, const std::string *value) {
+            changes.emplace_back(d, value ? number(*value) : std::nan(""));
+            return true;
+        });
+        if (!listed) return false;
         if (numbers.use_count() > 1) numbers = std::make_shared<std::vector<double>>(*numbers);
         numbers->resize(static_cast<size_t>(db.get_lastdocid()) + 1, std::nan(""));
         for (const auto &change : changes) {
