@@ -454,6 +454,12 @@ long hx_rdb_doccount(hx_rdb *db, char **err) {
     return n;
 }
 
+long long hx_rdb_revision(hx_rdb *db, char **err) {
+    long long r = -1;
+    guarded(err, [&] { r = static_cast<long long>(db->db.get_revision()); });
+    return r;
+}
+
 char *hx_rdb_get_metadata(hx_rdb *db, const char *key, char **err) {
     char *out = nullptr;
     guarded(err, [&] { out = dup_string(db->db.get_metadata(key)); });

@@ -26,6 +26,10 @@ public final class SearchIndex: Sendable {
         var vocabulary = Vocabulary()
         var zones: [String] = []
         var vocabularyDocuments = -1
+        /// The commit the vocabulary was read at: no commit since, nothing to read again.
+        var vocabularyRevision: Int64 = -1
+        /// How often the vocabulary was read (for tests).
+        var vocabularyReads = 0
         var vocabularyBuilt: ContinuousClock.Instant?
         var vocabularyBuilding = false
         /// The newest suggestions read (shared by the readers; nil: none yet).
@@ -368,6 +372,9 @@ public final class SearchIndex: Sendable {
         }
     }
 
+    /// How often the vocabulary was read whole (for tests).
+    var vocabularyReads: Int { state.withLock { $0.vocabularyReads } }
+
     /// Each reader's facet column statistics (for tests).
     func facetColumnStats() async throws -> [(fullLoads: Int, updates: Int)] {
         var out: [(fullLoads: Int, updates: Int)] = []
@@ -689,10 +696,12 @@ public final class SearchIndex: Sendable {
     /// sees the newest commit, the vocabulary included, so it is rebuilt in line.
     private func refreshVocabulary(_ db: XapianDatabase) throws {
         enum Plan { case none, inline, background }
-        let count = try db.documentCount()
+        let count = try db.documentCount(), revision = try db.revision()
         let refresh = refresh
         let plan = state.withLock { s -> Plan in
             guard let built = s.vocabularyBuilt else { return .inline }
+            // Read at this commit already (a quiet index had been read again every ten refreshes all the same).
+            guard s.vocabularyRevision != revision else { return .none }
             let age = ContinuousClock.now - built
             let due = (s.vocabularyDocuments != count && age >= refresh) || age > refresh * 10
             guard due, !s.vocabularyBuilding else { return .none }
@@ -727,14 +736,16 @@ public final class SearchIndex: Sendable {
     }
 
     private func buildVocabulary(_ db: XapianDatabase) throws {
-        let count = try db.documentCount()
+        let count = try db.documentCount(), revision = try db.revision()
         let vocabulary = Vocabulary(try db.terms(prefix: "", wordsOnly: true))
         let zones = try db.terms(prefix: SearchSchema.zonePrefix).map { String($0.term.dropFirst(SearchSchema.zonePrefix.count)) }
         state.withLock { s in
             s.vocabulary = vocabulary
             s.zones = zones
             s.vocabularyDocuments = count
+            s.vocabularyRevision = revision
             s.vocabularyBuilt = .now
+            s.vocabularyReads += 1
         }
     }
 }

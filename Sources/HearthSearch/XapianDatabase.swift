@@ -68,6 +68,14 @@ final class XapianDatabase {
         return n
     }
 
+    /// The commit this reader sees (Xapian's revision number).
+    func revision() throws(XapianError) -> Int64 {
+        var err: UnsafeMutablePointer<CChar>?
+        let r = hx_rdb_revision(db, &err)
+        if r < 0 { throw XapianError.take(err) }
+        return r
+    }
+
     /// Every term starting with `prefix`, with the number of documents holding it; `wordsOnly` skips
     /// the prefixed terms (ids, filters, stems) without reading them.
     func terms(prefix: String, wordsOnly: Bool = false) throws(XapianError) -> [(term: String, frequency: Int)] {

@@ -68,6 +68,8 @@ void hx_rdb_facet_column_stats(hx_rdb *db, unsigned long *full_loads, unsigned l
 int hx_rdb_postings(hx_rdb *db, const char *term, void (*each)(void *ctx, unsigned docid, const char *data, size_t len),
                     void *ctx, char **err);
 long hx_rdb_doccount(hx_rdb *db, char **err);
+/* The commit the reader sees (its revision number); -1 on error. */
+long long hx_rdb_revision(hx_rdb *db, char **err);
 /* Documents whose number in `slot` (sortable-serialised) lies within [lower, upper] (an end is open unless
  * has_lower / has_upper): the matches of a value range, tested against the reader's copy of the slot. The
  * query holds the numbers as of the reader's revision when it was made. */
