@@ -191,7 +191,6 @@ struct NumberColumn {
     Xapian::valueno slot = Xapian::BAD_VALUENO;
     Xapian::rev revision = 0;
     bool loaded = false;
-    unsigned long full_loads = 0, updates = 0;
     std::shared_ptr<std::vector<double>> numbers = std::make_shared<std::vector<double>>();
 
     static double number(const std::string &v) {
@@ -217,7 +216,6 @@ struct NumberColumn {
         numbers = fresh;
         revision = rev;
         loaded = true;
-        ++full_loads;
     }
 
     bool update(const Xapian::Database &db, Xapian::rev rev) {
@@ -233,7 +231,6 @@ struct NumberColumn {
             if (change.first < numbers->size()) (*numbers)[change.first] = change.second;
         }
         revision = rev;
-        ++updates;
         return true;
     }
 };
