@@ -318,9 +318,12 @@ int hx_wdb_add(hx_wdb *db, const char *idterm, hx_doc *doc, char **err) {
 
 int hx_wdb_delete(hx_wdb *db, const char *idterm, char **err) {
     return guarded(err, [&] {
-        /* Listed too, so that readers' columns forget what the document held. */
-        for (Xapian::PostingIterator it = db->db.postlist_begin(idterm); it != db->db.postlist_end(idterm); ++it) db->written.push_back(*it);
-        db->db.delete_document(idterm);
+        /* By docid, each listed too, so that readers' columns forget what the document held (deleting by the
+         * term would look its posting list up a second time). */
+        std::vector<Xapian::docid> ids;
+        for (Xapian::PostingIterator it = db->db.postlist_begin(idterm); it != db->db.postlist_end(idterm); ++it) ids.push_back(*it);
+        for (Xapian::docid id : ids) db->db.delete_document(id);
+        db->written.insert(db->written.end(), ids.begin(), ids.end());
     });
 }
 

@@ -153,11 +153,9 @@ struct QueryParameters {
 
     func int(_ name: String, range: ClosedRange<Int>) throws -> Int? {
         guard let v = values[name] else { return nil }
-        guard v.range(of: "^[+-]?[0-9]+$", options: .regularExpression) != nil else {
-            throw APIError.badRequest("invalid_parameter", "\(name) must be a whole number")
-        }
-        // A whole number too long for 64 bits is out of range, like any other.
-        guard let n = Int(v), range.contains(n) else {
+        let parsed = WholeNumber(v)
+        if parsed == .notANumber { throw APIError.badRequest("invalid_parameter", "\(name) must be a whole number") }
+        guard case .value(let n) = parsed, range.contains(n) else {
             throw APIError.badRequest("parameter_out_of_range", "\(name) must be between \(range.lowerBound) and \(range.upperBound)")
         }
         return n

@@ -1,4 +1,5 @@
 import Foundation
+import HearthEvents
 import HearthPostgres
 import Logging
 import Synchronization
@@ -79,13 +80,13 @@ public final class ReportRunner: Sendable {
         case .timestamp:
             guard raw.utf8.count <= 40, instant(raw) != nil else { throw invalid("a date (YYYY-MM-DD) or an ISO 8601 timestamp with its offset") }
         case .int:
-            guard raw.range(of: "^[+-]?[0-9]+$", options: .regularExpression) != nil else { throw invalid("a whole number") }
-            // A whole number too long for 64 bits is out of range, like any other.
-            guard let n = Int(raw) else {
-                let bound = raw.hasPrefix("-") ? p.min.map { "at least \(Self.show($0))" } : p.max.map { "at most \(Self.show($0))" }
+            switch WholeNumber(raw) {
+            case .value(let n): try bounded(Double(n))
+            case .outOfRange(let negative):
+                let bound = negative ? p.min.map { "at least \(Self.show($0))" } : p.max.map { "at most \(Self.show($0))" }
                 throw ReportParameterError(code: "parameter_out_of_range", message: "\(p.name) must be \(bound ?? "a 64-bit whole number")")
+            case .notANumber: throw invalid("a whole number")
             }
-            try bounded(Double(n))
         case .number:
             guard let n = Double(raw), n.isFinite else { throw invalid("a number") }
             try bounded(n)
