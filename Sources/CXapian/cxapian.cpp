@@ -75,6 +75,19 @@ static bool each_written_value(const Xapian::Database &db, Xapian::valueno slot,
     return true;
 }
 
+/* Brings a reader's column (its `slot`, `revision` and `loaded`, `load(db, rev)` and `update(db, rev)`) to
+ * `db`'s revision: from the writer's lists when it is at most `written_revisions_kept` revisions behind, else
+ * whole. Returns what the load or update returned (true when already current). Xapian errors (a revision
+ * discarded under the reader) propagate and leave the column as it was. */
+template <typename Column>
+static bool bring_current(Column &column, const Xapian::Database &db, Xapian::valueno slot) {
+    if (column.slot != slot) { column.slot = slot; column.loaded = false; }
+    Xapian::rev rev = db.get_revision();
+    if (column.loaded && rev == column.revision) return true;
+    if (column.loaded && rev > column.revision && rev - column.revision <= written_revisions_kept && column.update(db, rev)) return true;
+    return column.load(db, rev);
+}
+
 /* A reader's facet values of every document, as per-field codes indexed by docid, at one
  * revision. Counting facets with it costs an array read per match; reading each match's packed
  * facet value from Xapian's value stream had been most of a menu search. */
@@ -116,16 +129,8 @@ struct FacetColumn {
     std::vector<uint16_t> codes;   /* [docid * stride + field]; 0: none */
     Dictionary dictionary;         /* only grows between full loads, which start a new one */
 
-    /* Brings the column to `db`'s revision; false when it cannot serve (then values are read).
-     * Xapian errors (a revision discarded under the reader) propagate and leave it as it was. */
-    bool current(const Xapian::Database &db, Xapian::valueno s) {
-        if (disabled) return false;
-        if (slot != s) { slot = s; loaded = false; }
-        Xapian::rev rev = db.get_revision();
-        if (loaded && rev == revision) return true;
-        if (loaded && rev > revision && rev - revision <= written_revisions_kept && update(db, rev)) return true;
-        return load(db, rev);
-    }
+    /* Brings the column to `db`'s revision; false when it cannot serve (then values are read). */
+    bool current(const Xapian::Database &db, Xapian::valueno s) { return !disabled && bring_current(*this, db, s); }
 
     /* Reads every document's value into a new column and dictionary, then swaps them in. */
     bool load(const Xapian::Database &db, Xapian::rev rev) {
@@ -198,16 +203,7 @@ struct NumberColumn {
         return Xapian::sortable_unserialise(v);
     }
 
-    /* Brings the column to `db`'s revision. Xapian errors propagate and leave it as it was. */
-    void current(const Xapian::Database &db, Xapian::valueno s) {
-        if (slot != s) { slot = s; loaded = false; }
-        Xapian::rev rev = db.get_revision();
-        if (loaded && rev == revision) return;
-        if (loaded && rev > revision && rev - revision <= written_revisions_kept && update(db, rev)) return;
-        load(db, rev);
-    }
-
-    void load(const Xapian::Database &db, Xapian::rev rev) {
+    bool load(const Xapian::Database &db, Xapian::rev rev) {
         auto fresh = std::make_shared<std::vector<double>>(static_cast<size_t>(db.get_lastdocid()) + 1, std::nan(""));
         for (Xapian::ValueIterator it = db.valuestream_begin(slot); it != db.valuestream_end(slot); ++it) {
             Xapian::docid did = it.get_docid();
@@ -216,6 +212,7 @@ struct NumberColumn {
         numbers = fresh;
         revision = rev;
         loaded = true;
+        return true;
     }
 
     bool update(const Xapian::Database &db, Xapian::rev rev) {
@@ -235,7 +232,86 @@ struct NumberColumn {
     }
 };
 
-struct hx_rdb { Xapian::Database db; FacetColumn facets; std::map<Xapian::valueno, NumberColumn> numbers; };
+/* A reader's coordinates in one value slot (Xapian's serialised `LatLongCoords`), sorted by document, at one
+ * revision: what the radius filter and the distance sort read. Xapian decodes a document's coordinates from
+ * the slot's value stream for each candidate, in the distance posting source and again in the distance key
+ * maker: a third of a search for restaurants near a point by distance. Only documents with a location have
+ * entries (a restaurant's 24 bytes; menu items have none), one per coordinate. Kept up to date like the other
+ * columns, shared with the queries built on it and replaced, not changed, by an update. */
+struct PointColumn {
+    struct Point {
+        Xapian::docid did;
+        double lat, lng;
+        bool operator<(Xapian::docid d) const { return did < d; }
+    };
+    typedef std::vector<Point> Points;
+
+    Xapian::valueno slot = Xapian::BAD_VALUENO;
+    Xapian::rev revision = 0;
+    bool loaded = false;
+    std::shared_ptr<const Points> points = std::make_shared<Points>();
+
+    /* A document's coordinates; none for a value that is not a list of coordinates (as the key maker and the
+     * distance source would have thrown on it, the document is then found by neither). */
+    static void decode(Xapian::docid did, const std::string &value, Points &out) {
+        Xapian::LatLongCoords coords;
+        try { coords.unserialise(value); } catch (const Xapian::Error &) { return; }
+        for (auto c = coords.begin(); c != coords.end(); ++c) out.push_back(Point{did, (*c).latitude, (*c).longitude});
+    }
+
+    bool load(const Xapian::Database &db, Xapian::rev rev) {
+        auto fresh = std::make_shared<Points>();
+        for (Xapian::ValueIterator it = db.valuestream_begin(slot); it != db.valuestream_end(slot); ++it) decode(it.get_docid(), *it, *fresh);
+        points = fresh;
+        revision = rev;
+        loaded = true;
+        return true;
+    }
+
+    /* Merges the documents the writer listed (their coordinates now, or none) into a new list. */
+    bool update(const Xapian::Database &db, Xapian::rev rev) {
+        std::vector<Xapian::docid> changed;
+        Points now;
+        bool listed = each_written_value(db, slot, revision, rev, [&](Xapian::docid d, const std::string *value) {
+            changed.push_back(d);
+            if (value) decode(d, *value, now);
+            return true;
+        });
+        if (!listed) return false;
+        auto merged = std::make_shared<Points>();
+        merged->reserve(points->size() + now.size());
+        Points::const_iterator kept = points->begin(), fresh = now.cbegin();
+        auto gone = changed.begin();
+        while (kept != points->end() || fresh != now.cend()) {
+            if (fresh == now.cend() || (kept != points->end() && kept->did < fresh->did)) {
+                while (gone != changed.end() && *gone < kept->did) ++gone;
+                if (gone == changed.end() || *gone != kept->did) merged->push_back(*kept);
+                ++kept;
+            } else if (kept == points->end() || fresh->did < kept->did) {
+                merged->push_back(*fresh++);
+            } else {
+                /* The same document before and now: only what it holds now. */
+                Xapian::docid d = kept->did;
+                while (kept != points->end() && kept->did == d) ++kept;
+            }
+        }
+        points = merged;
+        revision = rev;
+        return true;
+    }
+
+    /* The entries of document `did` start at the result (which holds a later document, or is the end, when it has none). */
+    static Points::const_iterator find(const Points &p, Points::const_iterator from, Xapian::docid did) {
+        return std::lower_bound(from, p.end(), did);
+    }
+};
+
+struct hx_rdb {
+    Xapian::Database db;
+    FacetColumn facets;
+    std::map<Xapian::valueno, NumberColumn> numbers;
+    std::map<Xapian::valueno, PointColumn> points;
+};
 struct hx_doc { Xapian::Document doc; Xapian::TermGenerator gen; };
 struct hx_query { Xapian::Query q; };
 
@@ -610,76 +686,139 @@ size_t hx_latlong(double lat, double lng, char *out, size_t cap) {
     } catch (...) { return 0; }
 }
 
+/* Great-circle distance in metres from `centre` to the nearest of a document's coordinates, which start at `p`
+ * (`end` or a later document's entry ends them); -1 when it has none. Coordinates outside [lat_low, lat_high]
+ * are passed by without trigonometry (`HUGE_VAL` bounds take every one). */
+static double nearest_distance(const Xapian::GreatCircleMetric &metric, const Xapian::LatLongCoord &centre,
+                               PointColumn::Points::const_iterator p, PointColumn::Points::const_iterator end,
+                               double lat_low = -HUGE_VAL, double lat_high = HUGE_VAL) {
+    double best = -1;
+    for (Xapian::docid did = p == end ? 0 : p->did; p != end && p->did == did; ++p) {
+        if (p->lat < lat_low || p->lat > lat_high) continue;
+        Xapian::LatLongCoord c;
+        c.latitude = p->lat;
+        c.longitude = p->lng;
+        double d = metric.pointwise_distance(centre, c);
+        if (best < 0 || d < best) best = d;
+    }
+    return best;
+}
+
 /* The documents within `radius` metres (great-circle) of a centre, weighed k1 (distance + k1)^-k2: what
- * Xapian's LatLongDistancePostingSource matches and weighs. That one decodes each document's coordinates
- * into a new list and computes a distance for every document with a location; this one decodes in place
- * and first rejects a coordinate outside the latitude band the radius allows, so most restaurants of
- * other cities cost no trigonometry. */
-class NearSource : public Xapian::ValuePostingSource {
+ * Xapian's LatLongDistancePostingSource matches and weighs. That one decodes each candidate's coordinates from
+ * the value stream into a new list and computes a distance for every document with a location; this one reads
+ * the reader's `PointColumn` and first rejects a coordinate outside the latitude band the radius allows, so
+ * most restaurants of other cities cost no trigonometry. */
+class NearSource : public Xapian::PostingSource {
+    std::shared_ptr<const PointColumn::Points> points;
     Xapian::LatLongCoord centre;
     double radius, k1, k2;
     double lat_low, lat_high;
     Xapian::GreatCircleMetric metric;
+    Xapian::doccount estimate;
+    PointColumn::Points::const_iterator at;   /* the current document's first entry */
+    Xapian::docid pos = 0;
     double dist = 0;
 
-    /* Whether the current document lies within the radius (its distance noted for the weight). */
-    bool within() {
-        const std::string value = get_value();
-        const char *p = value.data(), *end = p + value.size();
-        double best = -1;
-        while (p != end) {
-            Xapian::LatLongCoord c;
-            c.unserialise(&p, end);
-            if (c.latitude < lat_low || c.latitude > lat_high) continue;
-            double d = metric.pointwise_distance(centre, c);
-            if (best < 0 || d < best) best = d;
+    /* Moves to the first document from `from` on that lies within the radius (its distance noted for the weight). */
+    void settle(PointColumn::Points::const_iterator from) {
+        const auto end = points->end();
+        while (from != end) {
+            double d = nearest_distance(metric, centre, from, end, lat_low, lat_high);
+            if (d >= 0 && d <= radius) { at = from; pos = from->did; dist = d; return; }
+            Xapian::docid did = from->did;
+            while (from != end && from->did == did) ++from;
         }
-        if (best < 0 || best > radius) return false;
-        dist = best;
-        return true;
-    }
-    void forward(double min_wt) {
-        while (!ValuePostingSource::at_end() && !within()) ValuePostingSource::next(min_wt);
+        at = end;
     }
 
 public:
-    NearSource(Xapian::valueno slot, const Xapian::LatLongCoord &c, double radius_m, double k1_, double k2_)
-        : Xapian::ValuePostingSource(slot), centre(c), radius(radius_m), k1(k1_), k2(k2_) {
+    NearSource(std::shared_ptr<const PointColumn::Points> p, const Xapian::LatLongCoord &c, double radius_m, double k1_, double k2_,
+               Xapian::doccount est)
+        : points(std::move(p)), centre(c), radius(radius_m), k1(k1_), k2(k2_), estimate(est) {
         /* A point within the radius is at most radius / R radians of latitude away. */
         double degrees = radius_m / 6300000.0 * (180.0 / M_PI) + 1e-6;   /* below the metric's Earth radius (6,372.8 km) */
         lat_low = c.latitude - degrees;
         lat_high = c.latitude + degrees;
+        at = points->begin();
+    }
+    void init(const Xapian::Database &) override {
+        at = points->begin();
+        pos = 0;
         set_maxweight(k1 * std::pow(k1, -k2));
+        termfreq_max = static_cast<Xapian::doccount>(points->size());
+        termfreq_est = std::min(estimate, termfreq_max);
     }
-    void init(const Xapian::Database &db) override {
-        Xapian::ValuePostingSource::init(db);
-        set_termfreq_min(0);   /* possibly none within the radius */
+    Xapian::doccount get_termfreq_min() const override { return 0; }   /* possibly none within the radius */
+    Xapian::doccount get_termfreq_est() const override { return termfreq_est; }
+    Xapian::doccount get_termfreq_max() const override { return termfreq_max; }
+    void next(double) override {
+        auto from = at;
+        while (from != points->end() && from->did <= pos) ++from;
+        settle(from);
     }
-    void next(double min_wt) override {
-        Xapian::ValuePostingSource::next(min_wt);
-        forward(min_wt);
+    void skip_to(Xapian::docid did, double) override {
+        if (did <= pos) return;
+        settle(PointColumn::find(*points, at, did));
     }
-    void skip_to(Xapian::docid did, double min_wt) override {
-        Xapian::ValuePostingSource::skip_to(did, min_wt);
-        forward(min_wt);
+    bool check(Xapian::docid did, double) override {
+        auto from = did > pos ? PointColumn::find(*points, at, did) : PointColumn::find(*points, points->begin(), did);
+        double d = from != points->end() && from->did == did ? nearest_distance(metric, centre, from, points->end(), lat_low, lat_high) : -1;
+        at = from;
+        pos = did;
+        if (d < 0 || d > radius) return false;   /* no match here, and next() moves past `did` */
+        dist = d;
+        return true;
     }
-    bool check(Xapian::docid did, double min_wt) override {
-        if (!Xapian::ValuePostingSource::check(did, min_wt)) return false;
-        if (Xapian::ValuePostingSource::at_end()) return true;
-        return within();
-    }
+    bool at_end() const override { return at == points->end(); }
+    Xapian::docid get_docid() const override { return pos; }
     double get_weight() const override { return k1 * std::pow(dist + k1, -k2); }
-    NearSource *clone() const override { return new NearSource(get_slot(), centre, radius, k1, k2); }
+    NearSource *clone() const override { return new NearSource(points, centre, radius, k1, k2, estimate); }
     std::string name() const override { return std::string(); }
+
+private:
+    Xapian::doccount termfreq_est = 0, termfreq_max = 0;
 };
 
-hx_query *hx_query_near(unsigned slot, double lat, double lng, double radius_m, double k1, double k2, char **err) {
+hx_query *hx_rdb_near(hx_rdb *db, unsigned slot, double lat, double lng, double radius_m, double k1, double k2, char **err) {
     return wrap(err, [&] {
         if (k1 <= 0 || k2 <= 0) throw std::invalid_argument("near: k1 and k2 must be positive");
-        Xapian::PostingSource *source = new NearSource(slot, Xapian::LatLongCoord(lat, lng), radius_m, k1, k2);
+        PointColumn &column = db->points[slot];
+        bring_current(column, db->db, slot);
+        std::shared_ptr<const PointColumn::Points> points = column.points;
+        Xapian::LatLongCoord centre(lat, lng);
+        /* How many documents lie within the radius, from every step-th entry (the matcher orders an AND by it). */
+        Xapian::GreatCircleMetric metric;
+        size_t size = points->size(), step = std::max<size_t>(1, size / 1024), sampled = 0, passed = 0;
+        for (size_t i = 0; i < size; i += step, ++sampled) {
+            const auto &p = (*points)[i];
+            Xapian::LatLongCoord c;
+            c.latitude = p.lat;
+            c.longitude = p.lng;
+            if (metric.pointwise_distance(centre, c) <= radius_m) ++passed;
+        }
+        auto est = static_cast<Xapian::doccount>(sampled == 0 ? 0 : static_cast<double>(size) * passed / sampled);
+        Xapian::PostingSource *source = new NearSource(points, centre, radius_m, k1, k2, est);
         return Xapian::Query(source->release());
     });
 }
+
+/* Sort keys by distance from a centre to a document's nearest coordinate in the reader's `PointColumn`: the keys
+ * of Xapian's LatLongDistanceKeyMaker (the same metric; nine 0xFF bytes, after every distance, for a document
+ * without a location), without reading and decoding the document's value. */
+class NearestKeyMaker : public Xapian::KeyMaker {
+    std::shared_ptr<const PointColumn::Points> points;
+    Xapian::LatLongCoord centre;
+    Xapian::GreatCircleMetric metric;
+public:
+    NearestKeyMaker(std::shared_ptr<const PointColumn::Points> p, const Xapian::LatLongCoord &c) : points(std::move(p)), centre(c) {}
+    std::string operator()(const Xapian::Document &doc) const override {
+        Xapian::docid did = doc.get_docid();
+        auto from = PointColumn::find(*points, points->begin(), did);
+        double d = from != points->end() && from->did == did ? nearest_distance(metric, centre, from, points->end()) : -1;
+        return d < 0 ? std::string(9, '\xff') : Xapian::sortable_serialise(d);
+    }
+};
 
 /* The documents whose number in a reader's `NumberColumn` lies within [lower, upper]: the matches of
  * Xapian's value range on that slot (the sortable serialisation keeps the order of numbers), each tested
@@ -734,7 +873,7 @@ private:
 hx_query *hx_rdb_range(hx_rdb *db, unsigned slot, int has_lower, double lower, int has_upper, double upper, char **err) {
     return wrap(err, [&] {
         NumberColumn &column = db->numbers[slot];
-        column.current(db->db, slot);
+        bring_current(column, db->db, slot);
         std::shared_ptr<const std::vector<double>> numbers = column.numbers;
         double lo = has_lower ? lower : -HUGE_VAL, hi = has_upper ? upper : HUGE_VAL;
         /* How many documents pass, from every step-th one (the matcher orders an AND by it). */
@@ -917,10 +1056,12 @@ long hx_rdb_run(hx_rdb *db, const hx_query *q, const hx_search_options *o,
          * alike, and the length look-up per matching term was a fifth of a menu search. */
         enquire.set_weighting_scheme(Xapian::BM25Weight(1, 0, 1, 0, 0.5));
         if (o->sort_slot >= 0) enquire.set_sort_by_value_then_relevance(static_cast<Xapian::valueno>(o->sort_slot), o->sort_descending != 0);
-        std::unique_ptr<Xapian::LatLongDistanceKeyMaker> keymaker;
+        std::unique_ptr<NearestKeyMaker> keymaker;
         if (o->sort_geo_slot >= 0) {
-            keymaker.reset(new Xapian::LatLongDistanceKeyMaker(static_cast<Xapian::valueno>(o->sort_geo_slot),
-                                                               Xapian::LatLongCoord(o->sort_lat, o->sort_lng)));
+            Xapian::valueno slot = static_cast<Xapian::valueno>(o->sort_geo_slot);
+            PointColumn &column = db->points[slot];
+            bring_current(column, db->db, slot);
+            keymaker.reset(new NearestKeyMaker(column.points, Xapian::LatLongCoord(o->sort_lat, o->sort_lng)));
             enquire.set_sort_by_key_then_relevance(keymaker.get(), false);
         }
         std::unique_ptr<FacetSpy> facets;

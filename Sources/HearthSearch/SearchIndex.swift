@@ -160,7 +160,7 @@ public final class SearchIndex: Sendable {
                 // Nearer ranks higher; with a radius, only what lies within it (one distance source that
                 // both filters and weighs: each source computes every restaurant's distance).
                 let radius = (query.radiusKm ?? 20_000) * 1000
-                let near = try XapianQuery.near(slot: SearchSchema.restaurantLocation, lat: at.lat, lng: at.lng, radiusMeters: radius)
+                let near = try db.near(slot: SearchSchema.restaurantLocation, lat: at.lat, lng: at.lng, radiusMeters: radius)
                 if query.radiusKm != nil { weighted.append(near) } else { boosts.append(near) }
             }
             let boost = boosts.count > 1 ? try XapianQuery.combine(.or, boosts) : boosts.first
@@ -231,7 +231,7 @@ public final class SearchIndex: Sendable {
             var city = query.city
             if city == nil, let at = query.location {
                 let near = try XapianQuery.combine(.andNot, [
-                    try .combine(.filter, [try .near(slot: SearchSchema.restaurantLocation, lat: at.lat, lng: at.lng, radiusMeters: 50_000),
+                    try .combine(.filter, [try db.near(slot: SearchSchema.restaurantLocation, lat: at.lat, lng: at.lng, radiusMeters: 50_000),
                                            try .term(SearchSchema.restaurantType)]),
                     try .term(SearchSchema.hidden),
                 ])

@@ -52,6 +52,12 @@ final class XapianDatabase {
         try XapianQuery { hx_rdb_range(db, slot, lower == nil ? 0 : 1, lower ?? 0, upper == nil ? 0 : 1, upper ?? 0, $0) }
     }
 
+    /// Documents within `radiusMeters` of a point (coordinates in `slot`), weighted more the nearer: tested
+    /// against this reader's copy of the slot's coordinates as of its current commit.
+    func near(slot: UInt32, lat: Double, lng: Double, radiusMeters: Double) throws(XapianError) -> XapianQuery {
+        try XapianQuery { hx_rdb_near(db, slot, lat, lng, radiusMeters, 1000, 1, $0) }
+    }
+
     /// The metadata value, or nil when unset.
     func metadata(_ key: String) throws(XapianError) -> String? {
         var err: UnsafeMutablePointer<CChar>?
@@ -216,11 +222,6 @@ final class XapianQuery: @unchecked Sendable {
     func scaled(_ factor: Double) throws(XapianError) -> XapianQuery {
         if factor == 1 { return self }
         return try XapianQuery { hx_query_scale(pointer, factor, $0) }
-    }
-
-    /// Documents within `radiusMeters` of a point (coordinates in `slot`), weighted more the nearer.
-    static func near(slot: UInt32, lat: Double, lng: Double, radiusMeters: Double) throws(XapianError) -> XapianQuery {
-        try XapianQuery { hx_query_near(slot, lat, lng, radiusMeters, 1000, 1, $0) }
     }
 
     /// Matches documents with a number in `slot`, weighted by it times `scale`.

@@ -443,6 +443,41 @@ import Testing
         #expect(try await c.restaurants("", { $0.location = centre; $0.radiusKm = 25 }).hits.count == 5)
     }
 
+    /// The radius filter and the distance sort read a reader's copy of the restaurants' coordinates, brought up to
+    /// each commit from the writer's lists: a restaurant moved, one removed and one added in one commit (beside a
+    /// menu item, which has no location) are found where they are now, with and without words.
+    @Test func radiusAndDistanceFollowEveryCommit() async throws {
+        var c = try Catalog()
+        let centre = GeoPoint(lat: 51.5, lng: -0.12)
+        func at(north km: Double) -> GeoPoint { GeoPoint(lat: centre.lat + km / 111.2, lng: centre.lng) }
+        try await c.apply([
+            Self.restaurant("r-1", "Pizza One", at: centre), Self.restaurant("r-2", "Pizza Two", at: at(north: 2)),
+            Self.restaurant("r-3", "Pizza Three", at: at(north: 5)), Self.restaurant("r-9", "Noodle Nine", at: at(north: 1)),
+        ])
+        func ids(_ text: String, radius: Double?, sort: SearchIndex.RestaurantSort = .distance) async throws -> [String] {
+            try await c.restaurants(text, { $0.location = centre; $0.radiusKm = radius; $0.sort = sort }).hits.map(\.id)
+        }
+        #expect(try await ids("", radius: 3) == ["r-1", "r-9", "r-2"])
+        #expect(try await ids("pizza", radius: 3) == ["r-1", "r-2"])
+        #expect(try await ids("pizza", radius: nil) == ["r-1", "r-2", "r-3"])
+        try await c.apply([
+            Self.restaurant("r-1", "Pizza One", revision: 2, at: at(north: 8)),
+            .restaurantRemoved(RestaurantRemoved(restaurant_id: "r-3", revision: 2)),
+            Self.restaurant("r-4", "Pizza Four", at: at(north: 0.5)),
+            Self.item("m-1", "Margherita Pizza", restaurant: "r-4"),
+        ])
+        #expect(try await ids("", radius: 3) == ["r-4", "r-9", "r-2"])
+        #expect(try await ids("pizza", radius: 3) == ["r-4", "r-2"], "with words: each candidate checked")
+        #expect(try await ids("pizza", radius: 10) == ["r-4", "r-2", "r-1"], "the moved restaurant where it is now")
+        #expect(try await ids("pizza", radius: 10, sort: .relevance) == ["r-4", "r-2", "r-1"], "nearer weighs more")
+        #expect(try await ids("pizza", radius: nil) == ["r-4", "r-2", "r-1"], "the removed one is gone")
+        #expect(try await ids("pizza", radius: 1) == ["r-4"])
+        // The next commit moves one restaurant only: its old coordinate goes, the others stay.
+        try await c.apply([Self.restaurant("r-2", "Pizza Two", revision: 2, at: at(north: 30))])
+        #expect(try await ids("pizza", radius: 10) == ["r-4", "r-1"])
+        #expect(try await ids("pizza", radius: nil) == ["r-4", "r-1", "r-2"])
+    }
+
     @Test func openNowInTheRestaurantsOwnZoneAcrossMidnight() async throws {
         var c = try Catalog()
         // Friday 2026-11-20 18:50 UTC = 00:20 Saturday in Kolkata (+05:30) = 00:35 Saturday in Kathmandu (+05:45).

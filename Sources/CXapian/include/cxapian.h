@@ -116,9 +116,10 @@ double hx_unsortable(const char *value, size_t len);
 
 /* A latitude/longitude as a value for geo queries (Xapian::LatLongCoords::serialise). */
 size_t hx_latlong(double lat, double lng, char *out, size_t cap);
-/* Documents within `radius_m` metres of (lat, lng) by the coordinates in `slot`, weighted more
- * the nearer they are (Xapian::LatLongDistancePostingSource with k1, k2). */
-hx_query *hx_query_near(unsigned slot, double lat, double lng, double radius_m, double k1, double k2, char **err);
+/* Documents within `radius_m` metres of (lat, lng) by the coordinates in `slot` (Xapian::LatLongCoords),
+ * weighted more the nearer they are: the matches and weights of Xapian::LatLongDistancePostingSource with
+ * k1, k2, read from the reader's copy of the slot. */
+hx_query *hx_rdb_near(hx_rdb *db, unsigned slot, double lat, double lng, double radius_m, double k1, double k2, char **err);
 
 typedef struct {
     unsigned offset;
