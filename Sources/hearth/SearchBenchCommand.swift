@@ -30,6 +30,8 @@ struct BenchSearch: AsyncParsableCommand {
     @Option(name: .customLong("keep-index"),
             help: "Build the index in this folder and keep it; when it already holds one, time queries on it without indexing again.")
     var keepIndex: String?
+    @Option(help: "Time only the searches whose name in the per-search table contains this text (for profiling one query; HTTP load and suggestions unchanged).")
+    var only: String?
     @Flag(help: "Print one JSON object instead of a table.") var json = false
 
     func run() async throws {
@@ -38,6 +40,9 @@ struct BenchSearch: AsyncParsableCommand {
             throw fail("--restaurants must be 1 to 1000000 and --items-per-restaurant 1 to 200")
         }
         guard (1...10_000).contains(rounds), (1...600).contains(httpSeconds) else { throw fail("--rounds 1 to 10000, --http-seconds 1 to 600") }
+        if let only, QueryMix.standard.only(only).labels.isEmpty {
+            throw fail("--only \(only): no search of the mix is named so; the names are those of the per-search table")
+        }
         let definitions: [IndexDefinition]
         do { definitions = try IndexDefinition.loadAll(from: URL(fileURLWithPath: indexesDir)) } catch {
             throw fail("\(describe(error)) (run from the repository, or pass --indexes-dir)")
@@ -154,10 +159,10 @@ struct BenchSearch: AsyncParsableCommand {
 
         // 2. The fixed query mix, in process.
         let index = try SearchIndex(path: path, definitions: definitions)
-        let mix = QueryMix.standard
+        let mix = QueryMix.standard.only(only)
         note("timing \(mix.menu.count + mix.restaurants.count) queries and \(mix.suggestions.count) suggestions × \(rounds) rounds …")
         let first = ContinuousClock.now
-        _ = try await index.searchMenu(mix.menu[0])
+        if let q = mix.menu.first { _ = try await index.searchMenu(q) } else if let q = mix.restaurants.first { _ = try await index.searchRestaurants(q) }
         note(String(format: "first search on a reader (it reads every document's facet values): %.1f ms",
                     (ContinuousClock.now - first).seconds * 1000))
         for _ in 0..<2 { _ = try await mix.runAll(index) }   // warm the page cache and the vocabulary
@@ -232,7 +237,7 @@ struct BenchSearch: AsyncParsableCommand {
             let base = "http://127.0.0.1:\(port)"
             httpSuggest = try await Self.wrk(wrk, base: base, paths: mix.suggestions.map { "/api/v1/search/suggestions?q=\(Self.escape($0))" },
                                        seconds: httpSeconds, dir: work)
-            httpSearch = try await Self.wrk(wrk, base: base, paths: mix.menu.map { "/api/v1/search/menu?" + $0.httpQuery },
+            httpSearch = try await Self.wrk(wrk, base: base, paths: (mix.menu.isEmpty ? QueryMix.standard.menu : mix.menu).map { "/api/v1/search/menu?" + $0.httpQuery },
                                       seconds: httpSeconds, dir: work)
             await group.triggerGracefulShutdown()
             _ = try? await server.value
@@ -447,6 +452,14 @@ struct QueryMix {
     /// Relevant hits in the top 10 over the most there could be (10: every dish here has more than ten items).
     static func recall(_ names: [String], intended: String) -> Double {
         Double(names.prefix(10).filter { $0.lowercased().contains(intended) }.count) / 10
+    }
+
+    /// The searches whose name (`labels`) contains `text`, suggestions as they are; all of them for nil.
+    func only(_ text: String?) -> QueryMix {
+        guard let text else { return self }
+        let kept = labels.map { $0.contains(text) }
+        return QueryMix(menu: zip(menu, kept).filter(\.1).map(\.0), restaurants: zip(restaurants, kept.dropFirst(menu.count)).filter(\.1).map(\.0),
+                        suggestions: suggestions)
     }
 
     /// Names of the searches, in the order `runAll` times them.
