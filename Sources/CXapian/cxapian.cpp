@@ -514,6 +514,15 @@ void hx_rdb_facet_column_stats(hx_rdb *db, unsigned long *full_loads, unsigned l
     *updates = db->facets.updates;
 }
 
+int hx_rdb_load_columns(hx_rdb *db, int facet_slot, const unsigned *number_slots, size_t numbers, const unsigned *point_slots,
+                        size_t points, char **err) {
+    return guarded(err, [&] {
+        if (facet_slot >= 0) db->facets.current(db->db, static_cast<Xapian::valueno>(facet_slot));
+        for (size_t i = 0; i < numbers; ++i) bring_current(db->numbers[number_slots[i]], db->db, number_slots[i]);
+        for (size_t i = 0; i < points; ++i) bring_current(db->points[point_slots[i]], db->db, point_slots[i]);
+    });
+}
+
 int hx_rdb_reopen(hx_rdb *db, char **err) {
     bool moved = false;
     if (guarded(err, [&] { moved = db->db.reopen(); }) != 0) return -1;

@@ -105,7 +105,18 @@ public final class HearthRuntime: Sendable {
                             let indexes = try IndexDefinition.loadAll(from: URL(fileURLWithPath: settings.indexesDirectory))
                             let path = settings.dataURL.appendingPathComponent("index").path
                             search = try SearchSink(path: path, definitions: indexes)
-                            searchIndex = try SearchIndex(path: path, definitions: indexes)
+                            let index = try SearchIndex(path: path, definitions: indexes)
+                            searchIndex = index
+                            Task {
+                                let started = ContinuousClock.now
+                                do {
+                                    try await index.warm()
+                                    logger.info("Search readers warmed.", metadata: ["duration": "\(ContinuousClock.now - started)"])
+                                } catch {
+                                    logger.warning("Could not warm the search readers; first queries read what they need.",
+                                                   metadata: ["reason": "\(error)"])
+                                }
+                            }
                         }
                         sinks.append(search!)
                     case "archive":
@@ -138,6 +149,7 @@ public final class HearthRuntime: Sendable {
     /// 200-worthy only when the stores answer and every pipeline has partitions assigned.
     public func readiness() async -> (ready: Bool, reason: String?) {
         guard await health.ping() else { return (false, "PostgreSQL is unreachable") }
+        if let searchIndex, !searchIndex.isWarm { return (false, "search readers are still warming up") }
         for runner in runners {
             let (ok, reason) = await runner.sinksReachable()
             if !ok { return (false, reason) }

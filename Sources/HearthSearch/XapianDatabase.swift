@@ -31,6 +31,18 @@ final class XapianDatabase {
         return (Int(loads), Int(updates))
     }
 
+    /// Brings this reader's copies of value slots to its commit, reading them whole the first time: the facet
+    /// column (`facetSlot`), number columns (range filters) and coordinate columns (radius and distance).
+    func loadColumns(facetSlot: UInt32?, numberSlots: [UInt32], pointSlots: [UInt32]) throws(XapianError) {
+        var err: UnsafeMutablePointer<CChar>?
+        let status = numberSlots.withUnsafeBufferPointer { n in
+            pointSlots.withUnsafeBufferPointer { p in
+                hx_rdb_load_columns(db, facetSlot.map(Int32.init) ?? -1, n.baseAddress, n.count, p.baseAddress, p.count, &err)
+            }
+        }
+        if status != 0 { throw XapianError.take(err) }
+    }
+
     /// `body` for every document holding `term`, in document order, with its data.
     func documents(withTerm term: String, _ body: (UInt32, UnsafeRawBufferPointer) -> Void) throws(XapianError) {
         try withoutActuallyEscaping(body) { body throws(XapianError) in

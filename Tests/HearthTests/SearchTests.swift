@@ -478,6 +478,26 @@ import Testing
         #expect(try await ids("pizza", radius: nil) == ["r-4", "r-1", "r-2"])
     }
 
+    /// Warming reads on every reader what a first query would read in line: afterwards no query reads the
+    /// facet column or the vocabulary whole again.
+    @Test func warmingReadsWhatTheFirstQueriesWouldRead() async throws {
+        var c = try Catalog()
+        try await c.apply([Self.restaurant("r-1", "Pizza One"), Self.item("m-1", "Margherita Pizza", price: 900)])
+        #expect(!c.index.isWarm)
+        #expect(try await c.index.facetColumnStats().map(\.fullLoads) == [0, 0], "no reader opened yet")
+        try await c.index.warm()
+        #expect(c.index.isWarm)
+        #expect(try await c.index.facetColumnStats().map(\.fullLoads) == [1, 1], "each reader read its column")
+        let reads = c.index.vocabularyReads
+        #expect(reads == 1)
+        for _ in 0..<4 {
+            #expect(try await c.names("pizza", { $0.maxPriceMinor = 1000 }) == ["Margherita Pizza"])
+            #expect(try await c.restaurants("", { $0.location = GeoPoint(lat: 51.5, lng: -0.12); $0.radiusKm = 1 }).hits.map(\.id) == ["r-1"])
+        }
+        #expect(try await c.index.facetColumnStats().map(\.fullLoads) == [1, 1], "and no query read it again")
+        #expect(c.index.vocabularyReads == reads)
+    }
+
     @Test func openNowInTheRestaurantsOwnZoneAcrossMidnight() async throws {
         var c = try Catalog()
         // Friday 2026-11-20 18:50 UTC = 00:20 Saturday in Kolkata (+05:30) = 00:35 Saturday in Kathmandu (+05:45).
