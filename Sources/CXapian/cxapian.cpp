@@ -713,6 +713,10 @@ static double nearest_distance(const Xapian::GreatCircleMetric &metric, const Xa
     return best;
 }
 
+/* How many degrees of latitude a point within `radius_m` metres of a centre can be from it, at most: radius / R
+ * radians, with R below the great-circle metric's Earth radius (6,372.8 km). */
+static double band_degrees(double radius_m) { return radius_m / 6300000.0 * (180.0 / M_PI) + 1e-6; }
+
 /* The documents within `radius` metres (great-circle) of a centre, weighed k1 (distance + k1)^-k2: what
  * Xapian's LatLongDistancePostingSource matches and weighs. That one decodes each candidate's coordinates from
  * the value stream into a new list and computes a distance for every document with a location; this one reads
@@ -745,8 +749,7 @@ public:
     NearSource(std::shared_ptr<const PointColumn::Points> p, const Xapian::LatLongCoord &c, double radius_m, double k1_, double k2_,
                Xapian::doccount est)
         : points(std::move(p)), centre(c), radius(radius_m), k1(k1_), k2(k2_), estimate(est) {
-        /* A point within the radius is at most radius / R radians of latitude away. */
-        double degrees = radius_m / 6300000.0 * (180.0 / M_PI) + 1e-6;   /* below the metric's Earth radius (6,372.8 km) */
+        double degrees = band_degrees(radius_m);
         lat_low = c.latitude - degrees;
         lat_high = c.latitude + degrees;
         at = points->begin();
@@ -798,9 +801,11 @@ hx_query *hx_rdb_near(hx_rdb *db, unsigned slot, double lat, double lng, double 
         Xapian::LatLongCoord centre(lat, lng);
         /* How many documents lie within the radius, from every step-th entry (the matcher orders an AND by it). */
         Xapian::GreatCircleMetric metric;
+        double band = band_degrees(radius_m);
         size_t size = points->size(), step = std::max<size_t>(1, size / 1024), sampled = 0, passed = 0;
         for (size_t i = 0; i < size; i += step, ++sampled) {
             const auto &p = (*points)[i];
+            if (std::fabs(p.lat - lat) > band) continue;
             Xapian::LatLongCoord c;
             c.latitude = p.lat;
             c.longitude = p.lng;
