@@ -306,11 +306,66 @@ struct PointColumn {
     }
 };
 
+/* A reader's flags of every document (a byte each, indexed by document id): which of up to eight boolean terms
+ * it holds (bit i for `terms[i]`), such as its kind and whether it is hidden. Filtering by them had been Xapian
+ * skipping through those terms' posting lists for every candidate (excluding restaurants, suggestions, hidden and
+ * unavailable items was a seventh of a menu search); a flag test is one array read. Kept up to date like the
+ * other columns: a document the writer listed is looked up in its own term list. */
+struct FlagColumn {
+    Xapian::valueno slot = Xapian::BAD_VALUENO;   /* unused: the terms name the column */
+    Xapian::rev revision = 0;
+    bool loaded = false;
+    std::vector<std::string> terms;               /* sorted */
+    std::shared_ptr<const std::vector<uint8_t>> flags = std::make_shared<std::vector<uint8_t>>();
+
+    bool load(const Xapian::Database &db, Xapian::rev rev) {
+        auto fresh = std::make_shared<std::vector<uint8_t>>(static_cast<size_t>(db.get_lastdocid()) + 1, 0);
+        for (size_t bit = 0; bit < terms.size(); ++bit) {
+            for (Xapian::PostingIterator p = db.postlist_begin(terms[bit]); p != db.postlist_end(terms[bit]); ++p) {
+                if (*p < fresh->size()) (*fresh)[*p] |= static_cast<uint8_t>(1u << bit);
+            }
+        }
+        flags = fresh;
+        revision = rev;
+        loaded = true;
+        return true;
+    }
+
+    /* A document's flags now, from its term list (none when it no longer exists). */
+    uint8_t of(const Xapian::Database &db, Xapian::docid did) const {
+        uint8_t f = 0;
+        try {
+            Xapian::TermIterator t = db.termlist_begin(did), end = db.termlist_end(did);
+            for (size_t bit = 0; bit < terms.size() && t != end; ++bit) {
+                t.skip_to(terms[bit]);
+                if (t != end && *t == terms[bit]) f |= static_cast<uint8_t>(1u << bit);
+            }
+        } catch (const Xapian::DocNotFoundError &) {
+            return 0;
+        }
+        return f;
+    }
+
+    bool update(const Xapian::Database &db, Xapian::rev rev) {
+        std::vector<Xapian::docid> docids;
+        if (!written_between(db, revision, rev, docids)) return false;
+        auto fresh = std::make_shared<std::vector<uint8_t>>(*flags);
+        fresh->resize(static_cast<size_t>(db.get_lastdocid()) + 1, 0);
+        for (Xapian::docid d : docids) {
+            if (d < fresh->size()) (*fresh)[d] = of(db, d);
+        }
+        flags = fresh;
+        revision = rev;
+        return true;
+    }
+};
+
 struct hx_rdb {
     Xapian::Database db;
     FacetColumn facets;
     std::map<Xapian::valueno, NumberColumn> numbers;
     std::map<Xapian::valueno, PointColumn> points;
+    FlagColumn flags;
 };
 struct hx_doc { Xapian::Document doc; Xapian::TermGenerator gen; };
 struct hx_query { Xapian::Query q; };
@@ -834,22 +889,22 @@ public:
     }
 };
 
-/* The documents whose number in a reader's `NumberColumn` lies within [lower, upper]: the matches of
- * Xapian's value range on that slot (the sortable serialisation keeps the order of numbers), each tested
- * by an array read. Behind a term it is only asked whether a candidate passes; alone it walks the column. */
-class ColumnRangeSource : public Xapian::PostingSource {
-    std::shared_ptr<const std::vector<double>> numbers;
-    double lower, upper;
+}   /* extern "C": templates need C++ linkage */
+
+/* The documents whose entry in a reader's column (`values`, indexed by document id) passes `Test`: each candidate
+ * tested by an array read. Behind a term it is only asked whether a candidate passes; alone it walks the column.
+ * Every entry that passes must be of a document that exists (an entry of none must fail). */
+template <typename Value, typename Test>
+class ColumnSource : public Xapian::PostingSource {
+    std::shared_ptr<const std::vector<Value>> values;
+    Test test;
     Xapian::doccount estimate;
     Xapian::docid pos = 0;
-    bool within(Xapian::docid did) const {
-        double v = (*numbers)[did];
-        return v >= lower && v <= upper;   /* false for NaN */
-    }
+    Xapian::doccount termfreq_min = 0, termfreq_est = 0, termfreq_max = 0;
 
 public:
-    ColumnRangeSource(std::shared_ptr<const std::vector<double>> n, double lo, double hi, Xapian::doccount est)
-        : numbers(std::move(n)), lower(lo), upper(hi), estimate(est) {}
+    ColumnSource(std::shared_ptr<const std::vector<Value>> v, Test t, Xapian::doccount est)
+        : values(std::move(v)), test(t), estimate(est) {}
     void init(const Xapian::Database &db) override {
         pos = 0;
         set_maxweight(0);
@@ -861,8 +916,8 @@ public:
     Xapian::doccount get_termfreq_est() const override { return termfreq_est; }
     Xapian::doccount get_termfreq_max() const override { return termfreq_max; }
     void next(double) override {
-        const size_t size = numbers->size();
-        do { ++pos; } while (pos < size && !within(pos));
+        const size_t size = values->size();
+        do { ++pos; } while (pos < size && !test((*values)[pos]));
     }
     void skip_to(Xapian::docid did, double min_wt) override {
         if (did <= pos) return;
@@ -871,35 +926,62 @@ public:
     }
     bool check(Xapian::docid did, double) override {
         pos = did;
-        if (did >= numbers->size()) return false;
-        return within(did);   /* false: no match here, and next() moves past `did` */
+        if (did >= values->size()) return false;
+        return test((*values)[did]);   /* false: no match here, and next() moves past `did` */
     }
-    bool at_end() const override { return pos >= numbers->size(); }
+    bool at_end() const override { return pos >= values->size(); }
     Xapian::docid get_docid() const override { return pos; }
     double get_weight() const override { return 0; }
-    ColumnRangeSource *clone() const override { return new ColumnRangeSource(numbers, lower, upper, estimate); }
+    ColumnSource *clone() const override { return new ColumnSource(values, test, estimate); }
     std::string name() const override { return std::string(); }
 
-private:
-    Xapian::doccount termfreq_min = 0, termfreq_est = 0, termfreq_max = 0;
+    /* A query on `values` matching what passes `t`, its frequency estimated from every step-th entry (the
+     * matcher orders an AND by it). */
+    static Xapian::Query query(const Xapian::Database &db, std::shared_ptr<const std::vector<Value>> values, Test t) {
+        size_t size = values->size(), step = std::max<size_t>(1, size / 1024), sampled = 0, passed = 0;
+        for (size_t d = 1; d < size; d += step, ++sampled) {
+            if (t((*values)[d])) ++passed;
+        }
+        auto est = static_cast<Xapian::doccount>(sampled == 0 ? 0 : static_cast<double>(db.get_doccount()) * passed / sampled);
+        return Xapian::Query((new ColumnSource(std::move(values), t, est))->release());
+    }
+};
+
+extern "C" {
+
+/* A number within [lower, upper] (false for NaN: no value). The sortable serialisation keeps the order of
+ * numbers, so these are the matches of Xapian's value range on the slot. */
+struct WithinRange {
+    double lower, upper;
+    bool operator()(double v) const { return v >= lower && v <= upper; }
 };
 
 hx_query *hx_rdb_range(hx_rdb *db, unsigned slot, int has_lower, double lower, int has_upper, double upper, char **err) {
     return wrap(err, [&] {
         NumberColumn &column = db->numbers[slot];
         bring_current(column, db->db, slot);
-        std::shared_ptr<const std::vector<double>> numbers = column.numbers;
-        double lo = has_lower ? lower : -HUGE_VAL, hi = has_upper ? upper : HUGE_VAL;
-        /* How many documents pass, from every step-th one (the matcher orders an AND by it). */
-        size_t size = numbers->size(), step = std::max<size_t>(1, size / 1024), sampled = 0, passed = 0;
-        for (size_t d = 1; d < size; d += step, ++sampled) {
-            double v = (*numbers)[d];
-            if (v >= lo && v <= hi) ++passed;
-        }
-        Xapian::doccount total = db->db.get_doccount();
-        auto est = static_cast<Xapian::doccount>(sampled == 0 ? 0 : static_cast<double>(total) * passed / sampled);
-        Xapian::PostingSource *source = new ColumnRangeSource(numbers, lo, hi, est);
-        return Xapian::Query(source->release());
+        WithinRange test{has_lower ? lower : -HUGE_VAL, has_upper ? upper : HUGE_VAL};
+        return ColumnSource<double, WithinRange>::query(db->db, column.numbers, test);
+    });
+}
+
+/* Flags holding all of `required` (never none: a document that does not exist has no flags) and none of `forbidden`. */
+struct WithFlags {
+    uint8_t required, forbidden;
+    bool operator()(uint8_t f) const { return (f & required) == required && (f & forbidden) == 0; }
+};
+
+hx_query *hx_rdb_flags(hx_rdb *db, const char *const *terms, size_t count, unsigned required, unsigned forbidden, char **err) {
+    return wrap(err, [&] {
+        if (count == 0 || count > 8) throw std::invalid_argument("flags: 1 to 8 flag terms");
+        if (required == 0 || required >= (1u << count) || forbidden >= (1u << count)) throw std::invalid_argument("flags: bad masks");
+        std::vector<std::string> wanted(terms, terms + count);
+        if (!std::is_sorted(wanted.begin(), wanted.end())) throw std::invalid_argument("flags: terms must be sorted");
+        FlagColumn &column = db->flags;
+        if (column.terms != wanted) { column.terms = wanted; column.loaded = false; }
+        bring_current(column, db->db, 0);
+        WithFlags test{static_cast<uint8_t>(required), static_cast<uint8_t>(forbidden)};
+        return ColumnSource<uint8_t, WithFlags>::query(db->db, column.flags, test);
     });
 }
 

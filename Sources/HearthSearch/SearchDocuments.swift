@@ -200,10 +200,11 @@ public struct Suggestion: Codable, Sendable, Equatable {
 /// free-text terms are lower-case words (and `Z` stems), as Xapian's term generator makes them.
 enum SearchSchema {
     static let itemType = "XTitem", restaurantType = "XTrestaurant"
-    /// On restaurants that are not ACTIVE and on items whose restaurant is unknown or not ACTIVE;
-    /// queries exclude these small sets rather than intersect with everything that is live.
+    /// On restaurants that are not ACTIVE and on items whose restaurant is unknown or not ACTIVE.
     static let hidden = "XDEAD"
     static let unavailable = "XUNAVAIL"
+    /// The boolean terms each reader keeps as flags per document (`XapianDatabase.flags`), sorted.
+    static let flagTerms = [hidden, itemType, restaurantType, unavailable].sorted()
     /// Restaurants' time zones (IANA names as given), for the open-now filter.
     static let zonePrefix = "XZONE"
     static func restaurantTerm(_ id: String) -> String { bounded("XR" + id) }

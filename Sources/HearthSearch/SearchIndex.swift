@@ -151,7 +151,7 @@ public final class SearchIndex: Sendable {
     public func searchRestaurants(_ query: RestaurantQuery) async throws -> RestaurantResult {
         let started = ContinuousClock.now
         return try await withReader { db, vocabulary, _ in
-            var parts = [try XapianQuery.term(SearchSchema.restaurantType)]
+            var parts = [try db.flags(required: [SearchSchema.restaurantType], forbidden: [SearchSchema.hidden])]
             if let c = query.city { parts.append(try .term(SearchSchema.city(c))) }
             if let c = query.cuisine { parts.append(try .term(SearchSchema.cuisine(c))) }
             if let r = query.minRating { parts.append(try db.range(slot: SearchSchema.restaurantRating, lower: r, upper: nil)) }
@@ -176,7 +176,7 @@ public final class SearchIndex: Sendable {
             let openNow = query.openNow ? XapianDatabase.OpenNow(hoursSlot: SearchSchema.restaurantHours, zoneSlot: SearchSchema.restaurantZone,
                                                                  minuteByZone: minutes) : nil
             let t = try self.tiered(db, self.restaurantPlanner, vocabulary, text: query.text,
-                                    filter: Restriction(require: parts, weighted: weighted, exclude: [try .term(SearchSchema.hidden)]),
+                                    filter: Restriction(require: parts, weighted: weighted),
                                     boost: boost, offset: query.offset, limit: query.limit, sort: sort,
                                     facetFields: SearchSchema.restaurantFacetFields, openNow: openNow)
             let out = try t.hits.map { entry -> RestaurantHit in
@@ -231,10 +231,9 @@ public final class SearchIndex: Sendable {
         return try await withReader { db, _, reader in
             var city = query.city
             if city == nil, let at = query.location {
-                let near = try XapianQuery.combine(.andNot, [
-                    try .combine(.filter, [try db.near(slot: SearchSchema.restaurantLocation, lat: at.lat, lng: at.lng, radiusMeters: 50_000),
-                                           try .term(SearchSchema.restaurantType)]),
-                    try .term(SearchSchema.hidden),
+                let near = try XapianQuery.combine(.filter, [
+                    try db.near(slot: SearchSchema.restaurantLocation, lat: at.lat, lng: at.lng, radiusMeters: 50_000),
+                    try db.flags(required: [SearchSchema.restaurantType], forbidden: [SearchSchema.hidden]),
                 ])
                 let nearest = try db.run(near, offset: 0, limit: 1, sort: .distance(slot: SearchSchema.restaurantLocation, lat: at.lat, lng: at.lng))
                 city = try nearest.hits.first.map { try RestaurantUpserted.decodeStored($0.data).city }
@@ -470,25 +469,25 @@ public final class SearchIndex: Sendable {
     }
 
     private func menuFilter(_ q: MenuQuery, _ db: XapianDatabase) throws -> Restriction {
-        var parts: [XapianQuery] = []
-        var exclude = [try XapianQuery.term(SearchSchema.restaurantType), try .term(SearchSchema.suggestionType), try .term(SearchSchema.hidden)]
-        if !q.includeUnavailable { exclude.append(try .term(SearchSchema.unavailable)) }
+        // Live items: one flag test per candidate (excluding the other kinds' and the hidden and unavailable items'
+        // posting lists had been a seventh of a menu search).
+        var parts = [try db.flags(required: [SearchSchema.itemType],
+                                  forbidden: q.includeUnavailable ? [SearchSchema.hidden] : [SearchSchema.hidden, SearchSchema.unavailable])]
         if let r = q.restaurantID { parts.append(try .term(SearchSchema.restaurantTerm(r))) }
         if let c = q.city { parts.append(try .term(SearchSchema.city(c))) }
         if let c = q.category { parts.append(try .term(SearchSchema.category(c))) }
         if let d = q.diet { parts.append(try .term(SearchSchema.diet(d))) }
         for t in q.tags { parts.append(try .term(SearchSchema.tag(t))) }
         if let p = q.maxPriceMinor { parts.append(try db.range(slot: SearchSchema.itemPrice, lower: nil, upper: Double(p))) }
-        return Restriction(require: parts, exclude: exclude)
+        return Restriction(require: parts)
     }
 
-    /// What results must have (adding no weight) and must not have.
+    /// What results must have: adding no weight, or adding its weight.
     struct Restriction {
         /// What results must have, adding no weight.
         var require: [XapianQuery] = []
         /// What results must match, adding its weight (a radius' distance decay).
         var weighted: [XapianQuery] = []
-        var exclude: [XapianQuery] = []
     }
 
     /// Text matches restricted by `filter`; with no text, everything the filter lets through.
@@ -501,7 +500,6 @@ public final class SearchIndex: Sendable {
         case (nil, false): base = try .combine(.and, filter.require)
         }
         if !filter.weighted.isEmpty { base = try .combine(.and, [base] + filter.weighted) }
-        if !filter.exclude.isEmpty { base = try .combine(.andNot, [base, try .combine(.or, filter.exclude)]) }
         return base
     }
 

@@ -64,6 +64,28 @@ final class XapianDatabase {
         try XapianQuery { hx_rdb_range(db, slot, lower == nil ? 0 : 1, lower ?? 0, upper == nil ? 0 : 1, upper ?? 0, $0) }
     }
 
+    /// Documents holding every term of `required` and none of `forbidden` (all among `SearchSchema.flagTerms`, and
+    /// at least one required): those terms' AND and AND NOT, tested against this reader's copy of each document's
+    /// flags as of its current commit (an array read per candidate).
+    func flags(required: [String], forbidden: [String] = []) throws(XapianError) -> XapianQuery {
+        let terms = SearchSchema.flagTerms
+        func mask(_ names: [String]) throws(XapianError) -> UInt32 {
+            var m: UInt32 = 0
+            for name in names {
+                guard let i = terms.firstIndex(of: name) else { throw XapianError(message: "\(name) is not a flag term") }
+                m |= 1 << UInt32(i)
+            }
+            return m
+        }
+        let (req, forb) = (try mask(required), try mask(forbidden))
+        return try Self.flagTermPointers.withUnsafeBufferPointer { buffer throws(XapianError) in
+            try XapianQuery { hx_rdb_flags(db, buffer.baseAddress, buffer.count, req, forb, $0) }
+        }
+    }
+
+    /// `SearchSchema.flagTerms` as C strings, made once and never freed (immutable).
+    nonisolated(unsafe) private static let flagTermPointers: [UnsafePointer<CChar>?] = SearchSchema.flagTerms.map { UnsafePointer(strdup($0)) }
+
     /// Documents within `radiusMeters` of a point (coordinates in `slot`), weighted more the nearer: tested
     /// against this reader's copy of the slot's coordinates as of its current commit.
     func near(slot: UInt32, lat: Double, lng: Double, radiusMeters: Double) throws(XapianError) -> XapianQuery {

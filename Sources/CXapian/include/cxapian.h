@@ -78,6 +78,10 @@ long long hx_rdb_revision(hx_rdb *db, char **err);
  * has_lower / has_upper): the matches of a value range, tested against the reader's copy of the slot. The
  * query holds the numbers as of the reader's revision when it was made. */
 hx_query *hx_rdb_range(hx_rdb *db, unsigned slot, int has_lower, double lower, int has_upper, double upper, char **err);
+/* Documents holding every term of `terms` named by the bits of `required` (at least one) and none of those named
+ * by `forbidden` (bit i: terms[i]; 1 to 8 terms, sorted): the matches of those terms' AND and AND NOT, tested
+ * against the reader's copy of each document's flags. */
+hx_query *hx_rdb_flags(hx_rdb *db, const char *const *terms, size_t count, unsigned required, unsigned forbidden, char **err);
 char *hx_rdb_get_metadata(hx_rdb *db, const char *key, char **err);
 
 /* Writer: the data of the document indexed by `idterm` (NULL with *err unset when absent;
