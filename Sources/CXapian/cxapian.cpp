@@ -570,8 +570,13 @@ void hx_rdb_facet_column_stats(hx_rdb *db, unsigned long *full_loads, unsigned l
 }
 
 int hx_rdb_load_columns(hx_rdb *db, int facet_slot, const unsigned *number_slots, size_t numbers, const unsigned *point_slots,
-                        size_t points, char **err) {
+                        size_t points, const char *const *flag_terms, size_t flags, char **err) {
     return guarded(err, [&] {
+        if (flags > 0) {
+            std::vector<std::string> wanted(flag_terms, flag_terms + flags);
+            if (db->flags.terms != wanted) { db->flags.terms = wanted; db->flags.loaded = false; }
+            bring_current(db->flags, db->db, 0);
+        }
         if (facet_slot >= 0) db->facets.current(db->db, static_cast<Xapian::valueno>(facet_slot));
         for (size_t i = 0; i < numbers; ++i) bring_current(db->numbers[number_slots[i]], db->db, number_slots[i]);
         for (size_t i = 0; i < points; ++i) bring_current(db->points[point_slots[i]], db->db, point_slots[i]);
@@ -979,7 +984,7 @@ hx_query *hx_rdb_flags(hx_rdb *db, const char *const *terms, size_t count, unsig
         if (!std::is_sorted(wanted.begin(), wanted.end())) throw std::invalid_argument("flags: terms must be sorted");
         FlagColumn &column = db->flags;
         if (column.terms != wanted) { column.terms = wanted; column.loaded = false; }
-        bring_current(column, db->db, 0);
+        bring_current(column, db->db, 0);   /* a new set of terms is read whole */
         WithFlags test{static_cast<uint8_t>(required), static_cast<uint8_t>(forbidden)};
         return ColumnSource<uint8_t, WithFlags>::query(db->db, column.flags, test);
     });

@@ -377,7 +377,7 @@ public final class SearchIndex: Sendable {
     }
 
     /// Reads on every reader what the first query on it would otherwise read in line: the vocabulary, the
-    /// suggestions, and the facet, price and rating, and coordinate columns (at a million documents, 0.3 s with
+    /// suggestions, and the flag, facet, price and rating, and coordinate columns (at a million documents, 0.3 s with
     /// the index in the page cache and 2 s without, on some user's first query after a start). `hearth serve`
     /// warms in the background and is not ready until it has.
     public func warm() async throws {

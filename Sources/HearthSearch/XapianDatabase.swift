@@ -31,13 +31,17 @@ final class XapianDatabase {
         return (Int(loads), Int(updates))
     }
 
-    /// Brings this reader's copies of value slots to its commit, reading them whole the first time: the facet
-    /// column (`facetSlot`), number columns (range filters) and coordinate columns (radius and distance).
+    /// Brings this reader's columns to its commit, reading them whole the first time: the facet column
+    /// (`facetSlot`), number columns (range filters), coordinate columns (radius and distance) and the flags of
+    /// `SearchSchema.flagTerms`.
     func loadColumns(facetSlot: UInt32?, numberSlots: [UInt32], pointSlots: [UInt32]) throws(XapianError) {
         var err: UnsafeMutablePointer<CChar>?
         let status = numberSlots.withUnsafeBufferPointer { n in
             pointSlots.withUnsafeBufferPointer { p in
-                hx_rdb_load_columns(db, facetSlot.map(Int32.init) ?? -1, n.baseAddress, n.count, p.baseAddress, p.count, &err)
+                Self.flagTermPointers.withUnsafeBufferPointer { f in
+                    hx_rdb_load_columns(db, facetSlot.map(Int32.init) ?? -1, n.baseAddress, n.count, p.baseAddress, p.count,
+                                        f.baseAddress, f.count, &err)
+                }
             }
         }
         if status != 0 { throw XapianError.take(err) }

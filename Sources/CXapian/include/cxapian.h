@@ -64,10 +64,11 @@ int hx_rdb_reopen(hx_rdb *db, char **err);
 /* How often the reader's facet column was read whole, and brought up to a newer revision from the
  * writer's lists of written documents (for tests and diagnostics). */
 void hx_rdb_facet_column_stats(hx_rdb *db, unsigned long *full_loads, unsigned long *updates);
-/* Brings the reader's columns (facets in `facet_slot` unless negative, numbers and coordinates in the given slots)
- * to its revision, reading them whole the first time: what the first query on a reader would otherwise read. */
+/* Brings the reader's columns (facets in `facet_slot` unless negative, numbers and coordinates in the given slots,
+ * flags of the given sorted terms unless none) to its revision, reading them whole the first time: what the first
+ * queries on a reader would otherwise read. */
 int hx_rdb_load_columns(hx_rdb *db, int facet_slot, const unsigned *number_slots, size_t numbers, const unsigned *point_slots,
-                        size_t points, char **err);
+                        size_t points, const char *const *flag_terms, size_t flags, char **err);
 /* `each` for every document holding `term`, in docid order, with its data. */
 int hx_rdb_postings(hx_rdb *db, const char *term, void (*each)(void *ctx, unsigned docid, const char *data, size_t len),
                     void *ctx, char **err);
