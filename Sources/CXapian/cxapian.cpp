@@ -431,10 +431,34 @@ void hx_wdb_close(hx_wdb *db) {
     delete db;
 }
 
+/* Whether document `did` holds exactly `doc`'s terms, each with the same wdf (and `doc` no positions). */
+static bool same_terms(const Xapian::Database &db, Xapian::docid did, const Xapian::Document &doc) {
+    Xapian::TermIterator a = db.termlist_begin(did), a_end = db.termlist_end(did);
+    Xapian::TermIterator b = doc.termlist_begin(), b_end = doc.termlist_end();
+    for (; a != a_end && b != b_end; ++a, ++b) {
+        if (*a != *b || a.get_wdf() != b.get_wdf() || b.positionlist_count() != 0) return false;
+    }
+    return a == a_end && b == b_end;
+}
+
+/* Replaces the document holding `idterm` (adds one when none does). When the new document's terms are the old one's
+ * (a price or rating changed, say), only its values and data are rewritten: Xapian then leaves its term list and
+ * postings as they are, where a whole replacement compares every term again and queues a position-list removal for
+ * each (an index without positions has none to remove). */
 int hx_wdb_replace(hx_wdb *db, const char *idterm, hx_doc *doc, unsigned *docid, char **err) {
     return guarded(err, [&] {
         doc->doc.add_boolean_term(idterm);
-        Xapian::docid id = db->db.replace_document(idterm, doc->doc);
+        Xapian::PostingIterator p = db->db.postlist_begin(idterm), end = db->db.postlist_end(idterm);
+        Xapian::docid id = p == end ? 0 : *p;
+        if (id != 0 && ++p == end && same_terms(db->db, id, doc->doc)) {
+            Xapian::Document current = db->db.get_document(id, Xapian::DOC_ASSUME_VALID);
+            current.clear_values();
+            for (Xapian::ValueIterator v = doc->doc.values_begin(); v != doc->doc.values_end(); ++v) current.add_value(v.get_valueno(), *v);
+            current.set_data(doc->doc.get_data());
+            db->db.replace_document(id, current);
+        } else {
+            id = db->db.replace_document(idterm, doc->doc);
+        }
         db->written.push_back(id);
         if (docid) *docid = id;
     });

@@ -184,6 +184,26 @@ import Testing
         #expect(try await c.restaurants("pizza", { $0.minRating = 4.9 }).hits.isEmpty)
     }
 
+    /// A new revision whose terms are the old one's (only the price changed) rewrites only the document's values and
+    /// data; one whose terms changed is replaced whole. Either way every search sees the item as it is now.
+    @Test func anUpdateWithTheSameTermsRewritesValuesAndData() async throws {
+        var c = try Catalog()
+        try await c.apply([Self.restaurant("r-1", "Luigi's Pizzeria"), Self.item("m-1", "Margherita Pizza", diet: "veg", price: 900),
+                           Self.item("m-2", "Pepperoni Pizza", diet: "non_veg", price: 1400)])
+        try await c.apply([Self.item("m-1", "Margherita Pizza", diet: "veg", price: 2500, revision: 2)])
+        let now = try await c.search("margherita ")
+        #expect(now.hits.map(\.item.price_minor) == [2500], "the stored item is the new one")
+        #expect(now.facets["price_band"] == ["2000-4000": 1], "its facet values too")
+        #expect(try await c.names("pizza ", { $0.maxPriceMinor = 1000 }).isEmpty)
+        #expect(try await c.names("pizza ", { $0.maxPriceMinor = 3000; $0.diet = "veg" }) == ["Margherita Pizza"], "terms kept")
+        #expect(try await c.names("", { $0.category = "pizza" }).count == 2)
+        // Terms changed: the old name's words leave with them.
+        try await c.apply([Self.item("m-1", "Marinara Pizza", diet: "veg", price: 2500, revision: 3)])
+        #expect(try await c.names("margherita ").isEmpty)
+        #expect(try await c.names("marinara ") == ["Marinara Pizza"])
+        #expect(try await c.names("pizza ").count == 2, "no document added or lost")
+    }
+
     /// Facets count every match of a large result, not only those that could still reach the page once a thousand
     /// were seen: 1,200 soups, every hundredth named "Soup Soup" (it weighs more, so the page's lowest weight rises
     /// above the others' after the first thousand). The page stays in order of weight, then of arrival.
