@@ -657,6 +657,21 @@ import Testing
         #expect(try await c.names("pasta").isEmpty)
     }
 
+    /// The generated catalog's restaurant `i` and its items do not depend on the range they are generated in (the
+    /// search bench generates the catalog in chunks and, for its busy phase, new revisions of the same items).
+    @Test func theCatalogGeneratorMakesEachRestaurantTheSameInAnyRange() {
+        func generate(_ range: Range<Int>) -> [String: [MenuItemUpserted]] {
+            var out: [String: [MenuItemUpserted]] = [:]
+            CatalogGenerator().generate(restaurants: range, itemsPerRestaurant: 5) { r, items in out[r.restaurant_id] = items }
+            return out
+        }
+        let whole = generate(0..<30), parts = generate(0..<7).merging(generate(7..<19), uniquingKeysWith: { a, _ in a })
+            .merging(generate(19..<30), uniquingKeysWith: { a, _ in a })
+        #expect(whole.count == 30)
+        #expect(whole == parts)
+        #expect(Set(whole.values.flatMap { $0.map(\.name) }).count > 10, "and the items still vary")
+    }
+
     /// A stored item's JSON is written directly; `JSONDecoder` and the event reader (which the index reads it with)
     /// both read it back to the same value, for a generated catalog and for strings that need escaping, with and
     /// without a restaurant. The event reader reads a restaurant as `JSONEncoder` stores it, too.

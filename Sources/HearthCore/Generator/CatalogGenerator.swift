@@ -10,11 +10,13 @@ public struct CatalogGenerator: Sendable {
     public init(seed: UInt64 = 7) { self.seed = seed }
 
     /// Restaurants `range` with `itemsPerRestaurant` items each; `body` receives one restaurant and its items at a time.
+    /// Restaurant `i` and its items are the same whatever range they are generated in (each restaurant draws from a
+    /// generator seeded for it; one generator for the whole range had made them depend on where the range started).
     public func generate(restaurants range: Range<Int>, itemsPerRestaurant: Int,
                          _ body: (RestaurantUpserted, [MenuItemUpserted]) throws -> Void) rethrows {
-        var rng = SplitMix(seed: seed)
         let pool = Vocabulary.cuisines.flatMap(\.dishes) + Vocabulary.drinks
         for i in range {
+            var rng = SplitMix(seed: seed &+ UInt64(i) &* 0xD1B5_4A32_D192_ED03)
             let (state, city, cuisine) = EventGenerator.makeRestaurant(index: i, rng: &rng)
             var items: [MenuItemUpserted] = []
             for j in 0..<itemsPerRestaurant {
