@@ -8,6 +8,7 @@
 #include <cstring>
 #include <string>
 #include <functional>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <stdexcept>
@@ -243,6 +244,12 @@ struct PointColumn {
         Xapian::docid did;
         double lat, lng;
         bool operator<(Xapian::docid d) const { return did < d; }
+        Xapian::LatLongCoord coord() const {
+            Xapian::LatLongCoord c;   /* already valid: no range check */
+            c.latitude = lat;
+            c.longitude = lng;
+            return c;
+        }
     };
     typedef std::vector<Point> Points;
 
@@ -278,23 +285,18 @@ struct PointColumn {
             return true;
         });
         if (!listed) return false;
-        auto merged = std::make_shared<Points>();
-        merged->reserve(points->size() + now.size());
-        Points::const_iterator kept = points->begin(), fresh = now.cbegin();
+        /* The entries of documents not listed, then merged with what the listed ones hold now (both by document). */
+        Points kept;
+        kept.reserve(points->size());
         auto gone = changed.begin();
-        while (kept != points->end() || fresh != now.cend()) {
-            if (fresh == now.cend() || (kept != points->end() && kept->did < fresh->did)) {
-                while (gone != changed.end() && *gone < kept->did) ++gone;
-                if (gone == changed.end() || *gone != kept->did) merged->push_back(*kept);
-                ++kept;
-            } else if (kept == points->end() || fresh->did < kept->did) {
-                merged->push_back(*fresh++);
-            } else {
-                /* The same document before and now: only what it holds now. */
-                Xapian::docid d = kept->did;
-                while (kept != points->end() && kept->did == d) ++kept;
-            }
+        for (const Point &p : *points) {
+            while (gone != changed.end() && *gone < p.did) ++gone;
+            if (gone == changed.end() || *gone != p.did) kept.push_back(p);
         }
+        auto merged = std::make_shared<Points>();
+        merged->reserve(kept.size() + now.size());
+        std::merge(kept.begin(), kept.end(), now.begin(), now.end(), std::back_inserter(*merged),
+                   [](const Point &a, const Point &b) { return a.did < b.did; });
         points = merged;
         revision = rev;
         return true;
@@ -344,6 +346,17 @@ struct FlagColumn {
             return 0;
         }
         return f;
+    }
+
+    /* Brings the column to `db`'s revision for these sorted terms (a set other than the one held is read whole). */
+    void current(const Xapian::Database &db, const char *const *wanted, size_t count) {
+        bool same = terms.size() == count;
+        for (size_t i = 0; same && i < count; ++i) same = terms[i] == wanted[i];
+        if (!same) {
+            terms.assign(wanted, wanted + count);
+            loaded = false;
+        }
+        bring_current(*this, db, 0);
     }
 
     bool update(const Xapian::Database &db, Xapian::rev rev) {
@@ -450,14 +463,19 @@ int hx_wdb_replace(hx_wdb *db, const char *idterm, hx_doc *doc, unsigned *docid,
         doc->doc.add_boolean_term(idterm);
         Xapian::PostingIterator p = db->db.postlist_begin(idterm), end = db->db.postlist_end(idterm);
         Xapian::docid id = p == end ? 0 : *p;
-        if (id != 0 && ++p == end && same_terms(db->db, id, doc->doc)) {
+        bool one = id != 0 && ++p == end;
+        if (id == 0) {
+            id = db->db.add_document(doc->doc);
+        } else if (!one) {
+            id = db->db.replace_document(idterm, doc->doc);   /* several hold the term: Xapian keeps the first */
+        } else if (same_terms(db->db, id, doc->doc)) {
             Xapian::Document current = db->db.get_document(id, Xapian::DOC_ASSUME_VALID);
             current.clear_values();
             for (Xapian::ValueIterator v = doc->doc.values_begin(); v != doc->doc.values_end(); ++v) current.add_value(v.get_valueno(), *v);
             current.set_data(doc->doc.get_data());
             db->db.replace_document(id, current);
         } else {
-            id = db->db.replace_document(idterm, doc->doc);
+            db->db.replace_document(id, doc->doc);   /* by the docid already looked up, not the term again */
         }
         db->written.push_back(id);
         if (docid) *docid = id;
@@ -596,11 +614,7 @@ void hx_rdb_facet_column_stats(hx_rdb *db, unsigned long *full_loads, unsigned l
 int hx_rdb_load_columns(hx_rdb *db, int facet_slot, const unsigned *number_slots, size_t numbers, const unsigned *point_slots,
                         size_t points, const char *const *flag_terms, size_t flags, char **err) {
     return guarded(err, [&] {
-        if (flags > 0) {
-            std::vector<std::string> wanted(flag_terms, flag_terms + flags);
-            if (db->flags.terms != wanted) { db->flags.terms = wanted; db->flags.loaded = false; }
-            bring_current(db->flags, db->db, 0);
-        }
+        if (flags > 0) db->flags.current(db->db, flag_terms, flags);
         if (facet_slot >= 0) db->facets.current(db->db, static_cast<Xapian::valueno>(facet_slot));
         for (size_t i = 0; i < numbers; ++i) bring_current(db->numbers[number_slots[i]], db->db, number_slots[i]);
         for (size_t i = 0; i < points; ++i) bring_current(db->points[point_slots[i]], db->db, point_slots[i]);
@@ -788,10 +802,7 @@ static double nearest_distance(const Xapian::GreatCircleMetric &metric, const Xa
     double best = -1;
     for (Xapian::docid did = p == end ? 0 : p->did; p != end && p->did == did; ++p) {
         if (p->lat < lat_low || p->lat > lat_high) continue;
-        Xapian::LatLongCoord c;
-        c.latitude = p->lat;
-        c.longitude = p->lng;
-        double d = metric.pointwise_distance(centre, c);
+        double d = metric.pointwise_distance(centre, p->coord());
         if (best < 0 || d < best) best = d;
     }
     return best;
@@ -889,11 +900,7 @@ hx_query *hx_rdb_near(hx_rdb *db, unsigned slot, double lat, double lng, double 
         size_t size = points->size(), step = std::max<size_t>(1, size / 1024), sampled = 0, passed = 0;
         for (size_t i = 0; i < size; i += step, ++sampled) {
             const auto &p = (*points)[i];
-            if (std::fabs(p.lat - lat) > band) continue;
-            Xapian::LatLongCoord c;
-            c.latitude = p.lat;
-            c.longitude = p.lng;
-            if (metric.pointwise_distance(centre, c) <= radius_m) ++passed;
+            if (std::fabs(p.lat - lat) <= band && metric.pointwise_distance(centre, p.coord()) <= radius_m) ++passed;
         }
         auto est = static_cast<Xapian::doccount>(sampled == 0 ? 0 : static_cast<double>(size) * passed / sampled);
         Xapian::PostingSource *source = new NearSource(points, centre, radius_m, k1, k2, est);
@@ -1004,13 +1011,12 @@ hx_query *hx_rdb_flags(hx_rdb *db, const char *const *terms, size_t count, unsig
     return wrap(err, [&] {
         if (count == 0 || count > 8) throw std::invalid_argument("flags: 1 to 8 flag terms");
         if (required == 0 || required >= (1u << count) || forbidden >= (1u << count)) throw std::invalid_argument("flags: bad masks");
-        std::vector<std::string> wanted(terms, terms + count);
-        if (!std::is_sorted(wanted.begin(), wanted.end())) throw std::invalid_argument("flags: terms must be sorted");
-        FlagColumn &column = db->flags;
-        if (column.terms != wanted) { column.terms = wanted; column.loaded = false; }
-        bring_current(column, db->db, 0);   /* a new set of terms is read whole */
+        for (size_t i = 1; i < count; ++i) {
+            if (std::strcmp(terms[i - 1], terms[i]) >= 0) throw std::invalid_argument("flags: terms must be sorted");
+        }
+        db->flags.current(db->db, terms, count);
         WithFlags test{static_cast<uint8_t>(required), static_cast<uint8_t>(forbidden)};
-        return ColumnSource<uint8_t, WithFlags>::query(db->db, column.flags, test);
+        return ColumnSource<uint8_t, WithFlags>::query(db->db, db->flags.flags, test);
     });
 }
 
