@@ -392,20 +392,37 @@ static char *dup_string(const std::string &s) {
 /* A document's data lives in a value slot rather than Xapian's document data: glass compresses
  * every document-data entry with zlib (a 128 KiB hash table cleared and a deflate per document;
  * moving the data here cut indexing time by a third), while value streams are stored as they
- * are. Indexes written before keep their data where it was, so reads fall back to it. */
-static std::string doc_data(const Xapian::Document &doc) {
+ * are. Indexes written before keep their data where it was, so reads fall back to it.
+ *
+ * Suggestions are the exception (`data_first`): their data is their counts, rewritten in nearly every
+ * batch, and rewriting a value first reads which slots the document uses from the term list table
+ * (a block read each, the suggestions lying scattered among a million items), where rewriting the
+ * document data replaces one entry of the otherwise empty docdata table. (Deflate no longer costs what
+ * it did: `deflate_tuning.cpp` leaves entries stored.) Suggestions written before are in the slot, so
+ * those reads fall back the other way; `in_slot` (when not null) tells which held the data. */
+static std::string doc_data(const Xapian::Document &doc, bool data_first = false, bool *in_slot = nullptr) {
+    if (data_first) {
+        std::string d = doc.get_data();
+        if (!d.empty()) {
+            if (in_slot) *in_slot = false;
+            return d;
+        }
+    }
     std::string v = doc.get_value(HX_DATA_SLOT);
-    return v.empty() ? doc.get_data() : v;
+    if (in_slot) *in_slot = !v.empty();
+    if (!v.empty() || data_first) return v;
+    return doc.get_data();
 }
 
 /* `each` for every document holding `term`, with its data; the ids are read first, then the documents.
  * (Here and below, a docid just read from a posting list names a document that exists, so get_document
  * is told not to check: DOC_ASSUME_VALID saves a look-up of the document's length.) */
-static void each_posting(const Xapian::Database &db, const char *term, void (*each)(void *, unsigned, const char *, size_t), void *ctx) {
+static void each_posting(const Xapian::Database &db, const char *term, bool data_first,
+                         void (*each)(void *, unsigned, const char *, size_t), void *ctx) {
     std::vector<Xapian::docid> ids;
     for (Xapian::PostingIterator it = db.postlist_begin(term); it != db.postlist_end(term); ++it) ids.push_back(*it);
     for (Xapian::docid id : ids) {
-        std::string data = doc_data(db.get_document(id, Xapian::DOC_ASSUME_VALID));
+        std::string data = doc_data(db.get_document(id, Xapian::DOC_ASSUME_VALID), data_first);
         each(ctx, id, data.data(), data.size());
     }
 }
@@ -578,6 +595,10 @@ int hx_doc_set_data(hx_doc *doc, const char *data, size_t len, char **err) {
     return guarded(err, [&] { doc->doc.add_value(HX_DATA_SLOT, std::string(data, len)); });
 }
 
+int hx_doc_set_document_data(hx_doc *doc, const char *data, size_t len, char **err) {
+    return guarded(err, [&] { doc->doc.set_data(std::string(data, len)); });
+}
+
 int hx_doc_add_boolean_term(hx_doc *doc, const char *term, char **err) {
     return guarded(err, [&] { doc->doc.add_boolean_term(term); });
 }
@@ -627,8 +648,9 @@ int hx_rdb_reopen(hx_rdb *db, char **err) {
     return moved ? 1 : 0;
 }
 
-int hx_rdb_postings(hx_rdb *db, const char *term, void (*each)(void *, unsigned, const char *, size_t), void *ctx, char **err) {
-    return guarded(err, [&] { each_posting(db->db, term, each, ctx); });
+int hx_rdb_postings(hx_rdb *db, const char *term, int data_first, void (*each)(void *, unsigned, const char *, size_t), void *ctx,
+                    char **err) {
+    return guarded(err, [&] { each_posting(db->db, term, data_first != 0, each, ctx); });
 }
 
 long hx_rdb_doccount(hx_rdb *db, char **err) {
@@ -666,11 +688,11 @@ char *hx_wdb_get_data(hx_wdb *db, const char *idterm, size_t *len, unsigned *doc
 
 int hx_wdb_postings(hx_wdb *db, const char *term,
                     void (*each)(void *, unsigned, const char *, size_t), void *ctx, char **err) {
-    return guarded(err, [&] { each_posting(db->db, term, each, ctx); });
+    return guarded(err, [&] { each_posting(db->db, term, false, each, ctx); });
 }
 
-int hx_wdb_terms(hx_wdb *db, const char *prefix,
-                 void (*each)(void *, const char *, size_t, unsigned, const char *, size_t), void *ctx, char **err) {
+int hx_wdb_terms(hx_wdb *db, const char *prefix, int data_first,
+                 void (*each)(void *, const char *, size_t, unsigned, const char *, size_t, int), void *ctx, char **err) {
     return guarded(err, [&] {
         std::vector<std::pair<std::string, Xapian::docid>> found;
         for (Xapian::TermIterator t = db->db.allterms_begin(prefix); t != db->db.allterms_end(prefix); ++t) {
@@ -678,8 +700,9 @@ int hx_wdb_terms(hx_wdb *db, const char *prefix,
             if (p != db->db.postlist_end(*t)) found.emplace_back(*t, *p);
         }
         for (const auto &f : found) {
-            std::string data = doc_data(db->db.get_document(f.second, Xapian::DOC_ASSUME_VALID));
-            each(ctx, f.first.data(), f.first.size(), f.second, data.data(), data.size());
+            bool in_slot = false;
+            std::string data = doc_data(db->db.get_document(f.second, Xapian::DOC_ASSUME_VALID), data_first != 0, &in_slot);
+            each(ctx, f.first.data(), f.first.size(), f.second, data.data(), data.size(), in_slot ? 1 : 0);
         }
     });
 }
@@ -717,6 +740,17 @@ int hx_wdb_set_values(hx_wdb *db, unsigned docid, const unsigned *slots, const c
             if (lens[i] > 0) doc.add_value(slots[i], std::string(values[i], lens[i]));
             else if (!doc.get_value(slots[i]).empty()) doc.remove_value(slots[i]);  /* removing an absent value throws */
         }
+        db->db.replace_document(docid, doc);
+    });
+}
+
+int hx_wdb_set_document_data(hx_wdb *db, unsigned docid, const char *data, size_t len, int clear_values, char **err) {
+    return guarded(err, [&] {
+        // As in hx_wdb_set_values: a document read from this database and changed only in its data is
+        // rewritten as one docdata entry (its terms and values are neither read nor written).
+        Xapian::Document doc = db->db.get_document(docid, Xapian::DOC_ASSUME_VALID);
+        if (clear_values) doc.clear_values();
+        doc.set_data(std::string(data, len));
         db->db.replace_document(docid, doc);
     });
 }

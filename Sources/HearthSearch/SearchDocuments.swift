@@ -177,11 +177,6 @@ public struct Suggestion: Codable, Sendable, Equatable {
         return out
     }
 
-    /// All of a suggestion document's values: its data, which readers rank by (`SuggestionSet`), and which
-    /// changes with its counts. Indexes written before suggestions were ranked in memory also hold two count
-    /// values (slots 9 and 10) that nothing reads any more; a count change removes them.
-    var countValues: [(slot: UInt32, value: [UInt8])] { [(XapianDocument.dataSlot, stored)] }
-
     init(text: String, kind: Kind, city: String?, count: Int, orders: Int64 = 0) {
         self.text = text; self.kind = kind; self.city = city; self.count = count; self.orders = orders
     }
@@ -355,7 +350,8 @@ extension SearchSink {
 
     static func suggestionDocument(_ s: Suggestion) throws -> XapianDocument {
         let doc = XapianDocument()
-        try doc.setData(s.stored)
+        // In Xapian's document data, not the data slot: see `SearchSink.writeCounts`.
+        try doc.setDocumentData(s.stored)
         try doc.addBooleanTerm(SearchSchema.suggestionType)
         if let city = s.city { try doc.addBooleanTerm(SearchSchema.city(city)) }
         try doc.indexText(s.text)

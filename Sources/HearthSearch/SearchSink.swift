@@ -274,7 +274,14 @@ public final class SearchSink: ReplayableSink {
         let db = index.db
         try Self.suggestionsChanged(db)
         try index.changeSuggestions { known in
-            for (idTerm, change) in deltas where change.delta != 0 {
+            // In docid order: rewriting a suggestion's counts first reads which value slots it uses from the term
+            // list table, where suggestions lie scattered among the items; in order, neighbours share a block that
+            // Xapian still holds, where in hash order nearly every rewrite read a block again.
+            var changes: [(docid: UInt32, idTerm: String, change: (suggestion: Suggestion, delta: Int))] = []
+            changes.reserveCapacity(deltas.count)
+            for (idTerm, change) in deltas where change.delta != 0 { changes.append((known[idTerm]?.docid ?? .max, idTerm, change)) }
+            changes.sort { $0.docid != $1.docid ? $0.docid < $1.docid : $0.idTerm < $1.idTerm }
+            for (_, idTerm, change) in changes {
                 let existing = known[idTerm]
                 var s = existing?.suggestion ?? change.suggestion
                 s.count += change.delta
@@ -284,13 +291,22 @@ public final class SearchSink: ReplayableSink {
                 } else if let existing, existing.suggestion != nil {
                     // Only its counts changed: its terms, and so its postings, stay (rewriting whole suggestion
                     // documents in every batch had been a sixth of the writer's time).
-                    try db.setValues(docid: existing.docid, s.countValues, replacingAll: true)
+                    try Self.writeCounts(s, of: existing, db)
                     known[idTerm] = .init(docid: existing.docid, suggestion: s)
                 } else {
                     known[idTerm] = .init(docid: try db.replace(idTerm: idTerm, document: Self.suggestionDocument(s)), suggestion: s)
                 }
             }
         }
+    }
+
+    /// Rewrites a suggestion's stored form (its counts changed) as Xapian's document data: one docdata entry. Its
+    /// data had been a value, and rewriting a value reads which slots the document uses from the term list table
+    /// first, a block each (suggestions lie scattered among the items): most of the cost of a batch's suggestions.
+    /// A suggestion written before still has its data in the data slot (some, two count values beside it that
+    /// nothing reads any more): its values are cleared as its data moves.
+    static func writeCounts(_ s: Suggestion, of document: IndexBox.SuggestionDocument, _ db: XapianWritableDatabase) throws {
+        try db.setDocumentData(docid: document.docid, s.stored, clearingValues: document.inSlot)
     }
 
     /// Tells readers, in the same commit, that suggestions changed.
@@ -351,6 +367,8 @@ final class IndexBox: @unchecked Sendable {
     struct SuggestionDocument {
         let docid: UInt32
         let suggestion: Suggestion?
+        /// Its data is in the data slot, where suggestions written before kept it (see `SearchSink.writeCounts`).
+        var inSlot = false
     }
 
     /// Every suggestion document by id term, as of the last commit (nil until first needed, and after a
@@ -364,8 +382,8 @@ final class IndexBox: @unchecked Sendable {
     func suggestionDocuments() throws -> [String: SuggestionDocument] {
         if let suggestions { return suggestions }
         var read: [String: SuggestionDocument] = [:]
-        for (term, docid, data) in try db.documents(withTermPrefix: SearchSchema.suggestionIDPrefix) {
-            read[term] = SuggestionDocument(docid: docid, suggestion: Suggestion(stored: data))
+        for (term, docid, data, inSlot) in try db.documents(withTermPrefix: SearchSchema.suggestionIDPrefix, dataFirst: true) {
+            read[term] = SuggestionDocument(docid: docid, suggestion: Suggestion(stored: data), inSlot: inSlot)
         }
         suggestions = read
         return read
@@ -451,7 +469,7 @@ extension SearchSink {
                         let orders = suggestionOrders[s.idTerm] ?? 0
                         guard orders != s.orders else { continue }
                         s.orders = orders
-                        try db.setValues(docid: document.docid, s.countValues, replacingAll: true)
+                        try Self.writeCounts(s, of: document, db)
                         known[term] = .init(docid: document.docid, suggestion: s)
                         change.suggestions += 1
                     }

@@ -26,7 +26,7 @@ final class SuggestionSet: Sendable {
     /// window in which the writer can discard the commit under it stays short.
     init(_ db: XapianDatabase, revision: String) throws {
         var stored: [[UInt8]] = []
-        try db.documents(withTerm: SearchSchema.suggestionType) { _, data in stored.append(Array(data)) }
+        try db.documents(withTerm: SearchSchema.suggestionType, dataFirst: true) { _, data in stored.append(Array(data)) }
         var entries: [Entry] = []
         var postings: [String: [Int32]] = [:]
         var stems: [String: String] = [:]

@@ -47,13 +47,14 @@ final class XapianDatabase {
         if status != 0 { throw XapianError.take(err) }
     }
 
-    /// `body` for every document holding `term`, in document order, with its data.
-    func documents(withTerm term: String, _ body: (UInt32, UnsafeRawBufferPointer) -> Void) throws(XapianError) {
+    /// `body` for every document holding `term`, in document order, with its data (with `dataFirst`, Xapian's document
+    /// data when it has some, else the data slot: suggestions keep theirs there).
+    func documents(withTerm term: String, dataFirst: Bool = false, _ body: (UInt32, UnsafeRawBufferPointer) -> Void) throws(XapianError) {
         try withoutActuallyEscaping(body) { body throws(XapianError) in
             var body = body
             try withUnsafeMutablePointer(to: &body) { ctx throws(XapianError) in
                 try check {
-                    hx_rdb_postings(db, term, { ctx, docid, data, len in
+                    hx_rdb_postings(db, term, dataFirst ? 1 : 0, { ctx, docid, data, len in
                         ctx!.assumingMemoryBound(to: ((UInt32, UnsafeRawBufferPointer) -> Void).self)
                             .pointee(docid, UnsafeRawBufferPointer(start: data, count: len))
                     }, ctx, $0)

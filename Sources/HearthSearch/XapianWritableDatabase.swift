@@ -83,16 +83,18 @@ final class XapianWritableDatabase {
         return out
     }
 
-    /// Every term starting with `prefix`, with the first document holding it (its docid and data).
-    func documents(withTermPrefix prefix: String) throws(XapianError) -> [(term: String, docid: UInt32, data: [UInt8])] {
-        typealias Found = [(term: String, docid: UInt32, data: [UInt8])]
+    /// Every term starting with `prefix`, with the first document holding it: its docid, its data (with `dataFirst`,
+    /// Xapian's document data when it has some, else the data slot), and whether that was in the data slot.
+    func documents(withTermPrefix prefix: String, dataFirst: Bool = false) throws(XapianError)
+        -> [(term: String, docid: UInt32, data: [UInt8], inSlot: Bool)] {
+        typealias Found = [(term: String, docid: UInt32, data: [UInt8], inSlot: Bool)]
         var out: Found = []
         try withUnsafeMutablePointer(to: &out) { ctx throws(XapianError) in
             try check {
-                hx_wdb_terms(db, prefix, { ctx, term, termLength, docid, data, len in
+                hx_wdb_terms(db, prefix, dataFirst ? 1 : 0, { ctx, term, termLength, docid, data, len, inSlot in
                     let term = String(decoding: UnsafeRawBufferPointer(start: term, count: termLength), as: UTF8.self)
                     ctx!.assumingMemoryBound(to: Found.self).pointee
-                        .append((term, docid, Array(UnsafeRawBufferPointer(start: data, count: len))))
+                        .append((term, docid, Array(UnsafeRawBufferPointer(start: data, count: len)), inSlot != 0))
                 }, ctx, $0)
             }
         }
@@ -161,6 +163,16 @@ final class XapianWritableDatabase {
         if status != 0 { throw XapianError.take(err) }
     }
 
+    /// Sets Xapian's own document data of a document, which must exist (suggestions keep theirs there: see `doc_data` in
+    /// cxapian.cpp). Its terms stay as they are, and its values too unless `clearingValues`: Xapian rewrites one docdata entry.
+    func setDocumentData(docid: UInt32, _ bytes: [UInt8], clearingValues: Bool = false) throws(XapianError) {
+        var err: UnsafeMutablePointer<CChar>?
+        let status = bytes.withUnsafeBufferPointer { b in
+            b.withMemoryRebound(to: CChar.self) { hx_wdb_set_document_data(db, docid, $0.baseAddress, $0.count, clearingValues ? 1 : 0, &err) }
+        }
+        if status != 0 { throw XapianError.take(err) }
+    }
+
     func documentCount(withTerm term: String) throws(XapianError) -> Int {
         var err: UnsafeMutablePointer<CChar>?
         let n = hx_wdb_termfreq(db, term, &err)
@@ -194,6 +206,15 @@ final class XapianDocument {
         var data = bytes.map { CChar(bitPattern: $0) }
         data.append(0)
         try check { hx_doc_set_data(pointer, data, bytes.count, $0) }
+    }
+
+    /// Sets Xapian's own document data rather than the data slot: for suggestions only (see `doc_data` in cxapian.cpp).
+    func setDocumentData(_ bytes: [UInt8]) throws(XapianError) {
+        try bytes.withUnsafeBufferPointer { b throws(XapianError) in
+            try b.withMemoryRebound(to: CChar.self) { c throws(XapianError) in
+                try check { hx_doc_set_document_data(pointer, c.baseAddress, c.count, $0) }
+            }
+        }
     }
 
     func addBooleanTerm(_ term: String) throws(XapianError) {

@@ -599,6 +599,69 @@ import Testing
         #expect(try await suggest("pizzeria").suggestions.isEmpty, "a closed restaurant is not suggested")
     }
 
+    /// Suggestions keep their data in Xapian's document data; an index written before kept it in the data slot (some
+    /// also with two count values beside it). Such suggestions are read as before, and the first count change moves
+    /// the data and clears the values.
+    @Test func suggestionsWrittenBeforeMoveTheirDataOnTheirNextChange() async throws {
+        let dir = makeTemporaryDirectory()
+        let path = dir.appendingPathComponent("index").path
+        let definitions = try IndexDefinition.loadAll(from: TestPaths.indexes)
+        func apply(_ payloads: [EventPayload], at offset: Int64) async throws {
+            let sink = try SearchSink(path: path, definitions: definitions)
+            let events = payloads.map { Event(eventID: UUID().uuidString, occurredAt: Timestamp(epochMillis: 1_790_000_000_000), payload: $0) }
+            _ = try await IngestHarness.applyBatch(events, to: sink, pipeline: "catalog", topic: "menus", at: offset)
+            try await sink.close()
+        }
+        func counts(_ text: String) async throws -> [String: Int] {
+            let index = try SearchIndex(path: path, definitions: definitions, refresh: .zero)
+            var q = SearchIndex.SuggestQuery()
+            q.text = text
+            return Dictionary(try await index.suggest(q).suggestions.map { ($0.text, $0.count) }, uniquingKeysWith: +)
+        }
+        try await apply([Self.restaurant("r-1", "Pizza Planet"), Self.restaurant("r-2", "Pasta Palace"),
+                         Self.item("m-1", "Pepperoni Pizza"), Self.item("m-2", "Pepperoni Pizza", restaurant: "r-2"),
+                         Self.item("m-3", "Penne Arrabbiata", restaurant: "r-2")], at: 0)
+        #expect(try await counts("pe") == ["Pepperoni Pizza": 2, "Penne Arrabbiata": 1])
+
+        // As an earlier version wrote them: the data in the data slot, no document data, two count values.
+        let legacySlots: [UInt32] = [9, 10]
+        var suggestionIDs: [String: UInt32] = [:]
+        do {
+            let db = try XapianWritableDatabase(path: path)
+            try db.transaction {
+                for (term, docid, data, inSlot) in try db.documents(withTermPrefix: SearchSchema.suggestionIDPrefix, dataFirst: true) {
+                    #expect(!inSlot, "written now: in the document data")
+                    suggestionIDs[term] = docid
+                    try db.setDocumentData(docid: docid, [])
+                    try db.setValues(docid: docid, [(XapianDocument.dataSlot, data), (9, [1]), (10, [2])])
+                }
+                try SearchSink.suggestionsChanged(db)
+            }
+            try db.close()
+        }
+        #expect(suggestionIDs.count == 5, "two dishes, two restaurants and a cuisine (italian, one city)")
+        #expect(try await counts("pe") == ["Pepperoni Pizza": 2, "Penne Arrabbiata": 1], "read from the data slot")
+
+        // One more Pepperoni Pizza changes that suggestion's count only.
+        try await apply([Self.item("m-4", "Pepperoni Pizza", restaurant: "r-2")], at: 5)
+        #expect(try await counts("pe") == ["Pepperoni Pizza": 3, "Penne Arrabbiata": 1])
+        let db = try XapianWritableDatabase(path: path)
+        defer { try? db.close() }
+        let pepperoni = try #require(Suggestion.idTerm(.dish, "Pepperoni Pizza", city: "London"))
+        let moved = try #require(suggestionIDs[pepperoni])
+        let found = Dictionary(uniqueKeysWithValues: try db.documents(withTermPrefix: SearchSchema.suggestionIDPrefix, dataFirst: true)
+            .map { ($0.term, $0) })
+        #expect(found[pepperoni]?.docid == moved && found[pepperoni]?.inSlot == false)
+        #expect(found[pepperoni].flatMap { Suggestion(stored: $0.data) }?.count == 3)
+        for slot in [XapianDocument.dataSlot] + legacySlots {
+            #expect(try db.values(slot: slot)[moved] == nil, "slot \(slot) cleared as the data moved")
+        }
+        // The others were not rewritten: still in the slot, with their count values.
+        let penne = try #require(Suggestion.idTerm(.dish, "Penne Arrabbiata", city: "London"))
+        let penneCount = try db.values(slot: 9)[try #require(suggestionIDs[penne])]
+        #expect(found[penne]?.inSlot == true && penneCount == [1])
+    }
+
     /// Facet counts cover documents written by different sinks on the same index (a restart between batches).
     @Test func facetCountsAcrossARestart() async throws {
         let dir = makeTemporaryDirectory()

@@ -53,6 +53,8 @@ long hx_wdb_termfreq(hx_wdb *db, const char *term, char **err);
 hx_doc *hx_doc_new(void);
 void hx_doc_free(hx_doc *doc);
 int hx_doc_set_data(hx_doc *doc, const char *data, size_t len, char **err);
+/* Sets Xapian's own document data (for suggestions: see doc_data in cxapian.cpp). */
+int hx_doc_set_document_data(hx_doc *doc, const char *data, size_t len, char **err);
 int hx_doc_add_boolean_term(hx_doc *doc, const char *term, char **err);
 int hx_doc_index_text(hx_doc *doc, const char *text, unsigned weight, const char *prefix, char **err);
 int hx_doc_add_value(hx_doc *doc, unsigned slot, const char *value, size_t len, char **err);
@@ -70,7 +72,9 @@ void hx_rdb_facet_column_stats(hx_rdb *db, unsigned long *full_loads, unsigned l
 int hx_rdb_load_columns(hx_rdb *db, int facet_slot, const unsigned *number_slots, size_t numbers, const unsigned *point_slots,
                         size_t points, const char *const *flag_terms, size_t flags, char **err);
 /* `each` for every document holding `term`, in docid order, with its data. */
-int hx_rdb_postings(hx_rdb *db, const char *term, void (*each)(void *ctx, unsigned docid, const char *data, size_t len),
+/* `each` for every document holding `term`, with its data (with `data_first`, Xapian's document data when it has
+ * some, else the data slot: see doc_data). */
+int hx_rdb_postings(hx_rdb *db, const char *term, int data_first, void (*each)(void *ctx, unsigned docid, const char *data, size_t len),
                     void *ctx, char **err);
 long hx_rdb_doccount(hx_rdb *db, char **err);
 /* The commit the reader sees (its revision number); -1 on error. */
@@ -98,9 +102,12 @@ int hx_wdb_values(hx_wdb *db, unsigned slot, void (*each)(void *, unsigned docid
 int hx_wdb_set_values(hx_wdb *db, unsigned docid, const unsigned *slots, const char *const *values, const size_t *lens,
                       size_t count, int replace_all, char **err);
 /* `each` for every term starting with `prefix`, with the first document holding it and that document's data. */
-int hx_wdb_terms(hx_wdb *db, const char *prefix,
-                 void (*each)(void *ctx, const char *term, size_t term_len, unsigned docid, const char *data, size_t len),
+int hx_wdb_terms(hx_wdb *db, const char *prefix, int data_first,
+                 void (*each)(void *ctx, const char *term, size_t term_len, unsigned docid, const char *data, size_t len, int in_slot),
                  void *ctx, char **err);
+/* Sets the document data (Xapian's, not the data slot) of document `docid`, which must exist, leaving its terms and,
+ * unless `clear_values`, its values: Xapian then rewrites only its docdata entry. */
+int hx_wdb_set_document_data(hx_wdb *db, unsigned docid, const char *data, size_t len, int clear_values, char **err);
 int hx_wdb_postings(hx_wdb *db, const char *term,
                     void (*each)(void *ctx, unsigned docid, const char *data, size_t len),
                     void *ctx, char **err);
