@@ -13,6 +13,12 @@
 #include <memory>
 #include <stdexcept>
 #include <vector>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <fcntl.h>
+#include <unistd.h>
 
 /* The writer notes the documents it writes whole (added or replaced) and, in each commit, lists
  * them under the metadata key "hearth:written:<revision>" (see `note_written`): readers bring
@@ -36,7 +42,65 @@ static bool each_packed_field(const std::string &v, size_t fields, F each) {
     return true;
 }
 
-struct hx_wdb { Xapian::WritableDatabase db; std::vector<Xapian::docid> written; };
+/* Starts the kernel writing out the index's dirty table pages while a transaction is still being written (as
+ * RocksDB's bytes_per_sync does). Glass fsyncs each table at commit, and the writer waited there for everything
+ * the batch had written: about 7% of a catalog load's time, most of it the postlist table, whose blocks glass
+ * writes during the commit itself. So while a transaction is open, a thread of its own asks the kernel every
+ * 10 ms to start writing what is dirty (sync_file_range with SYNC_FILE_RANGE_WRITE, which waits for nothing
+ * to reach the disk). Durability is unchanged: each commit still fsyncs its tables before it writes its version
+ * file; their pages are only under way sooner. */
+class WritebackPump {
+public:
+    explicit WritebackPump(std::string dir) : dir_(std::move(dir)), thread_([this] { run(); }) {}
+    ~WritebackPump() {
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            stop_ = true;
+        }
+        wake_.notify_all();
+        thread_.join();
+    }
+    void set_active(bool active) {
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            active_ = active;
+        }
+        if (active) wake_.notify_all();
+    }
+
+private:
+    void run() {
+        std::unique_lock<std::mutex> lock(mutex_);
+        while (!stop_) {
+            if (!active_) {
+                wake_.wait(lock);
+                continue;
+            }
+            lock.unlock();
+            for (const char *table : {"postlist.glass", "termlist.glass", "docdata.glass"}) {
+                int fd = ::open((dir_ + "/" + table).c_str(), O_RDONLY | O_CLOEXEC);
+                if (fd < 0) continue;   /* not created yet: glass makes a table when it first writes to it */
+                (void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+                ::close(fd);
+            }
+            lock.lock();
+            wake_.wait_for(lock, std::chrono::milliseconds(10), [this] { return stop_; });
+        }
+    }
+
+    const std::string dir_;
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    bool active_ = false, stop_ = false;
+    std::thread thread_;   /* last: started once the members it reads are made */
+};
+
+struct hx_wdb {
+    Xapian::WritableDatabase db;
+    std::vector<Xapian::docid> written;
+    std::unique_ptr<WritebackPump> pump;   /* from the first transaction on, until the database is released */
+    std::string dir;
+};
 
 /* The documents the writer listed for the revisions after `from` up to `to`, sorted and unique;
  * false when a list is missing (the reader is too far behind, or the index predates the lists). */
@@ -447,16 +511,18 @@ void hx_free(void *p) { std::free(p); }
 
 hx_wdb *hx_wdb_open(const char *path, char **err) {
     hx_wdb *out = nullptr;
-    guarded(err, [&] { out = new hx_wdb{Xapian::WritableDatabase(path, Xapian::DB_CREATE_OR_OPEN), {}}; });
+    guarded(err, [&] { out = new hx_wdb{Xapian::WritableDatabase(path, Xapian::DB_CREATE_OR_OPEN), {}, nullptr, path}; });
     return out;
 }
 
 int hx_wdb_release(hx_wdb *db, char **err) {
+    db->pump.reset();
     return guarded(err, [&] { db->db.close(); });
 }
 
 void hx_wdb_close(hx_wdb *db) {
     if (!db) return;
+    db->pump.reset();
     try { db->db.close(); } catch (...) {}
     delete db;
 }
@@ -557,14 +623,22 @@ int hx_wdb_commit(hx_wdb *db, char **err) {
 }
 
 int hx_wdb_begin(hx_wdb *db, char **err) {
-    return guarded(err, [&] { db->written.clear(); db->db.begin_transaction(true); });
+    return guarded(err, [&] {
+        db->written.clear();
+        db->db.begin_transaction(true);
+        if (!db->pump) db->pump = std::make_unique<WritebackPump>(db->dir);
+        db->pump->set_active(true);
+    });
 }
 
 int hx_wdb_commit_transaction(hx_wdb *db, char **err) {
-    return guarded(err, [&] { note_written(db); db->db.commit_transaction(); });
+    int status = guarded(err, [&] { note_written(db); db->db.commit_transaction(); });
+    if (db->pump) db->pump->set_active(false);
+    return status;
 }
 
 int hx_wdb_cancel(hx_wdb *db, char **err) {
+    if (db->pump) db->pump->set_active(false);
     return guarded(err, [&] { db->written.clear(); db->db.cancel_transaction(); });
 }
 
