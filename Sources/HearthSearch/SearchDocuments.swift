@@ -172,8 +172,18 @@ public struct Suggestion: Codable, Sendable, Equatable {
 
     /// Stored as `kind TAB count TAB orders TAB city TAB text` (read on every keystroke: cheaper than JSON).
     var stored: [UInt8] {
-        var out = Array("\(kind.rawValue)\t\(count)\t\(orders)\t\(city ?? "")\t".utf8)
-        out += text.utf8.map { $0 == UInt8(ascii: "\t") ? UInt8(ascii: " ") : $0 }
+        let tab = UInt8(ascii: "\t")
+        var out: [UInt8] = []
+        out.reserveCapacity(kind.rawValue.utf8.count + (city?.utf8.count ?? 0) + text.utf8.count + 24)
+        out += kind.rawValue.utf8
+        out.append(tab)
+        out += String(count).utf8
+        out.append(tab)
+        out += String(orders).utf8
+        out.append(tab)
+        out += (city ?? "").utf8
+        out.append(tab)
+        for byte in text.utf8 { out.append(byte == tab ? UInt8(ascii: " ") : byte) }
         return out
     }
 

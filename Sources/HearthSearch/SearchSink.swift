@@ -139,6 +139,8 @@ public final class SearchSink: ReplayableSink {
 
     /// Applies a batch's events in order, taking the item and restaurant documents `prebuilt` built ahead.
     func apply(_ events: [Event], prebuilt: DocumentPrebuild, to db: XapianWritableDatabase, _ context: inout BatchContext) throws {
+        // Most item upserts count a dish suggestion: sized once, rather than grown (and rehashed) along the batch.
+        context.suggestionDeltas.reserveCapacity(events.count)
         for (i, event) in events.enumerated() {
             prebuilt.writer(at: i)
             try apply(event, at: i, prebuilt: prebuilt, to: db, &context)
@@ -274,28 +276,39 @@ public final class SearchSink: ReplayableSink {
         let db = index.db
         try Self.suggestionsChanged(db)
         try index.changeSuggestions { known in
-            // In docid order: rewriting a suggestion's counts first reads which value slots it uses from the term
-            // list table, where suggestions lie scattered among the items; in order, neighbours share a block that
-            // Xapian still holds, where in hash order nearly every rewrite read a block again.
-            var changes: [(docid: UInt32, idTerm: String, change: (suggestion: Suggestion, delta: Int))] = []
-            changes.reserveCapacity(deltas.count)
-            for (idTerm, change) in deltas where change.delta != 0 { changes.append((known[idTerm]?.docid ?? .max, idTerm, change)) }
-            changes.sort { $0.docid != $1.docid ? $0.docid < $1.docid : $0.idTerm < $1.idTerm }
-            for (_, idTerm, change) in changes {
-                let existing = known[idTerm]
+            // Each suggestion is looked up in the copy once: counts of known suggestions are rewritten through the
+            // copy's indices (valid until the removals and additions, which come after), in docid order, so that
+            // their docdata entries are written in key order, each beside the one before.
+            var rewrites: [(at: Dictionary<String, IndexBox.SuggestionDocument>.Index, suggestion: Suggestion)] = []
+            var removals: [String] = [], additions: [(idTerm: String, suggestion: Suggestion)] = []
+            rewrites.reserveCapacity(deltas.count)
+            for (idTerm, change) in deltas where change.delta != 0 {
+                let at = known.index(forKey: idTerm)
+                let existing = at.map { known.values[$0] }
                 var s = existing?.suggestion ?? change.suggestion
                 s.count += change.delta
                 if s.count <= 0 {
-                    if existing != nil { try db.delete(idTerm: idTerm) }
-                    known[idTerm] = nil
-                } else if let existing, existing.suggestion != nil {
-                    // Only its counts changed: its terms, and so its postings, stay (rewriting whole suggestion
-                    // documents in every batch had been a sixth of the writer's time).
-                    try Self.writeCounts(s, of: existing, db)
-                    known[idTerm] = .init(docid: existing.docid, suggestion: s)
+                    if existing != nil { removals.append(idTerm) }
+                } else if let at, existing?.suggestion != nil {
+                    rewrites.append((at, s))
                 } else {
-                    known[idTerm] = .init(docid: try db.replace(idTerm: idTerm, document: Self.suggestionDocument(s)), suggestion: s)
+                    additions.append((idTerm, s))
                 }
+            }
+            rewrites.sort { known.values[$0.at].docid < known.values[$1.at].docid }
+            for (at, s) in rewrites {
+                // Only its counts changed: its terms, and so its postings, stay (rewriting whole suggestion
+                // documents in every batch had been a sixth of the writer's time).
+                let existing = known.values[at]
+                try Self.writeCounts(s, of: existing, db)
+                known.values[at] = .init(docid: existing.docid, suggestion: s)
+            }
+            for idTerm in removals {
+                try db.delete(idTerm: idTerm)
+                known[idTerm] = nil
+            }
+            for (idTerm, s) in additions.sorted(by: { $0.idTerm < $1.idTerm }) {
+                known[idTerm] = .init(docid: try db.replace(idTerm: idTerm, document: Self.suggestionDocument(s)), suggestion: s)
             }
         }
     }
