@@ -52,6 +52,21 @@ import Testing
         }
     }
 
+    /// An index directory written by a new sink for each batch, as after a restart.
+    struct ReopenedIndex {
+        let path = makeTemporaryDirectory().appendingPathComponent("index").path
+        let definitions: [IndexDefinition]
+
+        init() throws { definitions = try IndexDefinition.loadAll(from: TestPaths.indexes) }
+
+        func apply(_ payloads: [EventPayload], at offset: Int64) async throws {
+            let sink = try SearchSink(path: path, definitions: definitions)
+            let events = payloads.map { Event(eventID: UUID().uuidString, occurredAt: Timestamp(epochMillis: 1_790_000_000_000), payload: $0) }
+            _ = try await IngestHarness.applyBatch(events, to: sink, pipeline: "catalog", topic: "menus", at: offset)
+            try await sink.close()
+        }
+    }
+
     static func restaurant(_ id: String, _ name: String, city: String = "London", status: String = "ACTIVE", revision: Int64 = 1,
                            cuisines: [String] = ["italian"], at location: GeoPoint = GeoPoint(lat: 51.5, lng: -0.12),
                            timezone: String = "Europe/London", rating: Double = 4.5,
@@ -603,22 +618,15 @@ import Testing
     /// also with two count values beside it). Such suggestions are read as before, and the first count change moves
     /// the data and clears the values.
     @Test func suggestionsWrittenBeforeMoveTheirDataOnTheirNextChange() async throws {
-        let dir = makeTemporaryDirectory()
-        let path = dir.appendingPathComponent("index").path
-        let definitions = try IndexDefinition.loadAll(from: TestPaths.indexes)
-        func apply(_ payloads: [EventPayload], at offset: Int64) async throws {
-            let sink = try SearchSink(path: path, definitions: definitions)
-            let events = payloads.map { Event(eventID: UUID().uuidString, occurredAt: Timestamp(epochMillis: 1_790_000_000_000), payload: $0) }
-            _ = try await IngestHarness.applyBatch(events, to: sink, pipeline: "catalog", topic: "menus", at: offset)
-            try await sink.close()
-        }
+        let reopened = try ReopenedIndex()
+        let (path, definitions) = (reopened.path, reopened.definitions)
         func counts(_ text: String) async throws -> [String: Int] {
             let index = try SearchIndex(path: path, definitions: definitions, refresh: .zero)
             var q = SearchIndex.SuggestQuery()
             q.text = text
             return Dictionary(try await index.suggest(q).suggestions.map { ($0.text, $0.count) }, uniquingKeysWith: +)
         }
-        try await apply([Self.restaurant("r-1", "Pizza Planet"), Self.restaurant("r-2", "Pasta Palace"),
+        try await reopened.apply([Self.restaurant("r-1", "Pizza Planet"), Self.restaurant("r-2", "Pasta Palace"),
                          Self.item("m-1", "Pepperoni Pizza"), Self.item("m-2", "Pepperoni Pizza", restaurant: "r-2"),
                          Self.item("m-3", "Penne Arrabbiata", restaurant: "r-2")], at: 0)
         #expect(try await counts("pe") == ["Pepperoni Pizza": 2, "Penne Arrabbiata": 1])
@@ -643,7 +651,7 @@ import Testing
         #expect(try await counts("pe") == ["Pepperoni Pizza": 2, "Penne Arrabbiata": 1], "read from the data slot")
 
         // One more Pepperoni Pizza changes that suggestion's count only.
-        try await apply([Self.item("m-4", "Pepperoni Pizza", restaurant: "r-2")], at: 5)
+        try await reopened.apply([Self.item("m-4", "Pepperoni Pizza", restaurant: "r-2")], at: 5)
         #expect(try await counts("pe") == ["Pepperoni Pizza": 3, "Penne Arrabbiata": 1])
         let db = try XapianWritableDatabase(path: path)
         defer { try? db.close() }
@@ -664,20 +672,13 @@ import Testing
 
     /// Facet counts cover documents written by different sinks on the same index (a restart between batches).
     @Test func facetCountsAcrossARestart() async throws {
-        let dir = makeTemporaryDirectory()
-        let path = dir.appendingPathComponent("index").path
-        let definitions = try IndexDefinition.loadAll(from: TestPaths.indexes)
-        func apply(_ payloads: [EventPayload], at offset: Int64) async throws {
-            let sink = try SearchSink(path: path, definitions: definitions)
-            let events = payloads.map { Event(eventID: UUID().uuidString, occurredAt: Timestamp(epochMillis: 1_790_000_000_000), payload: $0) }
-            _ = try await IngestHarness.applyBatch(events, to: sink, pipeline: "catalog", topic: "menus", at: offset)
-            try await sink.close()
-        }
-        try await apply([Self.restaurant("r-1", "Luigi's Pizzeria"),
+        let reopened = try ReopenedIndex()
+        let (path, definitions) = (reopened.path, reopened.definitions)
+        try await reopened.apply([Self.restaurant("r-1", "Luigi's Pizzeria"),
                          Self.item("m-1", "Margherita Pizza", category: "pizza", price: 900),
                          Self.item("m-2", "Tiramisu", category: "dessert", price: 600)], at: 0)
         // A second sink on the same index, with values the first had and values it had not.
-        try await apply([Self.restaurant("r-2", "Delhi Darbar", city: "Kolkata", cuisines: ["indian"]),
+        try await reopened.apply([Self.restaurant("r-2", "Delhi Darbar", city: "Kolkata", cuisines: ["indian"]),
                          Self.item("m-3", "Chicken Tikka", restaurant: "r-2", category: "curry", diet: "non_veg", price: 45000),
                          Self.item("m-4", "Paneer Pizza", restaurant: "r-2", category: "pizza", price: 30000)], at: 3)
         let index = try SearchIndex(path: path, definitions: definitions, refresh: .zero)
