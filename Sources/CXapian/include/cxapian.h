@@ -71,9 +71,8 @@ void hx_rdb_facet_column_stats(hx_rdb *db, unsigned long *full_loads, unsigned l
  * queries on a reader would otherwise read. */
 int hx_rdb_load_columns(hx_rdb *db, int facet_slot, const unsigned *number_slots, size_t numbers, const unsigned *point_slots,
                         size_t points, const char *const *flag_terms, size_t flags, char **err);
-/* `each` for every document holding `term`, in docid order, with its data. */
-/* `each` for every document holding `term`, with its data (with `data_first`, Xapian's document data when it has
- * some, else the data slot: see doc_data). */
+/* `each` for every document holding `term`, in docid order, with its data (with `data_first`, Xapian's document data
+ * when it has some, else the data slot: see doc_data). */
 int hx_rdb_postings(hx_rdb *db, const char *term, int data_first, void (*each)(void *ctx, unsigned docid, const char *data, size_t len),
                     void *ctx, char **err);
 long hx_rdb_doccount(hx_rdb *db, char **err);
@@ -101,7 +100,8 @@ int hx_wdb_values(hx_wdb *db, unsigned slot, void (*each)(void *, unsigned docid
  * the document's other values are removed (and so need not be read). */
 int hx_wdb_set_values(hx_wdb *db, unsigned docid, const unsigned *slots, const char *const *values, const size_t *lens,
                       size_t count, int replace_all, char **err);
-/* `each` for every term starting with `prefix`, with the first document holding it and that document's data. */
+/* `each` for every term starting with `prefix`, with the first document holding it and that document's data
+ * (`data_first` as for hx_rdb_postings; `in_slot` tells whether the data came from the data slot). */
 int hx_wdb_terms(hx_wdb *db, const char *prefix, int data_first,
                  void (*each)(void *ctx, const char *term, size_t term_len, unsigned docid, const char *data, size_t len, int in_slot),
                  void *ctx, char **err);
