@@ -19,6 +19,8 @@ public struct ArchiveSettings: Sendable, Equatable {
     /// All open and not-yet-written segments together; above it the largest is written early and
     /// writers wait.
     public var memoryBudgetBytes = 256 << 20
+    /// How long a writer waits for room in the budget before its batch fails ("the archive writer is behind").
+    public var budgetWait: Duration = .seconds(60)
     /// zstd parameters of segments: level 3 with a minimum match of 6 (see `ZstdParameters.jsonLines`).
     public var compression = ZstdParameters.jsonLines
     /// Segments compressed at once (each segment is one zstd frame, extended by one thread at a time):
@@ -194,7 +196,8 @@ public final class ArchiveStore: @unchecked Sendable {
 
     /// Waits (without holding a thread) until `bytes` more fit the memory budget, writing the largest open
     /// segment early while they do not.
-    func waitForRoom(_ bytes: Int, timeout: Duration = .seconds(60)) async throws {
+    func waitForRoom(_ bytes: Int) async throws {
+        let timeout = settings.budgetWait
         let deadline = ContinuousClock.now + timeout
         while true {
             let (fits, error): (Bool, String?) = withLock {
