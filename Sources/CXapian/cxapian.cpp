@@ -505,6 +505,32 @@ static int guarded(char **err, F body) {
     return -1;
 }
 
+/* Whether document `did` holds exactly `doc`'s terms, each with the same wdf (and `doc` no positions). */
+static bool same_terms(const Xapian::Database &db, Xapian::docid did, const Xapian::Document &doc) {
+    Xapian::TermIterator a = db.termlist_begin(did), a_end = db.termlist_end(did);
+    Xapian::TermIterator b = doc.termlist_begin(), b_end = doc.termlist_end();
+    for (; a != a_end && b != b_end; ++a, ++b) {
+        if (*a != *b || a.get_wdf() != b.get_wdf() || b.positionlist_count() != 0) return false;
+    }
+    return a == a_end && b == b_end;
+}
+
+/* Writes `doc` as document `id`, which exists. When the new document's terms are the old one's (a price or rating
+ * changed, say), only its values and data are rewritten: Xapian then leaves its term list and postings as they are,
+ * where a whole replacement compares every term again and queues a position-list removal for each (an index
+ * without positions has none to remove). */
+static void replace_at(Xapian::WritableDatabase &db, Xapian::docid id, const Xapian::Document &doc) {
+    if (same_terms(db, id, doc)) {
+        Xapian::Document current = db.get_document(id, Xapian::DOC_ASSUME_VALID);
+        current.clear_values();
+        for (Xapian::ValueIterator v = doc.values_begin(); v != doc.values_end(); ++v) current.add_value(v.get_valueno(), *v);
+        current.set_data(doc.get_data());
+        db.replace_document(id, current);
+    } else {
+        db.replace_document(id, doc);
+    }
+}
+
 extern "C" {
 
 void hx_free(void *p) { std::free(p); }
@@ -527,20 +553,7 @@ void hx_wdb_close(hx_wdb *db) {
     delete db;
 }
 
-/* Whether document `did` holds exactly `doc`'s terms, each with the same wdf (and `doc` no positions). */
-static bool same_terms(const Xapian::Database &db, Xapian::docid did, const Xapian::Document &doc) {
-    Xapian::TermIterator a = db.termlist_begin(did), a_end = db.termlist_end(did);
-    Xapian::TermIterator b = doc.termlist_begin(), b_end = doc.termlist_end();
-    for (; a != a_end && b != b_end; ++a, ++b) {
-        if (*a != *b || a.get_wdf() != b.get_wdf() || b.positionlist_count() != 0) return false;
-    }
-    return a == a_end && b == b_end;
-}
-
-/* Replaces the document holding `idterm` (adds one when none does). When the new document's terms are the old one's
- * (a price or rating changed, say), only its values and data are rewritten: Xapian then leaves its term list and
- * postings as they are, where a whole replacement compares every term again and queues a position-list removal for
- * each (an index without positions has none to remove). */
+/* Replaces the document holding `idterm` (adds one when none does), as `replace_at` does. */
 int hx_wdb_replace(hx_wdb *db, const char *idterm, hx_doc *doc, unsigned *docid, char **err) {
     return guarded(err, [&] {
         doc->doc.add_boolean_term(idterm);
@@ -551,24 +564,34 @@ int hx_wdb_replace(hx_wdb *db, const char *idterm, hx_doc *doc, unsigned *docid,
             id = db->db.add_document(doc->doc);
         } else if (!one) {
             id = db->db.replace_document(idterm, doc->doc);   /* several hold the term: Xapian keeps the first */
-        } else if (same_terms(db->db, id, doc->doc)) {
-            Xapian::Document current = db->db.get_document(id, Xapian::DOC_ASSUME_VALID);
-            current.clear_values();
-            for (Xapian::ValueIterator v = doc->doc.values_begin(); v != doc->doc.values_end(); ++v) current.add_value(v.get_valueno(), *v);
-            current.set_data(doc->doc.get_data());
-            db->db.replace_document(id, current);
         } else {
-            db->db.replace_document(id, doc->doc);   /* by the docid already looked up, not the term again */
+            replace_at(db->db, id, doc->doc);   /* by the docid already looked up, not the term again */
         }
         db->written.push_back(id);
         if (docid) *docid = id;
     });
 }
 
-int hx_wdb_add(hx_wdb *db, const char *idterm, hx_doc *doc, char **err) {
+int hx_wdb_replace_docid(hx_wdb *db, unsigned docid, hx_doc *doc, char **err) {
     return guarded(err, [&] {
-        doc->doc.add_boolean_term(idterm);
-        db->written.push_back(db->db.add_document(doc->doc));
+        replace_at(db->db, docid, doc->doc);
+        db->written.push_back(docid);
+    });
+}
+
+int hx_wdb_add(hx_wdb *db, const char *idterm, hx_doc *doc, unsigned *docid, char **err) {
+    return guarded(err, [&] {
+        if (idterm) doc->doc.add_boolean_term(idterm);
+        Xapian::docid id = db->db.add_document(doc->doc);
+        db->written.push_back(id);
+        if (docid) *docid = id;
+    });
+}
+
+int hx_wdb_delete_docid(hx_wdb *db, unsigned docid, char **err) {
+    return guarded(err, [&] {
+        db->db.delete_document(docid);
+        db->written.push_back(docid);
     });
 }
 
@@ -756,6 +779,22 @@ char *hx_wdb_get_data(hx_wdb *db, const char *idterm, size_t *len, unsigned *doc
             out = dup_string(data);
             if (len) *len = data.size();
         }
+    });
+    return out;
+}
+
+char *hx_wdb_get_data_docid(hx_wdb *db, unsigned docid, size_t *len, char **err) {
+    char *out = nullptr;
+    guarded(err, [&] {
+        Xapian::Document doc;
+        try {
+            doc = db->db.get_document(docid);
+        } catch (const Xapian::DocNotFoundError &) {
+            return;
+        }
+        std::string data = doc_data(doc);
+        out = dup_string(data);
+        if (len) *len = data.size();
     });
     return out;
 }

@@ -181,7 +181,7 @@ public final class SearchSink: ReplayableSink {
                _ context: inout BatchContext) throws {
         switch event.payload {
         case .restaurantUpserted(let r):
-            let revision = try Self.revise("r", r.restaurant_id, r.revision, db)
+            let revision = try Self.reviseRestaurant(r.restaurant_id, r.revision, db)
             guard revision != .stale else { context.staleRestaurants.append(r.restaurant_id); return }
             try suggestions(removing: revision == .first ? nil : try previousRestaurant(r.restaurant_id, db), adding: r, &context)
             context.restaurants[r.restaurant_id] = RestaurantSummary(r)
@@ -192,15 +192,16 @@ public final class SearchSink: ReplayableSink {
             prebuilt.recycle(document)
             try reindexItems(of: r.restaurant_id, restaurant: RestaurantSummary(r), db, &context)
         case .restaurantRemoved(let r):
-            let revision = try Self.revise("r", r.restaurant_id, r.revision, db)
+            let revision = try Self.reviseRestaurant(r.restaurant_id, r.revision, db)
             guard revision != .stale else { context.staleRestaurants.append(r.restaurant_id); return }
             try suggestions(removing: revision == .first ? nil : try previousRestaurant(r.restaurant_id, db), adding: nil, &context)
             context.restaurants[r.restaurant_id] = .some(nil)
             try db.delete(idTerm: SearchSchema.restaurantID(r.restaurant_id))
             try reindexItems(of: r.restaurant_id, restaurant: nil, db, &context)
         case .menuItemUpserted(let m):
-            let revision = try Self.revise("m", m.item_id, m.revision, db)
-            guard revision != .stale else { return }
+            let key = Self.recordKey("m", m.item_id)
+            let record = try Self.record(key, db)
+            if let record, record.revision >= m.revision { return }
             let restaurant: RestaurantSummary?
             if let known = context.restaurants[m.restaurant_id] {
                 restaurant = known
@@ -208,7 +209,8 @@ public final class SearchSink: ReplayableSink {
                 restaurant = try previousRestaurant(m.restaurant_id, db).map(RestaurantSummary.init)
                 context.restaurants[m.restaurant_id] = .some(restaurant)
             }
-            let previous = revision == .first ? nil : try previousStoredItem(m.item_id, db)
+            let current = try record.flatMap { try Self.currentItem(m.item_id, $0, db) }
+            let previous = current?.stored
             let idTerm = SearchSchema.itemID(m.item_id)
             let built = prebuilt.take(event: position, restaurant: restaurant, popularity: context.popularity[idTerm])
             if previous?.item.name != m.name || previous?.restaurant?.city != restaurant?.city {
@@ -219,26 +221,43 @@ public final class SearchSink: ReplayableSink {
             }
             let document = try built?.document
                 ?? Self.itemDocument(StoredMenuItem(item: m, restaurant: restaurant), definition: items, popularity: context.popularity[idTerm])
-            if previous == nil {
-                try db.add(idTerm: idTerm, document: document)
+            let docid: UInt32
+            if let current {
+                try db.replace(docid: current.docid, document: document)
+                docid = current.docid
             } else {
-                try db.replace(idTerm: idTerm, document: document)
+                docid = try db.add(idTerm: nil, document: document)
             }
+            try db.setMetadata(key, EntityRecord(revision: m.revision, docid: docid).stored)
             prebuilt.recycle(document)
         case .menuItemRemoved(let m):
-            let revision = try Self.revise("m", m.item_id, m.revision, db)
-            guard revision != .stale else { return }
-            if revision != .first, let previous = try previousStoredItem(m.item_id, db) {
-                Self.adjust(.dish, previous.item.name, city: previous.restaurant?.city, by: -1, &context)
+            let key = Self.recordKey("m", m.item_id)
+            let record = try Self.record(key, db)
+            if let record, record.revision >= m.revision { return }
+            if let record, let current = try Self.currentItem(m.item_id, record, db) {
+                Self.adjust(.dish, current.stored.item.name, city: current.stored.restaurant?.city, by: -1, &context)
+                try db.delete(docid: current.docid)
             }
-            try db.delete(idTerm: SearchSchema.itemID(m.item_id))
+            try db.setMetadata(key, EntityRecord(revision: m.revision, docid: nil).stored)
         default:
             return
         }
     }
 
-    private func previousStoredItem(_ id: String, _ db: XapianWritableDatabase) throws -> StoredMenuItem? {
-        try db.data(idTerm: SearchSchema.itemID(id)).map { try StoredMenuItem.decode($0) }
+    /// An item's document and what it stores: the document its record names, or, for an item last written before
+    /// records named documents, the one holding its id term. Nil when it has none.
+    static func currentItem(_ id: String, _ record: EntityRecord, _ db: XapianWritableDatabase) throws
+        -> (docid: UInt32, stored: StoredMenuItem)? {
+        if let docid = record.docid {
+            return try db.data(docid: docid).map { (docid, try StoredMenuItem.decode($0)) }
+        }
+        return try db.document(idTerm: SearchSchema.itemID(id)).map { ($0.docid, try StoredMenuItem.decode($0.data)) }
+    }
+
+    /// The docid of an item's document (as `currentItem` finds it), nil when it has none.
+    static func itemDocid(_ id: String, _ db: XapianWritableDatabase) throws -> UInt32? {
+        guard let record = try record(recordKey("m", id), db) else { return nil }
+        return try record.docid ?? db.docid(SearchSchema.itemID(id))
     }
 
     private func previousRestaurant(_ id: String, _ db: XapianWritableDatabase) throws -> RestaurantUpserted? {
@@ -331,7 +350,7 @@ public final class SearchSink: ReplayableSink {
     /// name and visibility follow the restaurant.
     private func reindexItems(of restaurantID: String, restaurant: RestaurantSummary?, _ db: XapianWritableDatabase,
                               _ context: inout BatchContext) throws {
-        for (_, data) in try db.documents(withTerm: SearchSchema.restaurantTerm(restaurantID)) {
+        for (docid, data) in try db.documents(withTerm: SearchSchema.restaurantTerm(restaurantID)) {
             var stored = try StoredMenuItem.decode(data)
             guard stored.restaurant != restaurant else { continue }
             if stored.restaurant?.city != restaurant?.city {
@@ -340,7 +359,10 @@ public final class SearchSink: ReplayableSink {
             }
             stored.restaurant = restaurant
             let idTerm = SearchSchema.itemID(stored.item.item_id)
-            try db.replace(idTerm: idTerm, document: Self.itemDocument(stored, definition: items, popularity: context.popularity[idTerm]))
+            try db.replace(docid: docid, document: Self.itemDocument(stored, definition: items, popularity: context.popularity[idTerm]))
+            // The new document has no id term, so its record must name it (one written before may not).
+            let key = Self.recordKey("m", stored.item.item_id), record = EntityRecord(revision: stored.item.revision, docid: docid)
+            if try Self.record(key, db) != record { try db.setMetadata(key, record.stored) }
         }
     }
 
@@ -354,13 +376,48 @@ public final class SearchSink: ReplayableSink {
         case newer
     }
 
-    /// Records `revision` for the entity unless it is stale.
-    static func revise(_ kind: String, _ id: String, _ revision: Int64, _ db: XapianWritableDatabase) throws -> Revision {
-        let key = SearchSchema.bounded("rev:\(kind):\(id)")
-        let stored = try db.metadata(key)
-        if let current = stored.flatMap(Int64.init), current >= revision { return .stale }
-        try db.setMetadata(key, String(revision))
-        return stored == nil ? .first : .newer
+    /// Records `revision` for the restaurant unless it is stale.
+    static func reviseRestaurant(_ id: String, _ revision: Int64, _ db: XapianWritableDatabase) throws -> Revision {
+        let key = recordKey("r", id)
+        let known = try record(key, db)
+        if let known, known.revision >= revision { return .stale }
+        try db.setMetadata(key, EntityRecord(revision: revision, docid: nil).stored)
+        return known == nil ? .first : .newer
+    }
+
+    /// What the index records of a restaurant or menu item, in the index metadata under `recordKey`: the last
+    /// revision applied (an upsert's or a removal's), and, for a menu item, the docid of its document while it
+    /// has one. Items' documents have no id term: looking them up through their record (read anyway for the
+    /// revision) spares each item a posting list of its own, about a tenth of the writer's time in a catalog
+    /// load. Items written before 2026-12-04 have a record with no docid and an id term (`currentItem`).
+    struct EntityRecord: Equatable {
+        var revision: Int64
+        var docid: UInt32?
+
+        /// `revision`, or `revision SPACE docid`.
+        var stored: String { docid.map { "\(revision) \($0)" } ?? String(revision) }
+
+        /// Nil for a value that is neither form, which counts as a record older than any revision.
+        init?(stored: String) {
+            let parts = stored.split(separator: " ")
+            guard (1...2).contains(parts.count), let revision = Int64(parts[0]) else { return nil }
+            let docid = parts.count == 2 ? UInt32(parts[1]) : nil
+            if parts.count == 2, docid == nil { return nil }
+            self.init(revision: revision, docid: docid)
+        }
+
+        init(revision: Int64, docid: UInt32?) {
+            self.revision = revision
+            self.docid = docid
+        }
+    }
+
+    static func recordKey(_ kind: String, _ id: String) -> String { SearchSchema.bounded("rev:\(kind):\(id)") }
+
+    /// The entity's record; nil when no revision of it was ever applied.
+    static func record(_ key: String, _ db: XapianWritableDatabase) throws -> EntityRecord? {
+        guard let stored = try db.metadata(key) else { return nil }
+        return EntityRecord(stored: stored) ?? EntityRecord(revision: .min, docid: nil)
     }
 }
 
@@ -462,8 +519,11 @@ extension SearchSink {
             }
             try index.transaction {
                 var wanted: [UInt32: [UInt8]] = [:]
-                for (term, value) in values {
-                    if let docid = try db.docid(term) { wanted[docid] = value }
+                for (id, n) in items where n > 0 {
+                    if let docid = try Self.itemDocid(id, db) { wanted[docid] = SearchSchema.popularityValue(orders: n) }
+                }
+                for (id, n) in restaurants where n > 0 {
+                    if let docid = try db.docid(SearchSchema.restaurantID(id)) { wanted[docid] = SearchSchema.popularityValue(orders: n) }
                 }
                 // Slot 1 is the popularity of items and of restaurants alike.
                 let current = try db.values(slot: SearchSchema.itemPopularity)

@@ -29,13 +29,28 @@ final class XapianWritableDatabase {
         return docid
     }
 
-    /// Adds a document the caller knows to be new (no document holds `idTerm`): `replace` without its look-up.
-    func add(idTerm: String, document: XapianDocument) throws(XapianError) {
-        try check { hx_wdb_add(db, idTerm, document.pointer, $0) }
+    /// Writes `document` as document `docid`, which exists.
+    func replace(docid: UInt32, document: XapianDocument) throws(XapianError) {
+        try check { hx_wdb_replace_docid(db, docid, document.pointer, $0) }
     }
 
+    /// Adds a document; returns its docid. With `idTerm`, the caller knows it to be new (no document holds
+    /// `idTerm`): `replace` without its look-up.
+    @discardableResult
+    func add(idTerm: String?, document: XapianDocument) throws(XapianError) -> UInt32 {
+        var docid: UInt32 = 0
+        try check { hx_wdb_add(db, idTerm, document.pointer, &docid, $0) }
+        return docid
+    }
+
+    /// Deletes every document holding `idTerm`.
     func delete(idTerm: String) throws(XapianError) {
         try check { hx_wdb_delete(db, idTerm, $0) }
+    }
+
+    /// Deletes document `docid`, which exists.
+    func delete(docid: UInt32) throws(XapianError) {
+        try check { hx_wdb_delete_docid(db, docid, $0) }
     }
 
     func setMetadata(_ key: String, _ value: String) throws(XapianError) {
@@ -67,6 +82,18 @@ final class XapianWritableDatabase {
         }
         defer { hx_free(p) }
         return (docid, Array(UnsafeRawBufferPointer(start: p, count: len)))
+    }
+
+    /// The data of document `docid`, or nil when there is none.
+    func data(docid: UInt32) throws(XapianError) -> [UInt8]? {
+        var err: UnsafeMutablePointer<CChar>?
+        var len = 0
+        guard let p = hx_wdb_get_data_docid(db, docid, &len, &err) else {
+            if err != nil { throw XapianError.take(err) }
+            return nil
+        }
+        defer { hx_free(p) }
+        return Array(UnsafeRawBufferPointer(start: p, count: len))
     }
 
     /// The docid and data of every document holding `term`.

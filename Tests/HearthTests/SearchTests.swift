@@ -670,6 +670,87 @@ import Testing
         #expect(found[penne]?.inSlot == true && penneCount == [1])
     }
 
+    /// Items' documents are found through their records (revision and docid, in the index metadata), and have no id
+    /// term. Items written before records named their documents (an id term, a record of the revision alone) are
+    /// found through their id term, and move to the new form on their next write, a restaurant's change included.
+    @Test func itemsWrittenBeforeRecordsNamedTheirDocuments() async throws {
+        let reopened = try ReopenedIndex()
+        let (path, definitions) = (reopened.path, reopened.definitions)
+        try await reopened.apply([Self.restaurant("r-1", "Pizza Planet"), Self.restaurant("r-2", "Pasta Palace"),
+                                  Self.item("m-1", "Pepperoni Pizza"), Self.item("m-2", "Garlic Bread"),
+                                  Self.item("m-3", "Tiramisu", restaurant: "r-2"), Self.item("m-4", "Penne Arrabbiata")], at: 0)
+        /// Every item document: item id → (docid, stored item); duplicates fail the test.
+        func items(_ db: XapianWritableDatabase) throws -> [String: (docid: UInt32, stored: StoredMenuItem)] {
+            var out: [String: (docid: UInt32, stored: StoredMenuItem)] = [:]
+            for (docid, data) in try db.documents(withTerm: SearchSchema.itemType) {
+                let stored = try StoredMenuItem.decode(data)
+                #expect(out[stored.item.item_id] == nil, "one document for \(stored.item.item_id)")
+                out[stored.item.item_id] = (docid, stored)
+            }
+            return out
+        }
+        let itemDefinition = try #require(definitions.first { $0.entity == .item })
+        do {
+            let db = try XapianWritableDatabase(path: path)
+            defer { try? db.close() }
+            for (id, found) in try items(db) {
+                #expect(try SearchSink.record(SearchSink.recordKey("m", id), db) == .init(revision: 1, docid: found.docid))
+                #expect(try db.docid(SearchSchema.itemID(id)) == nil, "no id term")
+            }
+            // As an earlier version wrote them: each item with its id term (under a new docid), its record the revision alone.
+            try db.transaction {
+                for (id, found) in try items(db) {
+                    try db.delete(docid: found.docid)
+                    try db.replace(idTerm: SearchSchema.itemID(id), document: SearchSink.itemDocument(found.stored, definition: itemDefinition))
+                    try db.setMetadata(SearchSink.recordKey("m", id), "1")
+                }
+            }
+        }
+        func names(_ text: String) async throws -> [String] {
+            let index = try SearchIndex(path: path, definitions: definitions, refresh: .zero)
+            var q = SearchIndex.MenuQuery()
+            q.text = text
+            return try await index.searchMenu(q).hits.map(\.item.name).sorted()
+        }
+        #expect(try await names("") == ["Garlic Bread", "Penne Arrabbiata", "Pepperoni Pizza", "Tiramisu"])
+
+        try await reopened.apply([
+            Self.item("m-1", "Pepperoni Feast", revision: 2),                                   // replaced
+            .menuItemRemoved(MenuItemRemoved(item_id: "m-2", restaurant_id: "r-1", revision: 2)), // removed
+            Self.item("m-3", "Stale Tiramisu", restaurant: "r-2", revision: 1),                  // stale: ignored
+            Self.restaurant("r-1", "Pizza Planet", city: "Manchester", revision: 2),             // m-4 rewritten with it
+            Self.item("m-5", "Margherita Pizza"),                                                // new
+        ], at: 6)
+        #expect(try await names("") == ["Margherita Pizza", "Penne Arrabbiata", "Pepperoni Feast", "Tiramisu"])
+        // m-4 was rewritten without its id term: its record must name its document, or its next revision is added twice.
+        try await reopened.apply([Self.item("m-4", "Penne Rigate", revision: 2)], at: 11)
+        #expect(try await names("penne") == ["Penne Rigate"])
+
+        let sink = try SearchSink(path: path, definitions: definitions)
+        let change = try await sink.applyPopularity(items: ["m-3": 40, "m-4": 3], restaurants: [:], dishes: [])
+        try await sink.close()
+        #expect(change.documents == 2, "an item of the old form (m-3) and one moved (m-4)")
+
+        let db = try XapianWritableDatabase(path: path)
+        defer { try? db.close() }
+        let found = try items(db)
+        #expect(found.keys.sorted() == ["m-1", "m-3", "m-4", "m-5"])
+        #expect(found["m-4"]?.stored.restaurant?.city == "Manchester" && found["m-4"]?.stored.item.revision == 2)
+        for (id, expected) in [("m-1", 2), ("m-4", 2), ("m-5", 1)] as [(String, Int64)] {
+            #expect(try SearchSink.record(SearchSink.recordKey("m", id), db) == .init(revision: expected, docid: found[id]?.docid))
+            #expect(try db.docid(SearchSchema.itemID(id)) == nil, "\(id) moved: no id term")
+        }
+        #expect(try SearchSink.record(SearchSink.recordKey("m", "m-2"), db) == .init(revision: 2, docid: nil), "removed")
+        #expect(try SearchSink.record(SearchSink.recordKey("m", "m-3"), db) == .init(revision: 1, docid: nil), "not written since")
+        #expect(try db.docid(SearchSchema.itemID("m-3")) == found["m-3"]?.docid)
+        let popularity = try db.values(slot: SearchSchema.itemPopularity)
+        #expect(popularity[try #require(found["m-3"]?.docid)] == SearchSchema.popularityValue(orders: 40))
+        #expect(popularity[try #require(found["m-4"]?.docid)] == SearchSchema.popularityValue(orders: 3))
+        #expect(SearchSink.EntityRecord(stored: "7") == .init(revision: 7, docid: nil))
+        #expect(SearchSink.EntityRecord(stored: "7 12") == .init(revision: 7, docid: 12))
+        #expect(SearchSink.EntityRecord(stored: "7 x") == nil && SearchSink.EntityRecord(stored: "") == nil)
+    }
+
     /// Facet counts cover documents written by different sinks on the same index (a restart between batches).
     @Test func facetCountsAcrossARestart() async throws {
         let reopened = try ReopenedIndex()

@@ -32,9 +32,15 @@ int hx_wdb_release(hx_wdb *db, char **err);
 void hx_wdb_close(hx_wdb *db);
 /* Writes `doc` as the document indexed by `idterm`; *docid (when not NULL) receives its docid. */
 int hx_wdb_replace(hx_wdb *db, const char *idterm, hx_doc *doc, unsigned *docid, char **err);
-/* Adds a document that the caller knows no document holds `idterm` for (replace without the look-up). */
-int hx_wdb_add(hx_wdb *db, const char *idterm, hx_doc *doc, char **err);
+/* Writes `doc` as document `docid`, which exists. */
+int hx_wdb_replace_docid(hx_wdb *db, unsigned docid, hx_doc *doc, char **err);
+/* Adds a document; `idterm` (when not NULL) is added to it, and the caller knows no document holds it (replace
+ * without the look-up). *docid (when not NULL) receives its docid. */
+int hx_wdb_add(hx_wdb *db, const char *idterm, hx_doc *doc, unsigned *docid, char **err);
+/* Deletes every document holding `idterm`. */
 int hx_wdb_delete(hx_wdb *db, const char *idterm, char **err);
+/* Deletes document `docid`, which exists. */
+int hx_wdb_delete_docid(hx_wdb *db, unsigned docid, char **err);
 int hx_wdb_set_metadata(hx_wdb *db, const char *key, const char *value, char **err);
 /* Returns a malloc'd string ("" when unset), or NULL on error. */
 char *hx_wdb_get_metadata(hx_wdb *db, const char *key, char **err);
@@ -91,6 +97,8 @@ char *hx_rdb_get_metadata(hx_rdb *db, const char *key, char **err);
 /* Writer: the data of the document indexed by `idterm` (NULL with *err unset when absent;
  * *len receives its length and, when not NULL, *docid its docid), and every document holding `term`. */
 char *hx_wdb_get_data(hx_wdb *db, const char *idterm, size_t *len, unsigned *docid, char **err);
+/* The data of document `docid` (NULL with *err unset when there is no such document). */
+char *hx_wdb_get_data_docid(hx_wdb *db, unsigned docid, size_t *len, char **err);
 /* The first document holding `term` (0: none; -1: error). */
 long hx_wdb_docid(hx_wdb *db, const char *term, char **err);
 /* Every document's value in `slot` (documents without one are skipped). */
