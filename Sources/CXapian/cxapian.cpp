@@ -59,6 +59,7 @@ public:
         }
         wake_.notify_all();
         thread_.join();
+        for (int fd : fds_) if (fd >= 0) ::close(fd);
     }
     void set_active(bool active) {
         {
@@ -77,11 +78,11 @@ private:
                 continue;
             }
             lock.unlock();
-            for (const char *table : {"postlist.glass", "termlist.glass", "docdata.glass"}) {
-                int fd = ::open((dir_ + "/" + table).c_str(), O_RDONLY | O_CLOEXEC);
-                if (fd < 0) continue;   /* not created yet: glass makes a table when it first writes to it */
-                (void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
-                ::close(fd);
+            for (size_t i = 0; i < tables_.size(); ++i) {
+                /* Opened once; a table glass has not created yet (it makes one when it first writes to it) is
+                 * looked for again on the next tick. */
+                if (fds_[i] < 0) fds_[i] = ::open((dir_ + "/" + tables_[i]).c_str(), O_RDONLY | O_CLOEXEC);
+                if (fds_[i] >= 0) (void)sync_file_range(fds_[i], 0, 0, SYNC_FILE_RANGE_WRITE);
             }
             lock.lock();
             wake_.wait_for(lock, std::chrono::milliseconds(10), [this] { return stop_; });
@@ -89,6 +90,8 @@ private:
     }
 
     const std::string dir_;
+    static constexpr std::array<const char *, 3> tables_{"postlist.glass", "termlist.glass", "docdata.glass"};
+    std::array<int, 3> fds_{-1, -1, -1};   /* the pump thread's alone */
     std::mutex mutex_;
     std::condition_variable wake_;
     bool active_ = false, stop_ = false;
@@ -804,7 +807,7 @@ int hx_wdb_postings(hx_wdb *db, const char *term,
     return guarded(err, [&] { each_posting(db->db, term, false, each, ctx); });
 }
 
-int hx_wdb_terms(hx_wdb *db, const char *prefix, int data_first,
+int hx_wdb_terms(hx_wdb *db, const char *prefix,
                  void (*each)(void *, const char *, size_t, unsigned, const char *, size_t, int), void *ctx, char **err) {
     return guarded(err, [&] {
         std::vector<std::pair<std::string, Xapian::docid>> found;
@@ -814,7 +817,7 @@ int hx_wdb_terms(hx_wdb *db, const char *prefix, int data_first,
         }
         for (const auto &f : found) {
             bool in_slot = false;
-            std::string data = doc_data(db->db.get_document(f.second, Xapian::DOC_ASSUME_VALID), data_first != 0, &in_slot);
+            std::string data = doc_data(db->db.get_document(f.second, Xapian::DOC_ASSUME_VALID), true, &in_slot);
             each(ctx, f.first.data(), f.first.size(), f.second, data.data(), data.size(), in_slot ? 1 : 0);
         }
     });

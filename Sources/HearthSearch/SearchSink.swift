@@ -452,7 +452,7 @@ final class IndexBox: @unchecked Sendable {
     func suggestionDocuments() throws -> [String: SuggestionDocument] {
         if let suggestions { return suggestions }
         var read: [String: SuggestionDocument] = [:]
-        for (term, docid, data, inSlot) in try db.documents(withTermPrefix: SearchSchema.suggestionIDPrefix, dataFirst: true) {
+        for (term, docid, data, inSlot) in try db.documents(withTermPrefix: SearchSchema.suggestionIDPrefix) {
             read[term] = SuggestionDocument(docid: docid, suggestion: Suggestion(stored: data), inSlot: inSlot)
         }
         suggestions = read

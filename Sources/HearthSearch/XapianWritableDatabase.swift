@@ -110,15 +110,15 @@ final class XapianWritableDatabase {
         return out
     }
 
-    /// Every term starting with `prefix`, with the first document holding it: its docid, its data (with `dataFirst`,
-    /// Xapian's document data when it has some, else the data slot), and whether that was in the data slot.
-    func documents(withTermPrefix prefix: String, dataFirst: Bool = false) throws(XapianError)
+    /// Every term starting with `prefix`, with the first document holding it: its docid, its data (Xapian's
+    /// document data when it has some, as suggestions keep it, else the data slot), and whether that was in the data slot.
+    func documents(withTermPrefix prefix: String) throws(XapianError)
         -> [(term: String, docid: UInt32, data: [UInt8], inSlot: Bool)] {
         typealias Found = [(term: String, docid: UInt32, data: [UInt8], inSlot: Bool)]
         var out: Found = []
         try withUnsafeMutablePointer(to: &out) { ctx throws(XapianError) in
             try check {
-                hx_wdb_terms(db, prefix, dataFirst ? 1 : 0, { ctx, term, termLength, docid, data, len, inSlot in
+                hx_wdb_terms(db, prefix, { ctx, term, termLength, docid, data, len, inSlot in
                     let term = String(decoding: UnsafeRawBufferPointer(start: term, count: termLength), as: UTF8.self)
                     ctx!.assumingMemoryBound(to: Found.self).pointee
                         .append((term, docid, Array(UnsafeRawBufferPointer(start: data, count: len)), inSlot != 0))

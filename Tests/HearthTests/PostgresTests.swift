@@ -23,7 +23,7 @@ import Testing
     @Test func transactionsCommitOrRollBack() async throws {
         let c = PostgresConnection(url: try await SharedPostgres.shared.freshDatabase())
         try await c.query("CREATE TABLE t (id int PRIMARY KEY)")
-        try await c.withTransaction { s in try s.query("INSERT INTO t VALUES (\(1))") }
+        _ = try await c.withTransaction { s in try s.query("INSERT INTO t VALUES (\(1))") }
         await #expect(throws: PostgresError.self) {
             try await c.withTransaction { s in
                 try s.query("INSERT INTO t VALUES (\(2))")

@@ -637,7 +637,7 @@ import Testing
         do {
             let db = try XapianWritableDatabase(path: path)
             try db.transaction {
-                for (term, docid, data, inSlot) in try db.documents(withTermPrefix: SearchSchema.suggestionIDPrefix, dataFirst: true) {
+                for (term, docid, data, inSlot) in try db.documents(withTermPrefix: SearchSchema.suggestionIDPrefix) {
                     #expect(!inSlot, "written now: in the document data")
                     suggestionIDs[term] = docid
                     try db.setDocumentData(docid: docid, [])
@@ -657,7 +657,7 @@ import Testing
         defer { try? db.close() }
         let pepperoni = try #require(Suggestion.idTerm(.dish, "Pepperoni Pizza", city: "London"))
         let moved = try #require(suggestionIDs[pepperoni])
-        let found = Dictionary(uniqueKeysWithValues: try db.documents(withTermPrefix: SearchSchema.suggestionIDPrefix, dataFirst: true)
+        let found = Dictionary(uniqueKeysWithValues: try db.documents(withTermPrefix: SearchSchema.suggestionIDPrefix)
             .map { ($0.term, $0) })
         #expect(found[pepperoni]?.docid == moved && found[pepperoni]?.inSlot == false)
         #expect(found[pepperoni].flatMap { Suggestion(stored: $0.data) }?.count == 3)

@@ -109,8 +109,9 @@ int hx_wdb_values(hx_wdb *db, unsigned slot, void (*each)(void *, unsigned docid
 int hx_wdb_set_values(hx_wdb *db, unsigned docid, const unsigned *slots, const char *const *values, const size_t *lens,
                       size_t count, int replace_all, char **err);
 /* `each` for every term starting with `prefix`, with the first document holding it and that document's data
- * (`data_first` as for hx_rdb_postings; `in_slot` tells whether the data came from the data slot). */
-int hx_wdb_terms(hx_wdb *db, const char *prefix, int data_first,
+ * (Xapian's document data when it has some, as suggestions keep it, else the data slot; `in_slot` tells whether
+ * the data came from the data slot). */
+int hx_wdb_terms(hx_wdb *db, const char *prefix,
                  void (*each)(void *ctx, const char *term, size_t term_len, unsigned docid, const char *data, size_t len, int in_slot),
                  void *ctx, char **err);
 /* Sets the document data (Xapian's, not the data slot) of document `docid`, which must exist, leaving its terms and,
