@@ -7,7 +7,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SWIFT_BUILD_FLAGS ?=
 
 SCHEMATHESIS_VERSION := 4.32.5
-# The whole test run's time limit in seconds (it takes about 3 minutes here): a hung test fails the
+# The whole test run's time limit in seconds (it takes 5–6 minutes here): a hung test fails the
 # run with the names of the tests still running instead of holding CI until its own limit.
 TEST_TIME_LIMIT ?= 1200
 

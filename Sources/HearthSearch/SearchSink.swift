@@ -389,7 +389,7 @@ public final class SearchSink: ReplayableSink {
     /// revision applied (an upsert's or a removal's), and, for a menu item, the docid of its document while it
     /// has one. Items' documents have no id term: looking them up through their record (read anyway for the
     /// revision) spares each item a posting list of its own, about a tenth of the writer's time in a catalog
-    /// load. Items written before 2026-12-04 have a record with no docid and an id term (`currentItem`).
+    /// load. Items written by earlier versions have an id term and a record with no docid (`currentItem`).
     struct EntityRecord: Equatable {
         var revision: Int64
         var docid: UInt32?
