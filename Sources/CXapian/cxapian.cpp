@@ -582,9 +582,8 @@ int hx_wdb_replace_docid(hx_wdb *db, unsigned docid, hx_doc *doc, char **err) {
     });
 }
 
-int hx_wdb_add(hx_wdb *db, const char *idterm, hx_doc *doc, unsigned *docid, char **err) {
+int hx_wdb_add(hx_wdb *db, hx_doc *doc, unsigned *docid, char **err) {
     return guarded(err, [&] {
-        if (idterm) doc->doc.add_boolean_term(idterm);
         Xapian::docid id = db->db.add_document(doc->doc);
         db->written.push_back(id);
         if (docid) *docid = id;

@@ -226,7 +226,7 @@ public final class SearchSink: ReplayableSink {
                 try db.replace(docid: current.docid, document: document)
                 docid = current.docid
             } else {
-                docid = try db.add(idTerm: nil, document: document)
+                docid = try db.add(document: document)
             }
             try db.setMetadata(key, EntityRecord(revision: m.revision, docid: docid).stored)
             prebuilt.recycle(document)
@@ -248,15 +248,13 @@ public final class SearchSink: ReplayableSink {
     /// records named documents, the one holding its id term. Nil when it has none.
     static func currentItem(_ id: String, _ record: EntityRecord, _ db: XapianWritableDatabase) throws
         -> (docid: UInt32, stored: StoredMenuItem)? {
-        if let docid = record.docid {
-            return try db.data(docid: docid).map { (docid, try StoredMenuItem.decode($0)) }
-        }
-        return try db.document(idTerm: SearchSchema.itemID(id)).map { ($0.docid, try StoredMenuItem.decode($0.data)) }
+        guard let docid = try itemDocid(id, record, db), let data = try db.data(docid: docid) else { return nil }
+        return (docid, try StoredMenuItem.decode(data))
     }
 
     /// The docid of an item's document (as `currentItem` finds it), nil when it has none.
-    static func itemDocid(_ id: String, _ db: XapianWritableDatabase) throws -> UInt32? {
-        guard let record = try record(recordKey("m", id), db) else { return nil }
+    static func itemDocid(_ id: String, _ record: EntityRecord?, _ db: XapianWritableDatabase) throws -> UInt32? {
+        guard let record else { return nil }
         return try record.docid ?? db.docid(SearchSchema.itemID(id))
     }
 
@@ -396,20 +394,6 @@ public final class SearchSink: ReplayableSink {
 
         /// `revision`, or `revision SPACE docid`.
         var stored: String { docid.map { "\(revision) \($0)" } ?? String(revision) }
-
-        /// Nil for a value that is neither form, which counts as a record older than any revision.
-        init?(stored: String) {
-            let parts = stored.split(separator: " ")
-            guard (1...2).contains(parts.count), let revision = Int64(parts[0]) else { return nil }
-            let docid = parts.count == 2 ? UInt32(parts[1]) : nil
-            if parts.count == 2, docid == nil { return nil }
-            self.init(revision: revision, docid: docid)
-        }
-
-        init(revision: Int64, docid: UInt32?) {
-            self.revision = revision
-            self.docid = docid
-        }
     }
 
     static func recordKey(_ kind: String, _ id: String) -> String { SearchSchema.bounded("rev:\(kind):\(id)") }
@@ -520,7 +504,7 @@ extension SearchSink {
             try index.transaction {
                 var wanted: [UInt32: [UInt8]] = [:]
                 for (id, n) in items where n > 0 {
-                    if let docid = try Self.itemDocid(id, db) { wanted[docid] = SearchSchema.popularityValue(orders: n) }
+                    if let docid = try Self.itemDocid(id, try Self.record(Self.recordKey("m", id), db), db) { wanted[docid] = SearchSchema.popularityValue(orders: n) }
                 }
                 for (id, n) in restaurants where n > 0 {
                     if let docid = try db.docid(SearchSchema.restaurantID(id)) { wanted[docid] = SearchSchema.popularityValue(orders: n) }
@@ -552,5 +536,17 @@ extension SearchSink {
             index.currentPopularity = values
             return change
         }
+    }
+}
+
+extension SearchSink.EntityRecord {
+    // In an extension, so that the memberwise initialiser stays.
+    /// Nil for a value that is neither form, which counts as a record older than any revision.
+    init?(stored: String) {
+        let parts = stored.split(separator: " ")
+        guard (1...2).contains(parts.count), let revision = Int64(parts[0]) else { return nil }
+        let docid = parts.count == 2 ? UInt32(parts[1]) : nil
+        if parts.count == 2, docid == nil { return nil }
+        self.init(revision: revision, docid: docid)
     }
 }

@@ -34,12 +34,10 @@ final class XapianWritableDatabase {
         try check { hx_wdb_replace_docid(db, docid, document.pointer, $0) }
     }
 
-    /// Adds a document; returns its docid. With `idTerm`, the caller knows it to be new (no document holds
-    /// `idTerm`): `replace` without its look-up.
-    @discardableResult
-    func add(idTerm: String?, document: XapianDocument) throws(XapianError) -> UInt32 {
+    /// Adds `document` as a new document; returns its docid.
+    func add(document: XapianDocument) throws(XapianError) -> UInt32 {
         var docid: UInt32 = 0
-        try check { hx_wdb_add(db, idTerm, document.pointer, &docid, $0) }
+        try check { hx_wdb_add(db, document.pointer, &docid, $0) }
         return docid
     }
 
@@ -73,22 +71,22 @@ final class XapianWritableDatabase {
 
     /// The docid and data of the document indexed by `idTerm`, or nil when there is none.
     func document(idTerm: String) throws(XapianError) -> (docid: UInt32, data: [UInt8])? {
-        var err: UnsafeMutablePointer<CChar>?
-        var len = 0
         var docid: UInt32 = 0
-        guard let p = hx_wdb_get_data(db, idTerm, &len, &docid, &err) else {
-            if err != nil { throw XapianError.take(err) }
-            return nil
-        }
-        defer { hx_free(p) }
-        return (docid, Array(UnsafeRawBufferPointer(start: p, count: len)))
+        return try Self.taken { hx_wdb_get_data(db, idTerm, &$0, &docid, &$1) }.map { (docid, $0) }
     }
 
     /// The data of document `docid`, or nil when there is none.
     func data(docid: UInt32) throws(XapianError) -> [UInt8]? {
+        try Self.taken { hx_wdb_get_data_docid(db, docid, &$0, &$1) }
+    }
+
+    /// The bytes of a malloc'd buffer `read` returns (freed here), with the length it sets; nil when it returns
+    /// NULL without an error.
+    private static func taken(_ read: (inout Int, inout UnsafeMutablePointer<CChar>?) -> UnsafeMutablePointer<CChar>?)
+        throws(XapianError) -> [UInt8]? {
         var err: UnsafeMutablePointer<CChar>?
         var len = 0
-        guard let p = hx_wdb_get_data_docid(db, docid, &len, &err) else {
+        guard let p = read(&len, &err) else {
             if err != nil { throw XapianError.take(err) }
             return nil
         }

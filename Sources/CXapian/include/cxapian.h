@@ -34,9 +34,8 @@ void hx_wdb_close(hx_wdb *db);
 int hx_wdb_replace(hx_wdb *db, const char *idterm, hx_doc *doc, unsigned *docid, char **err);
 /* Writes `doc` as document `docid`, which exists. */
 int hx_wdb_replace_docid(hx_wdb *db, unsigned docid, hx_doc *doc, char **err);
-/* Adds a document; `idterm` (when not NULL) is added to it, and the caller knows no document holds it (replace
- * without the look-up). *docid (when not NULL) receives its docid. */
-int hx_wdb_add(hx_wdb *db, const char *idterm, hx_doc *doc, unsigned *docid, char **err);
+/* Adds `doc` as a new document; *docid (when not NULL) receives its docid. */
+int hx_wdb_add(hx_wdb *db, hx_doc *doc, unsigned *docid, char **err);
 /* Deletes every document holding `idterm`. */
 int hx_wdb_delete(hx_wdb *db, const char *idterm, char **err);
 /* Deletes document `docid`, which exists. */
