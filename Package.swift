@@ -49,6 +49,7 @@ let package = Package(
         .target(name: "HearthAnalytics", dependencies: [
             "HearthPostgres", "HearthEvents", "HearthPipeline",
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .target(name: "HearthSearch", dependencies: [
             "CXapian", "HearthEvents", "HearthPipeline",

@@ -45,7 +45,7 @@ public protocol ExpiringPartitionWriter {
 }
 
 /// The analytics sink: aggregates each batch in memory and writes the deltas,
-/// the batch's event ids (for deduplication) and its position in one
+/// the digests of the batch's new event ids (deduplication, `SeenEvents`) and its position in one
 /// PostgreSQL transaction.
 public final class AnalyticsSink: ReplayableSink {
     public let name = "analytics"
@@ -55,6 +55,10 @@ public final class AnalyticsSink: ReplayableSink {
     /// Purges, retention and compaction, so that they never hold up a batch or a position read.
     private let maintenance: PostgresConnection
     private let dedupHorizonHours: Int
+    /// The event ids counted, per partition (deduplication).
+    private let seen: SeenEvents
+    /// Menu items this sink registered, as it showed them (`register`).
+    private let knownItems = Mutex<[ItemIdentity: ItemShown]>([:])
     private let retention: AggregateRetention
     private let lastPurge = Mutex<ContinuousClock.Instant?>(nil)
     private let logger: Logger
@@ -69,6 +73,7 @@ public final class AnalyticsSink: ReplayableSink {
         reader = PostgresConnection(url: url, logger: logger)
         maintenance = PostgresConnection(url: url, logger: logger)
         self.dedupHorizonHours = dedupHorizonHours
+        seen = SeenEvents(horizonHours: dedupHorizonHours)
         self.logger = logger
     }
 
@@ -93,44 +98,68 @@ public final class AnalyticsSink: ReplayableSink {
     }
 
     public func apply(_ batch: SinkBatch) async throws {
-        let sink = name
+        let sink = name, seen = seen
         let shard = Int(batch.partition.partition.magnitude) % writers.count
         let writer = writers[shard]
-        try await Self.registerItems(writer, batch.records.lazy.compactMap { try? $0.event.get() })
-        // No need to wait for the WAL flush: the position commits with the data, so a transaction
-        // lost in a server crash loses both, and its records are consumed again.
-        try await writer.withTransaction(synchronousCommit: false) { s in
-            try Self.advance(s, sink: sink, batch: batch)
-            _ = try Self.applyOnce(s, batch.records, shard: shard)
+        let checks: [SeenEvents.Check]
+        do {
+            try await register(writer, batch.records.lazy.compactMap { try? $0.event.get() })
+            // No need to wait for the WAL flush: the position commits with the data, so a transaction
+            // lost in a server crash loses both, and its records are consumed again.
+            checks = try await writer.withTransaction(synchronousCommit: false) { s in
+                try Self.advance(s, sink: sink, batch: batch)
+                return try Self.applyOnce(s, batch.records, shard: shard, seen: seen).checks
+            }
+        } catch {
+            forgetRegisteredItems()
+            throw error
         }
+        seen.committed(checks)
         startMaintenanceIfDue()
     }
 
-    /// Adds the valid records whose event ids are new to the table (the first of each id in `records`);
-    /// returns how many that was.
-    static func applyOnce(_ s: PostgresSession, _ records: [SinkRecord], shard: Int) throws -> Int {
-        var seenInBatch = Set<String>()
-        var valid = 0
-        var ids: [String] = []
-        for r in records {
+    /// Adds the valid records whose event ids are new (the first of each id in `records`) to the aggregates,
+    /// and records those ids in their partitions' deduplication state (`SeenEvents`); returns how many that
+    /// was, and the checks to hand to `SeenEvents.committed` once the transaction has committed.
+    static func applyOnce(_ s: PostgresSession, _ records: [SinkRecord], shard: Int,
+                          seen: SeenEvents) throws -> (applied: Int, checks: [SeenEvents.Check]) {
+        var digests = [EventIDDigest?](repeating: nil, count: records.count)
+        var byPartition: [SeenEvents.Key: [EventIDDigest]] = [:]
+        var inBatch = Set<EventIDDigest>()
+        inBatch.reserveCapacity(records.count)
+        // A stream batch is one partition's: its ids are gathered under one key until the partition changes.
+        var key: SeenEvents.Key?
+        var gathered: [EventIDDigest] = []
+        for (i, r) in records.enumerated() {
             guard case .success(let e) = r.event else { continue }
-            valid += 1
-            if seenInBatch.insert(e.eventID).inserted { ids.append(e.eventID) }
+            let d = EventIDDigest(e.eventID)
+            guard inBatch.insert(d).inserted else { continue }
+            digests[i] = d
+            if key?.partition != r.record.partition || key?.topic != r.record.topic {
+                if let key { byPartition[key, default: []] += gathered }
+                key = SeenEvents.Key(topic: r.record.topic, partition: r.record.partition)
+                gathered.removeAll(keepingCapacity: true)
+            }
+            gathered.append(d)
         }
-        guard !ids.isEmpty else { return 0 }
-        let fresh = Set(try s.query("""
-            INSERT INTO analytics_seen_events (event_id) SELECT unnest(\(ids)::text[])
-            ON CONFLICT DO NOTHING RETURNING event_id
-            """).compactMap { $0[0] })
+        if let key { byPartition[key, default: []] += gathered }
+        guard !byPartition.isEmpty else { return (0, []) }
+        // Partitions locked in key order, so that transactions holding several never wait on one another in a cycle.
+        var checks: [SeenEvents.Check] = []
+        var fresh = Set<EventIDDigest>()
+        for key in byPartition.keys.sorted() {
+            let check = try seen.check(s, key, byPartition[key]!)
+            checks.append(check)
+            fresh.formUnion(check.fresh)
+        }
         var buckets = OrderBuckets()
-        let common = fresh.count == valid   // every id is new and none repeats within the batch
-        var remaining = common ? [] : fresh
-        for record in records {
-            guard case .success(let event) = record.event, common || remaining.remove(event.eventID) != nil else { continue }
+        let all = fresh.count == inBatch.count
+        for (i, record) in records.enumerated() {
+            guard let d = digests[i], all || fresh.contains(d), case .success(let event) = record.event else { continue }
             buckets.add(event, arrivedAt: record.record.timestampMillis)
         }
         try upsert(s, buckets, shard: shard)
-        return fresh.count
+        return (fresh.count, checks)
     }
 
     /// Adds events to the aggregates through the same upsert as `apply`, but with no position and no
@@ -139,7 +168,7 @@ public final class AnalyticsSink: ReplayableSink {
         var aggregated = OrderBuckets()
         for event in events { aggregated.add(event) }
         let buckets = aggregated, shard = shard % writers.count
-        try await Self.registerItems(writers[shard], events)
+        try await register(writers[shard], events)
         try await writers[shard].withTransaction(synchronousCommit: false) { s in try Self.upsert(s, buckets, shard: shard) }
     }
 
@@ -150,8 +179,12 @@ public final class AnalyticsSink: ReplayableSink {
         let (recent, old) = (records.filter { $0.record.timestampMillis >= cutoff }, records.count(where: { $0.record.timestampMillis < cutoff }))
         let valid = recent.count(where: { if case .success = $0.event { true } else { false } })
         guard valid > 0 else { return ReplayOutcome(beyondHorizon: old) }
-        try await Self.registerItems(writers[0], recent.lazy.compactMap { try? $0.event.get() })
-        let applied = try await writers[0].withTransaction(synchronousCommit: true) { s in try Self.applyOnce(s, recent, shard: 0) }
+        try await register(writers[0], recent.lazy.compactMap { try? $0.event.get() })
+        let seen = seen
+        let (applied, checks) = try await writers[0].withTransaction(synchronousCommit: true) { s in
+            try Self.applyOnce(s, recent, shard: 0, seen: seen)
+        }
+        seen.committed(checks)
         return ReplayOutcome(applied: applied, alreadyApplied: valid - applied, beyondHorizon: old)
     }
 
@@ -201,12 +234,12 @@ public final class AnalyticsSink: ReplayableSink {
         guard !buckets.items.isEmpty else { return }
         let itemKeys = buckets.items.keys.sorted()
         let lines = itemKeys.map { buckets.items[$0]! }
-        let days = itemKeys.map { Timestamp(epochMillis: $0.dayMillis).description }
-        // Every item has its key (`registerItems` ran before the transaction); a row without one would be lost, so it fails the batch.
+        let days = itemKeys.map { $0.dayMillis / OrderBuckets.dayMillis }
+        // Every item has its key (`register` ran before the transaction); a row without one would be lost, so it fails the batch.
         let written = try s.query("""
             INSERT INTO item_orders_daily (day, item_key, shard, orders, quantity, revenue_minor)
-            SELECT (t.d AT TIME ZONE 'UTC')::date, k.item_key, \(shard)::smallint, t.o, t.q, t.v
-              FROM unnest(\(days)::timestamptz[], \(itemKeys.map(\.itemID))::text[], \(itemKeys.map(\.currency))::text[],
+            SELECT date '1970-01-01' + t.d::int, k.item_key, \(shard)::smallint, t.o, t.q, t.v
+              FROM unnest(\(days)::bigint[], \(itemKeys.map(\.itemID))::text[], \(itemKeys.map(\.currency))::text[],
                           \(lines.map(\.restaurantID))::text[],
                           \(lines.map(\.orders))::bigint[], \(lines.map(\.quantity))::bigint[], \(lines.map(\.revenueMinor))::bigint[])
                    AS t(d, i, c, r, o, q, v)
@@ -228,26 +261,59 @@ public final class AnalyticsSink: ReplayableSink {
         var restaurantID: String
         var currency: String
         static func < (a: ItemIdentity, b: ItemIdentity) -> Bool {
-            (a.itemID, a.restaurantID, a.currency) < (b.itemID, b.restaurantID, b.currency)
+            if a.itemID != b.itemID { return a.itemID < b.itemID }
+            if a.restaurantID != b.restaurantID { return a.restaurantID < b.restaurantID }
+            return a.currency < b.currency
         }
     }
 
-    /// Gives every menu item ordered in `events` its key in `menu_item_keys`, and its latest city and dish name,
-    /// in a short transaction of its own before the batch's: new items are inserted in key order (so that
-    /// writers meeting the same new items wait for one another rather than deadlock) and changed ones locked
-    /// in key order and updated; items already there as they are cost an index look-up each.
-    static func registerItems(_ connection: PostgresConnection, _ events: some Sequence<Event>) async throws {
-        var shown: [ItemIdentity: (city: String, name: String)] = [:]
-        for event in events {
-            guard case .orderPlaced(let o) = event.payload else { continue }
-            for line in o.items {
-                shown[ItemIdentity(itemID: line.item_id, restaurantID: o.restaurant_id, currency: o.currency)] = (o.city, line.name)
+    /// What `menu_item_keys` shows of an item: the city and dish name of its latest order.
+    struct ItemShown: Hashable, Sendable {
+        var city: String
+        var name: String
+    }
+
+    /// Gives every menu item ordered in `events` its key in `menu_item_keys`, with the city and dish name of
+    /// its latest order (`registerItems`), unless this sink registered it so already: after the first
+    /// batches, most batches register nothing. (Another instance may have shown an item differently since;
+    /// the next order that changes what this one shows puts it right.)
+    func register(_ connection: PostgresConnection, _ events: some Sequence<Event>) async throws {
+        // The latest line of each item that this sink has not registered as it shows.
+        var unknown: [ItemIdentity: ItemShown] = [:]
+        knownItems.withLock { known in
+            for event in events {
+                guard case .orderPlaced(let o) = event.payload else { continue }
+                for line in o.items {
+                    let item = ItemIdentity(itemID: line.item_id, restaurantID: o.restaurant_id, currency: o.currency)
+                    let shown = ItemShown(city: o.city, name: line.name)
+                    if known[item] != shown || unknown[item] != nil { unknown[item] = shown }
+                }
             }
         }
-        guard !shown.isEmpty else { return }
-        let keys = shown.keys.sorted()
+        guard !unknown.isEmpty else { return }
+        try await Self.registerItems(connection, unknown)
+        knownItems.withLock { known in
+            if known.count + unknown.count > Self.knownItemsLimit { known.removeAll() }
+            known.merge(unknown) { $1 }
+        }
+    }
+
+    /// At most this many items are remembered as registered (about 150 bytes each); past it, the memory starts over.
+    static let knownItemsLimit = 2_000_000
+
+    /// Forgets which items were registered (when a batch failed: perhaps for a key that is gone).
+    func forgetRegisteredItems() {
+        knownItems.withLock { $0.removeAll() }
+    }
+
+    /// Gives each of `items` its key in `menu_item_keys` and shows it as given, in a short transaction of its
+    /// own before the batch's: new items are inserted in key order (so that writers meeting the same new items
+    /// wait for one another rather than deadlock) and changed ones locked in key order and updated; items
+    /// already there as they are cost an index look-up each.
+    static func registerItems(_ connection: PostgresConnection, _ items: [ItemIdentity: ItemShown]) async throws {
+        let keys = items.keys.sorted()
         let ids = keys.map(\.itemID), restaurants = keys.map(\.restaurantID), currencies = keys.map(\.currency)
-        let cities = keys.map { shown[$0]!.city }, names = keys.map { shown[$0]!.name }
+        let cities = keys.map { items[$0]!.city }, names = keys.map { items[$0]!.name }
         try await connection.withTransaction(synchronousCommit: false) { s in
             try s.query("""
                 INSERT INTO menu_item_keys (item_id, restaurant_id, currency, city, name)
@@ -271,12 +337,12 @@ public final class AnalyticsSink: ReplayableSink {
     /// `table` keyed by bucket start, the `conflict` columns among `text` and the writer's shard: one
     /// statement, the key and measure arrays unnested side by side; conflicts add up and unite the sketches.
     static func upsertTotals(_ s: PostgresSession, table: String, conflict: [String], text: [(column: String, values: [String])],
-                             starts: [Int64], totals: [OrderBuckets.Totals], customers: [Set<String>], shard: Int) throws {
+                             starts: [Int64], totals: [OrderBuckets.Totals], customers: [Set<Int64>], shard: Int) throws {
         guard !starts.isEmpty else { return }
         let measures = OrderBuckets.Totals.columns
-        var customerBucket: [Int32] = [], customerIDs: [String] = []
+        var customerBucket: [Int32] = [], customerHashes: [Int64] = []
         for (n, people) in customers.enumerated() {
-            for c in people { customerBucket.append(Int32(n + 1)); customerIDs.append(c) }
+            for c in people { customerBucket.append(Int32(n + 1)); customerHashes.append(c) }
         }
         // Each row's delivery-time histogram as an array literal ('' when it has none).
         let histograms: [String] = totals.map {
@@ -286,10 +352,10 @@ public final class AnalyticsSink: ReplayableSink {
         let aliases = names.indices.map { "t\($0)" }
         var q = PostgresQuery.StringInterpolation(literalCapacity: 2048, interpolationCount: 6 + text.count + measures.count)
         q.appendLiteral("INSERT INTO \(table) (bucket, \(names.joined(separator: ", ")), \(UpsertSQL.columns), customers, delivery_hist, shard) ")
-        q.appendLiteral("SELECT k.b, \(aliases.map { "k." + $0 }.joined(separator: ", ")), \(UpsertSQL.selected), c.h, NULLIF(k.dh, '')::bigint[], ")
+        q.appendLiteral("SELECT \(UpsertSQL.instant("k.b")), \(aliases.map { "k." + $0 }.joined(separator: ", ")), \(UpsertSQL.selected), c.h, NULLIF(k.dh, '')::bigint[], ")
         q.appendInterpolation(shard)
         q.appendLiteral("::smallint FROM unnest(")
-        q.appendInterpolation(starts.map { Timestamp(epochMillis: $0).description }); q.appendLiteral("::timestamptz[]")
+        q.appendInterpolation(starts); q.appendLiteral("::bigint[]")
         for column in text {
             q.appendLiteral(", ")
             q.appendInterpolation(column.values); q.appendLiteral("::text[]")
@@ -298,9 +364,9 @@ public final class AnalyticsSink: ReplayableSink {
         q.appendLiteral(", ")
         q.appendInterpolation(histograms)
         q.appendLiteral("::text[]) WITH ORDINALITY AS k(b, \(aliases.joined(separator: ", ")), \(UpsertSQL.aliases), dh, n) ")
-        q.appendLiteral("LEFT JOIN (SELECT n, hll_add_agg(hll_hash_text(id), 14, 5) AS h FROM unnest(")
+        q.appendLiteral("LEFT JOIN (SELECT n, hll_add_agg(id::hll_hashval, 14, 5) AS h FROM unnest(")
         q.appendInterpolation(customerBucket); q.appendLiteral("::int[], ")
-        q.appendInterpolation(customerIDs); q.appendLiteral("::text[]) AS u(n, id) GROUP BY n) c ON c.n = k.n ")
+        q.appendInterpolation(customerHashes); q.appendLiteral("::bigint[]) AS u(n, id) GROUP BY n) c ON c.n = k.n ")
         let others = names.filter { !conflict.contains($0) }.map { "\($0) = EXCLUDED.\($0), " }.joined()
         q.appendLiteral("ON CONFLICT (bucket, \(conflict.joined(separator: ", ")), shard) DO UPDATE SET \(others)" + UpsertSQL.updates(table)
                         + ", " + UpsertSQL.mergeSketches(table).joined(separator: ", "))
@@ -314,10 +380,10 @@ public final class AnalyticsSink: ReplayableSink {
         let measures = OrderBuckets.Totals.columns
         var q = PostgresQuery.StringInterpolation(literalCapacity: 2048, interpolationCount: 4 + measures.count)
         q.appendLiteral("INSERT INTO orders_zone_1d (zone, day, city, currency, shard, \(UpsertSQL.columns)) ")
-        q.appendLiteral("SELECT z.zone, (k.b AT TIME ZONE z.zone)::date, k.city, k.currency, ")
+        q.appendLiteral("SELECT z.zone, (\(UpsertSQL.instant("k.b")) AT TIME ZONE z.zone)::date, k.city, k.currency, ")
         q.appendInterpolation(shard)
         q.appendLiteral("::smallint, " + measures.indices.map { "sum(k.m\($0))::bigint" }.joined(separator: ", ") + " FROM unnest(")
-        q.appendInterpolation(keys.map { Timestamp(epochMillis: $0.bucketMillis).description }); q.appendLiteral("::timestamptz[], ")
+        q.appendInterpolation(keys.map(\.bucketMillis)); q.appendLiteral("::bigint[], ")
         q.appendInterpolation(keys.map(\.city)); q.appendLiteral("::text[], ")
         q.appendInterpolation(keys.map(\.currency)); q.appendLiteral("::text[]")
         UpsertSQL.appendMeasureArrays(totals, to: &q)
@@ -368,8 +434,8 @@ public final class AnalyticsSink: ReplayableSink {
         try s.query("""
             INSERT INTO order_mix_15m (bucket, restaurant_id, currency, dimension, value, shard, city,
                                        orders, gross_revenue_minor, payments_succeeded, payments_failed)
-            SELECT b, r, c, d, v, \(shard)::smallint, ci, o, g, ps, pf
-              FROM unnest(\(keys.map { Timestamp(epochMillis: $0.bucketMillis).description })::timestamptz[],
+            SELECT \(unsafeRaw: UpsertSQL.instant("b")), r, c, d, v, \(shard)::smallint, ci, o, g, ps, pf
+              FROM unnest(\(keys.map(\.bucketMillis))::bigint[],
                           \(keys.map(\.restaurantID))::text[], \(keys.map(\.currency))::text[], \(keys.map(\.dimension))::text[],
                           \(keys.map(\.value))::text[], \(cities)::text[], \(rows.map(\.orders))::bigint[],
                           \(rows.map(\.grossRevenueMinor))::bigint[], \(rows.map(\.paymentsSucceeded))::bigint[],
@@ -389,8 +455,8 @@ public final class AnalyticsSink: ReplayableSink {
         let rows = keys.map { buckets.live[$0]! }
         try s.query("""
             INSERT INTO orders_live_1m (minute, city, currency, shard, orders, gross_revenue_minor, cancellations, deliveries)
-            SELECT m, ci, cu, \(shard)::smallint, o, g, c, d
-              FROM unnest(\(keys.map { Timestamp(epochMillis: $0.minuteMillis).description })::timestamptz[], \(keys.map(\.city))::text[],
+            SELECT \(unsafeRaw: UpsertSQL.instant("m")), ci, cu, \(shard)::smallint, o, g, c, d
+              FROM unnest(\(keys.map(\.minuteMillis))::bigint[], \(keys.map(\.city))::text[],
                           \(keys.map(\.currency))::text[], \(rows.map { $0[0] })::bigint[], \(rows.map { $0[1] })::bigint[],
                           \(rows.map { $0[2] })::bigint[], \(rows.map { $0[3] })::bigint[]) AS t(m, ci, cu, o, g, c, d)
             ON CONFLICT (minute, city, currency, shard) DO UPDATE
@@ -403,6 +469,10 @@ public final class AnalyticsSink: ReplayableSink {
 
     /// The parts of the bucket upsert that follow from the measure columns (built once).
     enum UpsertSQL {
+        /// The instant `column` holds as milliseconds since the epoch (bound as numbers: no timestamp text to
+        /// write or parse; exact, since the interval's microseconds stay far below 2^53).
+        static func instant(_ column: String) -> String { "('epoch'::timestamptz + \(column) * interval '1 millisecond')" }
+
         static let columns = OrderBuckets.Totals.columns.joined(separator: ", ")
         static let aliases = OrderBuckets.Totals.columns.indices.map { "m\($0)" }.joined(separator: ", ")
         static let selected = OrderBuckets.Totals.columns.indices.map { "k.m\($0)" }.joined(separator: ", ")
@@ -535,9 +605,7 @@ public final class AnalyticsSink: ReplayableSink {
 
     private func maintain() async {
         do {
-            try await maintenance.query("""
-                DELETE FROM analytics_seen_events WHERE seen_at < now() - make_interval(hours => \(dedupHorizonHours))
-                """)
+            try await seen.purge(maintenance)
             try await maintenance.query("DELETE FROM orders_live_1m WHERE minute < now() - interval '2 days'")
             try await dropExpired()
             let cutoff = Timestamp(epochMillis: Int64(Date().timeIntervalSince1970 * 1000) - Self.compactionDelay)

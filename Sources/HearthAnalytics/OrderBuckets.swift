@@ -12,7 +12,9 @@ public struct OrderBuckets: Sendable, Equatable {
         public var currency: String
 
         public static func < (a: Key, b: Key) -> Bool {
-            (a.bucketMillis, a.restaurantID, a.currency) < (b.bucketMillis, b.restaurantID, b.currency)
+            if a.bucketMillis != b.bucketMillis { return a.bucketMillis < b.bucketMillis }
+            if a.restaurantID != b.restaurantID { return a.restaurantID < b.restaurantID }
+            return a.currency < b.currency
         }
     }
 
@@ -84,7 +86,9 @@ public struct OrderBuckets: Sendable, Equatable {
         public var currency: String
 
         public static func < (a: ItemKey, b: ItemKey) -> Bool {
-            (a.dayMillis, a.itemID, a.currency) < (b.dayMillis, b.itemID, b.currency)
+            if a.dayMillis != b.dayMillis { return a.dayMillis < b.dayMillis }
+            if a.itemID != b.itemID { return a.itemID < b.itemID }
+            return a.currency < b.currency
         }
     }
 
@@ -115,7 +119,11 @@ public struct OrderBuckets: Sendable, Equatable {
         public var value: String
 
         public static func < (a: MixKey, b: MixKey) -> Bool {
-            (a.bucketMillis, a.restaurantID, a.currency, a.dimension, a.value) < (b.bucketMillis, b.restaurantID, b.currency, b.dimension, b.value)
+            if a.bucketMillis != b.bucketMillis { return a.bucketMillis < b.bucketMillis }
+            if a.restaurantID != b.restaurantID { return a.restaurantID < b.restaurantID }
+            if a.currency != b.currency { return a.currency < b.currency }
+            if a.dimension != b.dimension { return a.dimension < b.dimension }
+            return a.value < b.value
         }
     }
 
@@ -137,7 +145,9 @@ public struct OrderBuckets: Sendable, Equatable {
         public var city: String
         public var currency: String
         public static func < (a: LiveKey, b: LiveKey) -> Bool {
-            (a.minuteMillis, a.city, a.currency) < (b.minuteMillis, b.city, b.currency)
+            if a.minuteMillis != b.minuteMillis { return a.minuteMillis < b.minuteMillis }
+            if a.city != b.city { return a.city < b.city }
+            return a.currency < b.currency
         }
     }
 
@@ -150,8 +160,8 @@ public struct OrderBuckets: Sendable, Equatable {
     public private(set) var totals: [Key: Totals] = [:]
     /// The city of each bucket's restaurant (from its events).
     public private(set) var cities: [Key: String] = [:]
-    /// The customers who placed orders, per bucket (for the unique-customer sketch).
-    public private(set) var customers: [Key: Set<String>] = [:]
+    /// The customers who placed orders, per bucket, as the unique-customer sketch hashes them (`CustomerHash`).
+    public private(set) var customers: [Key: Set<Int64>] = [:]
     public private(set) var items: [ItemKey: ItemTotals] = [:]
     public private(set) var mix: [MixKey: MixTotals] = [:]
     public private(set) var live: [LiveKey: [Int64]] = [:]
@@ -202,7 +212,7 @@ public struct OrderBuckets: Sendable, Equatable {
                 mix[key, default: MixTotals()].orders += 1
                 mix[key, default: MixTotals()].grossRevenueMinor += o.total_minor
             }
-            customers[Key(bucketMillis: bucket, restaurantID: o.restaurant_id, currency: o.currency), default: []].insert(o.customer_id)
+            customers[Key(bucketMillis: bucket, restaurantID: o.restaurant_id, currency: o.currency), default: []].insert(CustomerHash.of(o.customer_id))
         case .orderCancelled(let c):
             let reason = Self.cancellationReasons.firstIndex(of: c.reason)
             count(c.restaurant_id, c.currency, c.city) {
@@ -262,7 +272,9 @@ public struct OrderBuckets: Sendable, Equatable {
         public var city: String
         public var currency: String
         public static func < (a: CityKey, b: CityKey) -> Bool {
-            (a.bucketMillis, a.city, a.currency) < (b.bucketMillis, b.city, b.currency)
+            if a.bucketMillis != b.bucketMillis { return a.bucketMillis < b.bucketMillis }
+            if a.city != b.city { return a.city < b.city }
+            return a.currency < b.currency
         }
     }
 
@@ -272,9 +284,9 @@ public struct OrderBuckets: Sendable, Equatable {
 
     /// The batch's buckets summed per city × currency over buckets of `millis` (a multiple of 15 minutes),
     /// with the customers of each.
-    public func cityRollup(per millis: Int64) -> (totals: [CityKey: Totals], customers: [CityKey: Set<String>]) {
+    public func cityRollup(per millis: Int64) -> (totals: [CityKey: Totals], customers: [CityKey: Set<Int64>]) {
         var out: [CityKey: Totals] = [:]
-        var people: [CityKey: Set<String>] = [:]
+        var people: [CityKey: Set<Int64>] = [:]
         for (key, t) in totals {
             let k = CityKey(bucketMillis: key.bucketMillis.floorDiv(millis) * millis, city: cities[key] ?? "", currency: key.currency)
             out[k] = out[k].map { $0 + t } ?? t

@@ -50,7 +50,7 @@ public final class ManagedPostgres: Sendable {
             }
         }
         let logFile = dataDirectory.appendingPathComponent("postgres.log")
-        fm.createFile(atPath: logFile.path, contents: nil)
+        _ = fm.createFile(atPath: logFile.path, contents: nil)
         if let owner { chown(logFile.path, owner.uid, owner.gid) }
 
         var lastError = ""

@@ -53,17 +53,65 @@ public struct PostgresQuery: Sendable, ExpressibleByStringInterpolation, CustomS
 /// A value that can be sent as a text-format bind parameter.
 public protocol PostgresBindable: Sendable {
     var postgresText: String? { get }
+    /// Appends the value as an element of an array literal (by default quoted, `NULL` when nil).
+    func appendArrayElement(to out: inout [UInt8])
+}
+
+extension PostgresBindable {
+    public func appendArrayElement(to out: inout [UInt8]) {
+        guard var text = postgresText else { out += "NULL".utf8; return }
+        out.append(UInt8(ascii: "\""))
+        text.withUTF8 { bytes in
+            // Most values need no escapes: copied whole.
+            guard bytes.contains(where: { $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) else {
+                out.append(contentsOf: bytes)
+                return
+            }
+            for b in bytes {
+                if b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") { out.append(UInt8(ascii: "\\")) }
+                out.append(b)
+            }
+        }
+        out.append(UInt8(ascii: "\""))
+    }
+}
+
+/// Whole numbers go into array literals as their digits, written straight into the literal (the bucket
+/// upsert binds some 40 arrays of numbers per batch).
+public protocol PostgresBindableInteger: PostgresBindable, BinaryInteger {}
+
+extension PostgresBindableInteger {
+    public var postgresText: String? { String(self) }
+
+    public func appendArrayElement(to out: inout [UInt8]) {
+        if self < 0 { out.append(UInt8(ascii: "-")) }
+        var rest = UInt64(self.magnitude)
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            var n = 0
+            repeat {
+                buffer[n] = UInt8(ascii: "0") + UInt8(rest % 10)
+                rest /= 10
+                n += 1
+            } while rest > 0
+            while n > 0 {
+                n -= 1
+                out.append(buffer[n])
+            }
+        }
+    }
 }
 
 extension String: PostgresBindable { public var postgresText: String? { self } }
 extension Substring: PostgresBindable { public var postgresText: String? { String(self) } }
-extension Int: PostgresBindable { public var postgresText: String? { String(self) } }
-extension Int32: PostgresBindable { public var postgresText: String? { String(self) } }
-extension Int64: PostgresBindable { public var postgresText: String? { String(self) } }
+extension Int: PostgresBindableInteger {}
+extension Int32: PostgresBindableInteger {}
+extension Int64: PostgresBindableInteger {}
 extension Double: PostgresBindable { public var postgresText: String? { isFinite ? String(self) : nil } }
 extension Bool: PostgresBindable { public var postgresText: String? { self ? "t" : "f" } }
 
-/// Arrays bind as PostgreSQL array literals (`{"a","b"}`), e.g. for `unnest($1::text[])`. Built as
+/// Arrays bind as PostgreSQL array literals (`{"a","b"}`, `{1,2}`), e.g. for `unnest($1::text[])`. Built as
 /// bytes: the bucket upsert binds arrays of thousands of values per batch.
 extension Array: PostgresBindable where Element: PostgresBindable {
     public var postgresText: String? {
@@ -72,15 +120,7 @@ extension Array: PostgresBindable where Element: PostgresBindable {
         out.append(UInt8(ascii: "{"))
         for (i, element) in enumerated() {
             if i > 0 { out.append(UInt8(ascii: ",")) }
-            guard var text = element.postgresText else { out += "NULL".utf8; continue }
-            out.append(UInt8(ascii: "\""))
-            text.withUTF8 { bytes in
-                for b in bytes {
-                    if b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") { out.append(UInt8(ascii: "\\")) }
-                    out.append(b)
-                }
-            }
-            out.append(UInt8(ascii: "\""))
+            element.appendArrayElement(to: &out)
         }
         out.append(UInt8(ascii: "}"))
         return String(decoding: out, as: UTF8.self)

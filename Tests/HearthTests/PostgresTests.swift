@@ -17,6 +17,9 @@ import Testing
         #expect(rows.count == 1 && rows.first?["a"] == hostile && rows.first?["b"] == "1")
         let arrays = try await c.query("SELECT unnest(\(["a\"b", "c\\d", "é, {x}"])::text[]) AS v")
         #expect(arrays.map { $0[0] } == ["a\"b", "c\\d", "é, {x}"])
+        let numbers: [Int64] = [.min, -1_000_000_007, -1, 0, 7, 10, 1_780_000_000_000, .max]
+        #expect(try await c.query("SELECT unnest(\(numbers)::bigint[])").map { $0[0] } == numbers.map { String($0) })
+        #expect(try await c.query("SELECT unnest(\([Int32.min, 0, Int32.max])::int[])").map { $0[0] } == ["-2147483648", "0", "2147483647"])
         await c.close()
     }
 
