@@ -31,6 +31,27 @@ public struct AggregateRetention: Sendable, Equatable {
     }
 }
 
+/// UTC days (their starts, ms since the epoch) whose month partitions a sink has made sure of
+/// (`hearth_ensure_partitions`), so that a batch asks PostgreSQL only about days it has not met. Forgotten
+/// when partitions are dropped and when a batch fails.
+final class PartitionDays: Sendable {
+    private let days = Mutex<Set<Int64>>([])
+
+    func unknown(in wanted: Set<Int64>) -> [Int64] {
+        days.withLock { known in wanted.subtracting(known).sorted() }
+    }
+
+    /// After the transaction that made sure of `ensured` committed.
+    func committed(_ ensured: [Int64]) {
+        guard !ensured.isEmpty else { return }
+        days.withLock { $0.formUnion(ensured) }
+    }
+
+    func forget() {
+        days.withLock { $0.removeAll() }
+    }
+}
+
 /// Keeps the rows of an aggregate partition before it is dropped for retention (the archive does).
 public protocol ExpiringPartitionArchiver: Sendable {
     /// Starts writing `partition` (a month of `table`); nothing is visible until `commit`.
@@ -59,6 +80,8 @@ public final class AnalyticsSink: ReplayableSink {
     private let seen: SeenEvents
     /// Menu items this sink registered, as it showed them (`register`).
     private let knownItems = Mutex<[ItemIdentity: ItemShown]>([:])
+    /// UTC days whose month partitions this sink has made sure of.
+    private let partitionDays = PartitionDays()
     private let retention: AggregateRetention
     private let lastPurge = Mutex<ContinuousClock.Instant?>(nil)
     private let logger: Logger
@@ -98,31 +121,34 @@ public final class AnalyticsSink: ReplayableSink {
     }
 
     public func apply(_ batch: SinkBatch) async throws {
-        let sink = name, seen = seen
+        let sink = name, seen = seen, days = partitionDays
         let shard = Int(batch.partition.partition.magnitude) % writers.count
         let writer = writers[shard]
-        let checks: [SeenEvents.Check]
+        let applied: (applied: Int, checks: [SeenEvents.Check], days: [Int64])
         do {
-            try await register(writer, batch.records.lazy.compactMap { try? $0.event.get() })
+            try await register(writer, batch.records)
             // No need to wait for the WAL flush: the position commits with the data, so a transaction
             // lost in a server crash loses both, and its records are consumed again.
-            checks = try await writer.withTransaction(synchronousCommit: false) { s in
+            applied = try await writer.withTransaction(synchronousCommit: false) { s in
                 try Self.advance(s, sink: sink, batch: batch)
-                return try Self.applyOnce(s, batch.records, shard: shard, seen: seen).checks
+                return try Self.applyOnce(s, batch.records, shard: shard, seen: seen, days: days)
             }
         } catch {
+            // What the sink believes is in the store may be what made the batch fail (a key or a month removed).
             forgetRegisteredItems()
+            days.forget()
             throw error
         }
-        seen.committed(checks)
+        seen.committed(applied.checks)
+        days.committed(applied.days)
         startMaintenanceIfDue()
     }
 
     /// Adds the valid records whose event ids are new (the first of each id in `records`) to the aggregates,
     /// and records those ids in their partitions' deduplication state (`SeenEvents`); returns how many that
     /// was, and the checks to hand to `SeenEvents.committed` once the transaction has committed.
-    static func applyOnce(_ s: PostgresSession, _ records: [SinkRecord], shard: Int,
-                          seen: SeenEvents) throws -> (applied: Int, checks: [SeenEvents.Check]) {
+    static func applyOnce(_ s: PostgresSession, _ records: [SinkRecord], shard: Int, seen: SeenEvents,
+                          days: PartitionDays) throws -> (applied: Int, checks: [SeenEvents.Check], days: [Int64]) {
         var digests = [EventIDDigest?](repeating: nil, count: records.count)
         var byPartition: [SeenEvents.Key: [EventIDDigest]] = [:]
         var inBatch = Set<EventIDDigest>()
@@ -143,7 +169,7 @@ public final class AnalyticsSink: ReplayableSink {
             gathered.append(d)
         }
         if let key { byPartition[key, default: []] += gathered }
-        guard !byPartition.isEmpty else { return (0, []) }
+        guard !byPartition.isEmpty else { return (0, [], []) }
         // Partitions locked in key order, so that transactions holding several never wait on one another in a cycle.
         var checks: [SeenEvents.Check] = []
         var fresh = Set<EventIDDigest>()
@@ -158,8 +184,8 @@ public final class AnalyticsSink: ReplayableSink {
             guard let d = digests[i], all || fresh.contains(d), case .success(let event) = record.event else { continue }
             buckets.add(event, arrivedAt: record.record.timestampMillis)
         }
-        try upsert(s, buckets, shard: shard)
-        return (fresh.count, checks)
+        let ensured = try upsert(s, buckets, shard: shard, days: days)
+        return (fresh.count, checks, ensured)
     }
 
     /// Adds events to the aggregates through the same upsert as `apply`, but with no position and no
@@ -169,7 +195,11 @@ public final class AnalyticsSink: ReplayableSink {
         for event in events { aggregated.add(event) }
         let buckets = aggregated, shard = shard % writers.count
         try await register(writers[shard], events)
-        try await writers[shard].withTransaction(synchronousCommit: false) { s in try Self.upsert(s, buckets, shard: shard) }
+        let days = partitionDays
+        let ensured = try await writers[shard].withTransaction(synchronousCommit: false) { s in
+            try Self.upsert(s, buckets, shard: shard, days: days)
+        }
+        days.committed(ensured)
     }
 
     /// Archived records again: an event id already counted has no effect. Records that reached Kafka before the
@@ -179,12 +209,13 @@ public final class AnalyticsSink: ReplayableSink {
         let (recent, old) = (records.filter { $0.record.timestampMillis >= cutoff }, records.count(where: { $0.record.timestampMillis < cutoff }))
         let valid = recent.count(where: { if case .success = $0.event { true } else { false } })
         guard valid > 0 else { return ReplayOutcome(beyondHorizon: old) }
-        try await register(writers[0], recent.lazy.compactMap { try? $0.event.get() })
-        let seen = seen
-        let (applied, checks) = try await writers[0].withTransaction(synchronousCommit: true) { s in
-            try Self.applyOnce(s, recent, shard: 0, seen: seen)
+        try await register(writers[0], recent)
+        let seen = seen, days = partitionDays
+        let (applied, checks, ensured) = try await writers[0].withTransaction(synchronousCommit: true) { s in
+            try Self.applyOnce(s, recent, shard: 0, seen: seen, days: days)
         }
         seen.committed(checks)
+        days.committed(ensured)
         return ReplayOutcome(applied: applied, alreadyApplied: valid - applied, beyondHorizon: old)
     }
 
@@ -208,11 +239,16 @@ public final class AnalyticsSink: ReplayableSink {
         }
     }
 
-    static func upsert(_ s: PostgresSession, _ buckets: OrderBuckets, shard: Int) throws {
-        guard !buckets.isEmpty else { return }
-        // Every month the batch writes to has its partitions before the first row goes in.
-        let months = Set(buckets.totals.keys.map { $0.bucketMillis.floorDiv(OrderBuckets.dayMillis) * OrderBuckets.dayMillis })
-        try s.query("SELECT hearth_ensure_partitions(\(months.sorted().map { Timestamp(epochMillis: $0).description })::timestamptz[])")
+    /// Adds `buckets` to the aggregates. Returns the UTC days whose partitions it made sure of (for `PartitionDays`).
+    @discardableResult
+    static func upsert(_ s: PostgresSession, _ buckets: OrderBuckets, shard: Int, days ensured: PartitionDays) throws -> [Int64] {
+        guard !buckets.isEmpty else { return [] }
+        // Every month the batch writes to has its partitions before the first row goes in (checked in
+        // PostgreSQL for days this sink has not met before).
+        let days = ensured.unknown(in: Set(buckets.totals.keys.map { $0.bucketMillis.floorDiv(OrderBuckets.dayMillis) * OrderBuckets.dayMillis }))
+        if !days.isEmpty {
+            try s.query("SELECT hearth_ensure_partitions(\(days.map { Timestamp(epochMillis: $0).description })::timestamptz[])")
+        }
         let keys = buckets.totals.keys.sorted()
         try upsertTotals(s, table: "orders_15m", conflict: ["restaurant_id", "currency"],
                          text: [("restaurant_id", keys.map(\.restaurantID)), ("currency", keys.map(\.currency)),
@@ -231,15 +267,15 @@ public final class AnalyticsSink: ReplayableSink {
         }
         try upsertMix(s, buckets, shard: shard)
         try upsertLive(s, buckets, shard: shard)
-        guard !buckets.items.isEmpty else { return }
+        guard !buckets.items.isEmpty else { return days }
         let itemKeys = buckets.items.keys.sorted()
         let lines = itemKeys.map { buckets.items[$0]! }
-        let days = itemKeys.map { $0.dayMillis / OrderBuckets.dayMillis }
+        let itemDays = itemKeys.map { $0.dayMillis / OrderBuckets.dayMillis }
         // Every item has its key (`register` ran before the transaction); a row without one would be lost, so it fails the batch.
         let written = try s.query("""
             INSERT INTO item_orders_daily (day, item_key, shard, orders, quantity, revenue_minor)
             SELECT date '1970-01-01' + t.d::int, k.item_key, \(shard)::smallint, t.o, t.q, t.v
-              FROM unnest(\(days)::bigint[], \(itemKeys.map(\.itemID))::text[], \(itemKeys.map(\.currency))::text[],
+              FROM unnest(\(itemDays)::bigint[], \(itemKeys.map(\.itemID))::text[], \(itemKeys.map(\.currency))::text[],
                           \(lines.map(\.restaurantID))::text[],
                           \(lines.map(\.orders))::bigint[], \(lines.map(\.quantity))::bigint[], \(lines.map(\.revenueMinor))::bigint[])
                    AS t(d, i, c, r, o, q, v)
@@ -253,6 +289,7 @@ public final class AnalyticsSink: ReplayableSink {
         guard written == itemKeys.count else {
             throw PostgresError(.query, detail: "\(itemKeys.count - written) of \(itemKeys.count) menu items have no key in menu_item_keys")
         }
+        return days
     }
 
     /// A menu item as reports group it.
@@ -277,19 +314,39 @@ public final class AnalyticsSink: ReplayableSink {
     /// its latest order (`registerItems`), unless this sink registered it so already: after the first
     /// batches, most batches register nothing. (Another instance may have shown an item differently since;
     /// the next order that changes what this one shows puts it right.)
-    func register(_ connection: PostgresConnection, _ events: some Sequence<Event>) async throws {
+    func register(_ connection: PostgresConnection, _ records: [SinkRecord]) async throws {
         // The latest line of each item that this sink has not registered as it shows.
-        var unknown: [ItemIdentity: ItemShown] = [:]
-        knownItems.withLock { known in
-            for event in events {
-                guard case .orderPlaced(let o) = event.payload else { continue }
-                for line in o.items {
-                    let item = ItemIdentity(itemID: line.item_id, restaurantID: o.restaurant_id, currency: o.currency)
-                    let shown = ItemShown(city: o.city, name: line.name)
-                    if known[item] != shown || unknown[item] != nil { unknown[item] = shown }
-                }
+        let unknown = knownItems.withLock { known in
+            var unknown: [ItemIdentity: ItemShown] = [:]
+            for record in records {
+                if case .success(let event) = record.event, case .orderPlaced(let o) = event.payload { Self.note(o, known, &unknown) }
             }
+            return unknown
         }
+        try await registerUnknown(connection, unknown)
+    }
+
+    func register(_ connection: PostgresConnection, _ events: [Event]) async throws {
+        let unknown = knownItems.withLock { known in
+            var unknown: [ItemIdentity: ItemShown] = [:]
+            for event in events {
+                if case .orderPlaced(let o) = event.payload { Self.note(o, known, &unknown) }
+            }
+            return unknown
+        }
+        try await registerUnknown(connection, unknown)
+    }
+
+    /// Adds the lines of `order` that show an item otherwise than `known` to `unknown` (the latest line wins).
+    private static func note(_ order: OrderPlaced, _ known: [ItemIdentity: ItemShown], _ unknown: inout [ItemIdentity: ItemShown]) {
+        for line in order.items {
+            let item = ItemIdentity(itemID: line.item_id, restaurantID: order.restaurant_id, currency: order.currency)
+            let shown = ItemShown(city: order.city, name: line.name)
+            if known[item] != shown || unknown[item] != nil { unknown[item] = shown }
+        }
+    }
+
+    private func registerUnknown(_ connection: PostgresConnection, _ unknown: [ItemIdentity: ItemShown]) async throws {
         guard !unknown.isEmpty else { return }
         try await Self.registerItems(connection, unknown)
         knownItems.withLock { known in
@@ -529,6 +586,7 @@ public final class AnalyticsSink: ReplayableSink {
     /// one (all its rows as JSON, durable before the drop, in the same transaction); returns the partitions dropped.
     @discardableResult
     public func dropExpired() async throws -> [String] {
+        defer { partitionDays.forget() }
         guard let archiver else {
             let dropped = try await maintenance.query("""
                 SELECT hearth_drop_expired(\(retention.quarterHourDays), \(retention.rollupDays))

@@ -234,10 +234,14 @@ final class PollLoop: @unchecked Sendable {
             pending[tp] = KafkaBatch(partition: tp, generation: generation, records: [], bytes: 0)
             pending[tp]!.records.reserveCapacity(min(config.maxBatchRecords, 1024))
         }
-        pending[tp]!.records.append(record)
-        pending[tp]!.bytes += size
+        // One look-up for the append (the batch is changed in place).
+        func add(_ batch: inout KafkaBatch) -> Int {
+            batch.records.append(record)
+            batch.bytes += size
+            return batch.records.count
+        }
         pendingCount += 1
-        if pending[tp]!.records.count >= config.maxBatchRecords {
+        if add(&pending[tp]!) >= config.maxBatchRecords {
             let full = pending.removeValue(forKey: tp)!
             pendingCount -= full.records.count
             deliver(full, consumer)

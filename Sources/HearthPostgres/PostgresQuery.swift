@@ -26,8 +26,10 @@ public struct PostgresQuery: Sendable, ExpressibleByStringInterpolation, CustomS
     public var description: String { sql }
 
     public struct StringInterpolation: StringInterpolationProtocol {
-        var sql = ""
-        var binds: [String?] = []
+        // Inlinable (with the binds below), so that callers' arrays are encoded by code specialised for
+        // their element type rather than through generic witnesses per element.
+        @usableFromInline var sql = ""
+        @usableFromInline var binds: [String?] = []
 
         public init(literalCapacity: Int, interpolationCount: Int) {
             sql.reserveCapacity(literalCapacity + interpolationCount * 3)
@@ -35,12 +37,12 @@ public struct PostgresQuery: Sendable, ExpressibleByStringInterpolation, CustomS
 
         public mutating func appendLiteral(_ literal: String) { sql += literal }
 
-        public mutating func appendInterpolation(_ value: some PostgresBindable) {
+        @inlinable public mutating func appendInterpolation(_ value: some PostgresBindable) {
             binds.append(value.postgresText)
             sql += "$\(binds.count)"
         }
 
-        public mutating func appendInterpolation(_ value: (some PostgresBindable)?) {
+        @inlinable public mutating func appendInterpolation(_ value: (some PostgresBindable)?) {
             binds.append(value?.postgresText)
             sql += "$\(binds.count)"
         }
@@ -58,7 +60,7 @@ public protocol PostgresBindable: Sendable {
 }
 
 extension PostgresBindable {
-    public func appendArrayElement(to out: inout [UInt8]) {
+    @inlinable public func appendArrayElement(to out: inout [UInt8]) {
         guard var text = postgresText else { out += "NULL".utf8; return }
         out.append(UInt8(ascii: "\""))
         text.withUTF8 { bytes in
@@ -81,9 +83,9 @@ extension PostgresBindable {
 public protocol PostgresBindableInteger: PostgresBindable, BinaryInteger {}
 
 extension PostgresBindableInteger {
-    public var postgresText: String? { String(self) }
+    @inlinable public var postgresText: String? { String(self) }
 
-    public func appendArrayElement(to out: inout [UInt8]) {
+    @inlinable public func appendArrayElement(to out: inout [UInt8]) {
         if self < 0 { out.append(UInt8(ascii: "-")) }
         var rest = UInt64(self.magnitude)
         var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
@@ -114,7 +116,7 @@ extension Bool: PostgresBindable { public var postgresText: String? { self ? "t"
 /// Arrays bind as PostgreSQL array literals (`{"a","b"}`, `{1,2}`), e.g. for `unnest($1::text[])`. Built as
 /// bytes: the bucket upsert binds arrays of thousands of values per batch.
 extension Array: PostgresBindable where Element: PostgresBindable {
-    public var postgresText: String? {
+    @inlinable public var postgresText: String? {
         var out: [UInt8] = []
         out.reserveCapacity(count * 12 + 2)
         out.append(UInt8(ascii: "{"))
