@@ -124,12 +124,12 @@ public final class AnalyticsSink: ReplayableSink {
         let sink = name, seen = seen, days = partitionDays
         let shard = Int(batch.partition.partition.magnitude) % writers.count
         let writer = writers[shard]
-        let applied: (applied: Int, checks: [SeenEvents.Check], days: [Int64])
+        let checks: [SeenEvents.Check], ensured: [Int64]
         do {
             try await register(writer, batch.records)
             // No need to wait for the WAL flush: the position commits with the data, so a transaction
             // lost in a server crash loses both, and its records are consumed again.
-            applied = try await writer.withTransaction(synchronousCommit: false) { s in
+            (_, checks, ensured) = try await writer.withTransaction(synchronousCommit: false) { s in
                 try Self.advance(s, sink: sink, batch: batch)
                 return try Self.applyOnce(s, batch.records, shard: shard, seen: seen, days: days)
             }
@@ -139,8 +139,8 @@ public final class AnalyticsSink: ReplayableSink {
             days.forget()
             throw error
         }
-        seen.committed(applied.checks)
-        days.committed(applied.days)
+        seen.committed(checks)
+        days.committed(ensured)
         startMaintenanceIfDue()
     }
 
@@ -209,10 +209,17 @@ public final class AnalyticsSink: ReplayableSink {
         let (recent, old) = (records.filter { $0.record.timestampMillis >= cutoff }, records.count(where: { $0.record.timestampMillis < cutoff }))
         let valid = recent.count(where: { if case .success = $0.event { true } else { false } })
         guard valid > 0 else { return ReplayOutcome(beyondHorizon: old) }
-        try await register(writers[0], recent)
         let seen = seen, days = partitionDays
-        let (applied, checks, ensured) = try await writers[0].withTransaction(synchronousCommit: true) { s in
-            try Self.applyOnce(s, recent, shard: 0, seen: seen, days: days)
+        let (applied, checks, ensured): (Int, [SeenEvents.Check], [Int64])
+        do {
+            try await register(writers[0], recent)
+            (applied, checks, ensured) = try await writers[0].withTransaction(synchronousCommit: true) { s in
+                try Self.applyOnce(s, recent, shard: 0, seen: seen, days: days)
+            }
+        } catch {
+            forgetRegisteredItems()
+            days.forget()
+            throw error
         }
         seen.committed(checks)
         days.committed(ensured)
