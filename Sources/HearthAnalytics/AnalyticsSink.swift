@@ -121,27 +121,37 @@ public final class AnalyticsSink: ReplayableSink {
     }
 
     public func apply(_ batch: SinkBatch) async throws {
-        let sink = name, seen = seen, days = partitionDays
+        let sink = name
         let shard = Int(batch.partition.partition.magnitude) % writers.count
-        let writer = writers[shard]
-        let checks: [SeenEvents.Check], ensured: [Int64]
+        // No need to wait for the WAL flush: the position commits with the data, so a transaction
+        // lost in a server crash loses both, and its records are consumed again.
+        _ = try await applyRecords(batch.records, on: writers[shard], shard: shard, synchronousCommit: false) { s in
+            try Self.advance(s, sink: sink, batch: batch)
+        }
+        startMaintenanceIfDue()
+    }
+
+    /// Registers the records' menu items, then runs `first` and `applyOnce` in one transaction on `writer`, and
+    /// once it has committed remembers the ids counted and the days made sure of; returns how many records
+    /// counted. When anything fails, the sink forgets what it believed was in the store, since that may be
+    /// what made it fail (a key or a month removed).
+    private func applyRecords(_ records: [SinkRecord], on writer: PostgresConnection, shard: Int, synchronousCommit: Bool,
+                              first: @escaping @Sendable (PostgresSession) throws -> Void = { _ in }) async throws -> Int {
+        let seen = seen, days = partitionDays
         do {
-            try await register(writer, batch.records)
-            // No need to wait for the WAL flush: the position commits with the data, so a transaction
-            // lost in a server crash loses both, and its records are consumed again.
-            (_, checks, ensured) = try await writer.withTransaction(synchronousCommit: false) { s in
-                try Self.advance(s, sink: sink, batch: batch)
-                return try Self.applyOnce(s, batch.records, shard: shard, seen: seen, days: days)
+            try await register(writer, records)
+            let (applied, checks, ensured) = try await writer.withTransaction(synchronousCommit: synchronousCommit) { s in
+                try first(s)
+                return try Self.applyOnce(s, records, shard: shard, seen: seen, days: days)
             }
+            seen.committed(checks)
+            days.committed(ensured)
+            return applied
         } catch {
-            // What the sink believes is in the store may be what made the batch fail (a key or a month removed).
             forgetRegisteredItems()
             days.forget()
             throw error
         }
-        seen.committed(checks)
-        days.committed(ensured)
-        startMaintenanceIfDue()
     }
 
     /// Adds the valid records whose event ids are new (the first of each id in `records`) to the aggregates,
@@ -209,20 +219,7 @@ public final class AnalyticsSink: ReplayableSink {
         let (recent, old) = (records.filter { $0.record.timestampMillis >= cutoff }, records.count(where: { $0.record.timestampMillis < cutoff }))
         let valid = recent.count(where: { if case .success = $0.event { true } else { false } })
         guard valid > 0 else { return ReplayOutcome(beyondHorizon: old) }
-        let seen = seen, days = partitionDays
-        let (applied, checks, ensured): (Int, [SeenEvents.Check], [Int64])
-        do {
-            try await register(writers[0], recent)
-            (applied, checks, ensured) = try await writers[0].withTransaction(synchronousCommit: true) { s in
-                try Self.applyOnce(s, recent, shard: 0, seen: seen, days: days)
-            }
-        } catch {
-            forgetRegisteredItems()
-            days.forget()
-            throw error
-        }
-        seen.committed(checks)
-        days.committed(ensured)
+        let applied = try await applyRecords(recent, on: writers[0], shard: 0, synchronousCommit: true)
         return ReplayOutcome(applied: applied, alreadyApplied: valid - applied, beyondHorizon: old)
     }
 
