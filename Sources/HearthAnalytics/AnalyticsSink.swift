@@ -163,22 +163,13 @@ public final class AnalyticsSink: ReplayableSink {
         var byPartition: [SeenEvents.Key: [EventIDDigest]] = [:]
         var inBatch = Set<EventIDDigest>()
         inBatch.reserveCapacity(records.count)
-        // A stream batch is one partition's: its ids are gathered under one key until the partition changes.
-        var key: SeenEvents.Key?
-        var gathered: [EventIDDigest] = []
         for (i, r) in records.enumerated() {
             guard case .success(let e) = r.event else { continue }
             let d = EventIDDigest(e.eventID)
             guard inBatch.insert(d).inserted else { continue }
             digests[i] = d
-            if key?.partition != r.record.partition || key?.topic != r.record.topic {
-                if let key { byPartition[key, default: []] += gathered }
-                key = SeenEvents.Key(topic: r.record.topic, partition: r.record.partition)
-                gathered.removeAll(keepingCapacity: true)
-            }
-            gathered.append(d)
+            byPartition[SeenEvents.Key(topic: r.record.topic, partition: r.record.partition), default: []].append(d)
         }
-        if let key { byPartition[key, default: []] += gathered }
         guard !byPartition.isEmpty else { return (0, [], []) }
         // Partitions locked in key order, so that transactions holding several never wait on one another in a cycle.
         var checks: [SeenEvents.Check] = []
@@ -245,11 +236,11 @@ public final class AnalyticsSink: ReplayableSink {
 
     /// Adds `buckets` to the aggregates. Returns the UTC days whose partitions it made sure of (for `PartitionDays`).
     @discardableResult
-    static func upsert(_ s: PostgresSession, _ buckets: OrderBuckets, shard: Int, days ensured: PartitionDays) throws -> [Int64] {
+    static func upsert(_ s: PostgresSession, _ buckets: OrderBuckets, shard: Int, days known: PartitionDays) throws -> [Int64] {
         guard !buckets.isEmpty else { return [] }
         // Every month the batch writes to has its partitions before the first row goes in (checked in
         // PostgreSQL for days this sink has not met before).
-        let days = ensured.unknown(in: Set(buckets.totals.keys.map { $0.bucketMillis.floorDiv(OrderBuckets.dayMillis) * OrderBuckets.dayMillis }))
+        let days = known.unknown(in: Set(buckets.totals.keys.map { $0.bucketMillis.floorDiv(OrderBuckets.dayMillis) * OrderBuckets.dayMillis }))
         if !days.isEmpty {
             try s.query("SELECT hearth_ensure_partitions(\(days.map { Timestamp(epochMillis: $0).description })::timestamptz[])")
         }

@@ -251,7 +251,7 @@ public enum Migrations {
                     PERFORM pg_advisory_xact_lock(7261002);
                     IF to_regclass(name) IS NOT NULL THEN RETURN; END IF;
                     BEGIN
-                        EXECUTE format('CREATE TABLE %I PARTITION OF %I FOR VALUES FROM (%L) TO (%L) WITH (fillfactor = \(Self.aggregateFillFactor))',
+                        EXECUTE format('CREATE TABLE %I PARTITION OF %I FOR VALUES FROM (%L) TO (%L) WITH (fillfactor = 70)',
                                        name, parent, to_char(m, 'YYYY-MM-DD') || ' 00:00:00+00',
                                        to_char(m + interval '1 month', 'YYYY-MM-DD') || ' 00:00:00+00');
                     EXCEPTION WHEN duplicate_table OR unique_violation THEN
@@ -259,22 +259,18 @@ public enum Migrations {
                     END;
                 END
             $$;
-            ALTER TABLE orders_live_1m SET (fillfactor = \(Self.aggregateFillFactor));
+            ALTER TABLE orders_live_1m SET (fillfactor = 70);
             DO $$
             DECLARE r record;
             BEGIN
                 FOR r IN SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent
-                         WHERE p.relname IN ('orders_15m', 'order_mix_15m', 'orders_city_15m', 'orders_city_1h', 'orders_city_1d',
-                                             'item_orders_daily', 'orders_zone_1d') LOOP
-                    EXECUTE format('ALTER TABLE %I SET (fillfactor = \(Self.aggregateFillFactor))', r.relname);
+                         WHERE p.relname = ANY (hearth_partitioned_tables()) LOOP
+                    EXECUTE format('ALTER TABLE %I SET (fillfactor = 70)', r.relname);
                 END LOOP;
             END
             $$;
             """),
     ]
-
-    /// How full inserts leave an aggregate table's pages (percent): the rest is for updates in place.
-    static let aggregateFillFactor = 70
 
     /// Applies every migration not yet applied, each in its own transaction, under an advisory lock
     /// so that several instances starting together apply each once. Returns the versions applied.

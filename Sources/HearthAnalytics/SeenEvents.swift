@@ -30,10 +30,12 @@ struct EventIDDigest: Hashable, Sendable {
         let digits = Array("0123456789abcdef".utf8)
         var out = [UInt8]()
         out.reserveCapacity(digests.count * 32)
+        func append(_ word: UInt64) {
+            for shift in stride(from: 60, through: 0, by: -4) { out.append(digits[Int((word >> UInt64(shift)) & 0xF)]) }
+        }
         for d in digests {
-            for word in [d.high, d.low] {
-                for shift in stride(from: 60, through: 0, by: -4) { out.append(digits[Int((word >> UInt64(shift)) & 0xF)]) }
-            }
+            append(d.high)
+            append(d.low)
         }
         return String(decoding: out, as: UTF8.self)
     }

@@ -78,30 +78,15 @@ extension PostgresBindable {
     }
 }
 
-/// Whole numbers go into array literals as their digits, written straight into the literal (the bucket
-/// upsert binds some 40 arrays of numbers per batch).
+/// Whole numbers go into array literals unquoted (the bucket upsert binds some 40 arrays of numbers per batch).
 public protocol PostgresBindableInteger: PostgresBindable, BinaryInteger {}
 
 extension PostgresBindableInteger {
     @inlinable public var postgresText: String? { String(self) }
 
     @inlinable public func appendArrayElement(to out: inout [UInt8]) {
-        if self < 0 { out.append(UInt8(ascii: "-")) }
-        var rest = UInt64(self.magnitude)
-        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
-                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        withUnsafeMutableBytes(of: &digits) { buffer in
-            var n = 0
-            repeat {
-                buffer[n] = UInt8(ascii: "0") + UInt8(rest % 10)
-                rest /= 10
-                n += 1
-            } while rest > 0
-            while n > 0 {
-                n -= 1
-                out.append(buffer[n])
-            }
-        }
+        // Up to 15 digits the text is a small string (no allocation).
+        out.append(contentsOf: String(self).utf8)
     }
 }
 
