@@ -23,6 +23,7 @@ let package = Package(
         .systemLibrary(name: "CRdKafka", pkgConfig: "rdkafka", providers: [.apt(["librdkafka-dev"])]),
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CMimalloc", providers: [.apt(["libmimalloc-dev"])]),
         .target(
             name: "CXapian",
             cxxSettings: [.unsafeFlags(["-std=c++17"])],
@@ -75,15 +76,13 @@ let package = Package(
             .product(name: "JWTKit", package: "jwt-kit"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
+        // Links mimalloc (Debian's libmimalloc-dev) in place of glibc's malloc for the whole process: the
+        // search writer and the ingest path allocate and free millions of small objects a second.
         .executableTarget(name: "hearth", dependencies: [
-            "HearthAPI", "HearthCore", "HearthArchive",
+            "HearthAPI", "HearthCore", "HearthArchive", "CMimalloc",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-        ], linkerSettings: [
-            // mimalloc (Debian's libmimalloc-dev) in place of glibc's malloc for the whole process: the
-            // search writer and the ingest path allocate and free millions of small objects a second.
-            .linkedLibrary("mimalloc"),
         ]),
         .testTarget(name: "HearthTests", dependencies: [
             "hearth", "HearthAPI", "HearthCore", "HearthSearch", "HearthArchive",

@@ -163,12 +163,13 @@ public final class AnalyticsSink: ReplayableSink {
         var byPartition: [SeenEvents.Key: [EventIDDigest]] = [:]
         var inBatch = Set<EventIDDigest>()
         inBatch.reserveCapacity(records.count)
-        for (i, r) in records.enumerated() {
-            guard case .success(let e) = r.event else { continue }
+        // By index: iterating the records themselves copies each one (every field retained and released).
+        for i in records.indices {
+            guard case .success(let e) = records[i].event else { continue }
             let d = EventIDDigest(e.eventID)
             guard inBatch.insert(d).inserted else { continue }
             digests[i] = d
-            byPartition[SeenEvents.Key(topic: r.record.topic, partition: r.record.partition), default: []].append(d)
+            byPartition[SeenEvents.Key(topic: records[i].record.topic, partition: records[i].record.partition), default: []].append(d)
         }
         guard !byPartition.isEmpty else { return (0, [], []) }
         // Partitions locked in key order, so that transactions holding several never wait on one another in a cycle.
@@ -179,11 +180,11 @@ public final class AnalyticsSink: ReplayableSink {
             checks.append(check)
             fresh.formUnion(check.fresh)
         }
-        var buckets = OrderBuckets()
+        var buckets = OrderBuckets.forStream()
         let all = fresh.count == inBatch.count
-        for (i, record) in records.enumerated() {
-            guard let d = digests[i], all || fresh.contains(d), case .success(let event) = record.event else { continue }
-            buckets.add(event, arrivedAt: record.record.timestampMillis)
+        for i in records.indices {
+            guard let d = digests[i], all || fresh.contains(d), case .success(let event) = records[i].event else { continue }
+            buckets.add(event, arrivedAt: records[i].record.timestampMillis)
         }
         let ensured = try upsert(s, buckets, shard: shard, days: days)
         return (fresh.count, checks, ensured)
@@ -192,7 +193,7 @@ public final class AnalyticsSink: ReplayableSink {
     /// Adds events to the aggregates through the same upsert as `apply`, but with no position and no
     /// event-id check: for loading a known-unique history (the reports benchmark), never for a stream.
     public func load(_ events: [Event], shard: Int) async throws {
-        var aggregated = OrderBuckets()
+        var aggregated = OrderBuckets.forStream()
         for event in events { aggregated.add(event) }
         let buckets = aggregated, shard = shard % writers.count
         try await register(writers[shard], events)
@@ -313,8 +314,8 @@ public final class AnalyticsSink: ReplayableSink {
         // The latest line of each item that this sink has not registered as it shows.
         let unknown = knownItems.withLock { known in
             var unknown: [ItemIdentity: ItemShown] = [:]
-            for record in records {
-                if case .success(let event) = record.event, case .orderPlaced(let o) = event.payload { Self.note(o, known, &unknown) }
+            for i in records.indices {
+                if case .success(let event) = records[i].event, case .orderPlaced(let o) = event.payload { Self.note(o, known, &unknown) }
             }
             return unknown
         }
@@ -532,7 +533,9 @@ public final class AnalyticsSink: ReplayableSink {
         static func mergeSketches(_ table: String) -> [String] {
             ["customers = CASE WHEN \(table).customers IS NULL THEN EXCLUDED.customers WHEN EXCLUDED.customers IS NULL"
                 + " THEN \(table).customers ELSE hll_union(\(table).customers, EXCLUDED.customers) END",
-             "delivery_hist = hearth_hist_add(\(table).delivery_hist, EXCLUDED.delivery_hist)"]
+             // Most rows of a batch bring no delivery: they keep their histogram without a PL/pgSQL call.
+             "delivery_hist = CASE WHEN EXCLUDED.delivery_hist IS NULL THEN \(table).delivery_hist"
+                + " ELSE hearth_hist_add(\(table).delivery_hist, EXCLUDED.delivery_hist) END"]
         }
 
         /// `, $n::bigint[]` for each measure: its values across `totals`, one array per column.
@@ -659,9 +662,9 @@ public final class AnalyticsSink: ReplayableSink {
     private func maintain() async {
         do {
             try await seen.purge(maintenance)
-            try await maintenance.query("DELETE FROM orders_live_1m WHERE minute < now() - interval '2 days'")
+            try await maintenance.query("DELETE FROM orders_live_1m WHERE minute < now() - \(OrderBuckets.liveRetentionMillis) * interval '1 millisecond'")
             try await dropExpired()
-            let cutoff = Timestamp(epochMillis: Int64(Date().timeIntervalSince1970 * 1000) - Self.compactionDelay)
+            let cutoff = Timestamp(epochMillis: Timestamp.now.epochMillis - Self.compactionDelay)
             let merged = try await compact(before: cutoff)
             if merged > 0 { logger.debug("Merged writer shards of closed periods.", metadata: ["rows": "\(merged)"]) }
         } catch {

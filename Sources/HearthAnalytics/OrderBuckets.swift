@@ -165,8 +165,22 @@ public struct OrderBuckets: Sendable, Equatable {
     public private(set) var items: [ItemKey: ItemTotals] = [:]
     public private(set) var mix: [MixKey: MixTotals] = [:]
     public private(set) var live: [LiveKey: [Int64]] = [:]
+    /// Minutes before this (ms since the epoch) are left out of `live`: their rows would already be
+    /// past the live view's retention (`liveRetentionMillis`), deleted by the next maintenance.
+    public let liveSince: Int64
 
-    public init() {}
+    /// How long `orders_live_1m` keeps a minute (the live view reads the last hour of it).
+    public static let liveRetentionMillis: Int64 = 2 * dayMillis
+
+    /// `liveSince`: the first minute worth adding to `live` (by default every minute is).
+    public init(liveSince: Int64 = .min) {
+        self.liveSince = liveSince
+    }
+
+    /// Buckets whose live minutes start at the live view's retention as of `now` (the wall clock).
+    public static func forStream(now: Timestamp = .now) -> OrderBuckets {
+        OrderBuckets(liveSince: now.epochMillis - liveRetentionMillis)
+    }
 
     public static func bucket(of t: Timestamp) -> Int64 {
         t.epochMillis.floorDiv(bucketMillis) * bucketMillis
@@ -186,8 +200,9 @@ public struct OrderBuckets: Sendable, Equatable {
         let bucket = OrderBuckets.bucket(of: event.occurredAt)
         let late = Self.isLate(bucket: bucket, arrivedAt: arrivedAt)
         func minute(_ city: String, _ currency: String, _ measure: Int, _ amount: Int64 = 1) {
-            let key = LiveKey(minuteMillis: event.occurredAt.epochMillis.floorDiv(60_000) * 60_000, city: city, currency: currency)
-            live[key, default: [0, 0, 0, 0]][measure] += amount
+            let minuteMillis = event.occurredAt.epochMillis.floorDiv(60_000) * 60_000
+            guard minuteMillis >= liveSince else { return }
+            live[LiveKey(minuteMillis: minuteMillis, city: city, currency: currency), default: [0, 0, 0, 0]][measure] += amount
         }
         func count(_ restaurant: String, _ currency: String, _ city: String, _ body: (inout Totals) -> Void) {
             let key = Key(bucketMillis: bucket, restaurantID: restaurant, currency: currency)

@@ -21,7 +21,7 @@ public struct ArchiveSettings: Sendable, Equatable {
     public var memoryBudgetBytes = 256 << 20
     /// How long a writer waits for room in the budget before its batch fails ("the archive writer is behind").
     public var budgetWait: Duration = .seconds(60)
-    /// zstd parameters of segments: level 3 with a minimum match of 6 (see `ZstdParameters.jsonLines`).
+    /// zstd parameters of segments: level 1 (see `ZstdParameters.jsonLines`).
     public var compression = ZstdParameters.jsonLines
     /// Segments compressed at once (each segment is one zstd frame, extended by one thread at a time):
     /// the writer thread and this many less one helpers. Default: the cores, at most 4.

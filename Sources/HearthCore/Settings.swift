@@ -68,8 +68,8 @@ public struct Settings: Sendable, Equatable {
         ("archive.segment_age_seconds", "HEARTH_ARCHIVE_SEGMENT_AGE_SECONDS", "… or this long after its first record (default 300)"),
         ("archive.idle_flush_seconds", "HEARTH_ARCHIVE_IDLE_FLUSH_SECONDS", "… or when its partition had no record for this long (default 30)"),
         ("archive.memory_budget_mb", "HEARTH_ARCHIVE_MEMORY_BUDGET_MB", "MiB all unwritten segments may hold together (default 256)"),
-        ("archive.compression_level", "", "zstd level of archive segments, 1 to 19 (default 3)"),
-        ("archive.compression_min_match", "", "zstd minimum match length of archive segments, 3 to 7, or 0 for the level's own (default 6, which suits JSON Lines)"),
+        ("archive.compression_level", "", "zstd level of archive segments, 1 to 19 (default 1)"),
+        ("archive.compression_min_match", "", "zstd minimum match length of archive segments, 3 to 7, or 0 for the level's own (default 0: 6 at level 1)"),
         ("archive.compression_threads", "", "segments compressed at once, each on one thread (default: the cores, at most 4)"),
     ]
 

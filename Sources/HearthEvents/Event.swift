@@ -14,6 +14,9 @@ public enum EventType: String, Sendable, CaseIterable, Codable {
     case paymentFailed = "payment.failed"
     case reviewPosted = "review.posted"
 
+    /// Every type by its name (a hash look-up, where `init(rawValue:)` compares the names in turn).
+    public static let named: [String: EventType] = Dictionary(uniqueKeysWithValues: allCases.map { ($0.rawValue, $0) })
+
     /// The topic this type is produced to.
     public var topic: String {
         switch self {

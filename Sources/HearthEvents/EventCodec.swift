@@ -18,7 +18,7 @@ public struct EventCodec: Sendable {
             throw .decode("too_large", "record value is \(value.count) bytes, above the limit of \(maxRecordBytes)")
         }
         guard !value.isEmpty else { throw .decode("invalid_json", "record value is empty") }
-        guard String(validating: value, as: UTF8.self) != nil else {
+        guard Self.isValidUTF8(value) else {
             throw .decode("invalid_utf8", "record value is not valid UTF-8")
         }
         let root: JSONValue
@@ -32,10 +32,30 @@ public struct EventCodec: Sendable {
         return event
     }
 
+    /// Whether `bytes` are valid UTF-8: ASCII (most records) is checked eight bytes at a time, anything
+    /// else by the standard library.
+    static func isValidUTF8(_ bytes: [UInt8]) -> Bool {
+        let ascii = bytes.withUnsafeBytes { raw -> Bool in
+            var i = 0
+            let n = raw.count
+            while i + 8 <= n {
+                if raw.loadUnaligned(fromByteOffset: i, as: UInt64.self) & 0x8080_8080_8080_8080 != 0 { return false }
+                i += 8
+            }
+            while i < n {
+                if raw[i] >= 0x80 { return false }
+                i += 1
+            }
+            return true
+        }
+        return ascii || String(validating: bytes, as: UTF8.self) != nil
+    }
+
     /// Reads the envelope, then `data` by `type`.
     static func envelope(_ f: JSONFields) throws(EventError) -> Event {
         let eventID = try f.string("event_id")
-        guard (1...64).contains(eventID.count) else {
+        // Counted in bytes first: no more bytes than 64 means no more characters (counting them walks grapheme breaks).
+        guard !eventID.isEmpty, eventID.utf8.count <= 64 || eventID.count <= 64 else {
             throw .invalid("invalid_value", "event_id must be 1 to 64 characters")
         }
         let type = try f.string("type")
@@ -51,7 +71,7 @@ public struct EventCodec: Sendable {
         guard version == 1 else {
             throw .invalid("unsupported_version", "schema_version \(version) is not supported (expected 1)")
         }
-        guard let eventType = EventType(rawValue: type) else {
+        guard let eventType = EventType.named[type] else {
             throw .invalid("unknown_type", "unknown event type \"\(type.prefix(64))\"")
         }
         let payload = try EventPayload(type: eventType, data: try f.object("data"))

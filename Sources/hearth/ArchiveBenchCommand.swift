@@ -46,7 +46,7 @@ struct BenchArchive: AsyncParsableCommand {
     }
 
     func run() async throws {
-        Bootstrap.logging(level: "error")
+        Bootstrap.start(logLevel: "error")
         guard records >= 1000 else { throw fail("--records must be at least 1000") }
         guard (1...256).contains(partitions) else { throw fail("--partitions must be 1 to 256") }
         guard (1...100_000).contains(batch) else { throw fail("--batch must be 1 to 100000") }

@@ -72,7 +72,7 @@ struct Export: AsyncParsableCommand {
     @Option(help: "Output file, or - for standard output.") var out: String
 
     func run() async throws {
-        Bootstrap.logging(level: "warning")
+        Bootstrap.start(logLevel: "warning")
         guard let format = ExportFormat(rawValue: format) else { throw fail("--format must be jsonl, jsonl.zst or csv") }
         let started = ContinuousClock.now
         do {
@@ -193,7 +193,7 @@ struct Replay: AsyncParsableCommand {
     @Option(name: .customLong("reports-dir"), help: "Report definitions.") var reportsDir: String?
 
     func run() async throws {
-        Bootstrap.logging(level: "warning")
+        Bootstrap.start(logLevel: "warning")
         let logger = Logger(label: "hearth.replay")
         do {
             let settings = try options.settings()

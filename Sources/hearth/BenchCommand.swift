@@ -25,7 +25,7 @@ struct BenchIngest: AsyncParsableCommand {
     @Flag(help: "Print one JSON object instead of a table.") var json = false
 
     func run() async throws {
-        Bootstrap.logging(level: "error")
+        Bootstrap.start(logLevel: "error")
         guard count >= 1000 else { throw fail("--count must be at least 1000") }
         guard (1...256).contains(partitions) else { throw fail("--partitions must be 1 to 256") }
         let definition = URL(fileURLWithPath: pipelinesDir).appendingPathComponent("orders.yaml")

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CMimalloc
 import Foundation
 import HearthSupport
 import Logging
@@ -18,9 +19,15 @@ enum Bootstrap {
     nonisolated(unsafe) private static var done = false
     static let registry = PrometheusCollectorRegistry()
 
-    static func logging(level: String, format: String = "text") {
+    /// Tunes the allocator and sets up logging and metrics, once.
+    static func start(logLevel level: String, format: String = "text") {
         guard !done else { return }
         done = true
+        // mimalloc returns freed pages to the kernel 25 ms after they empty by default; the ingest path
+        // frees and fills about as much memory with every batch, a few times a second, so each batch paid
+        // for faulting them in again. A second keeps them across batches (about 40% fewer page faults in
+        // `hearth bench ingest`, with the same peak memory).
+        mi_option_set(mi_option_decommit_delay, 1000)
         let lvl = Logger.Level(rawValue: level) ?? .info
         LoggingSystem.bootstrap { label in
             if format == "json" { return JSONLogHandler(label: label, level: lvl) }

@@ -30,7 +30,7 @@ struct BenchReports: AsyncParsableCommand {
     }
 
     func run() async throws {
-        Bootstrap.logging(level: "error")
+        Bootstrap.start(logLevel: "error")
         guard (1...100_000).contains(restaurants), (1...1830).contains(days), (1...10_000_000).contains(ordersPerDay) else {
             throw fail("--restaurants must be 1 to 100000, --days 1 to 1830 and --orders-per-day 1 to 10000000")
         }

@@ -35,7 +35,7 @@ struct BenchSearch: AsyncParsableCommand {
     @Flag(help: "Print one JSON object instead of a table.") var json = false
 
     func run() async throws {
-        Bootstrap.logging(level: "error")
+        Bootstrap.start(logLevel: "error")
         guard (1...1_000_000).contains(restaurants), (1...200).contains(itemsPerRestaurant) else {
             throw fail("--restaurants must be 1 to 1000000 and --items-per-restaurant 1 to 200")
         }

@@ -73,7 +73,7 @@ struct Demo: AsyncParsableCommand {
 }
 
 func runService(settings: Settings, demoRate: Int?, seed: UInt64 = 42) async throws {
-    Bootstrap.logging(level: settings.logLevel, format: settings.logFormat)
+    Bootstrap.start(logLevel: settings.logLevel, format: settings.logFormat)
     let logger = Logger(label: "hearth")
     let runtime: HearthRuntime
     do {

@@ -46,7 +46,7 @@ struct Generate: AsyncParsableCommand {
     @Option(help: "Write the expected totals of what was produced to this JSON file.") var expect: String?
 
     func run() async throws {
-        Bootstrap.logging(level: "warning")
+        Bootstrap.start(logLevel: "warning")
         guard rate >= 0, count >= 0 else { throw fail("--rate and --count must not be negative") }
         guard (1...1_000_000).contains(restaurants) else { throw fail("--restaurants must be 1 to 1000000") }
         for (name, share) in [("late", lateShare), ("duplicate", duplicateShare), ("invalid", invalidShare)] where !(0...0.5).contains(share) {
@@ -114,7 +114,7 @@ struct Migrate: AsyncParsableCommand {
     @Option(help: "PostgreSQL URL (HEARTH_POSTGRES).") var postgres: String?
 
     func run() async throws {
-        Bootstrap.logging(level: "warning")
+        Bootstrap.start(logLevel: "warning")
         guard let url = postgres ?? ProcessInfo.processInfo.environment["HEARTH_POSTGRES"] else {
             throw fail("give --postgres URL or set HEARTH_POSTGRES")
         }

@@ -70,9 +70,9 @@ import Testing
         func error(_ yaml: String) -> String? {
             do { _ = try load(yaml); return nil } catch { return "\(error)".replacingOccurrences(of: dir.path + "/", with: "") }
         }
-        #expect(Settings().archive.compression == ZstdParameters(level: 3, minMatch: 6))
+        #expect(Settings().archive.compression == ZstdParameters(level: 1, minMatch: 0))
         #expect(try load("archive:\n  compression_level: 9\n  compression_min_match: 0\n").archive.compression == ZstdParameters(level: 9, minMatch: 0))
-        #expect(try load("archive:\n  compression_min_match: 7\n").archive.compression == ZstdParameters(level: 3, minMatch: 7))
+        #expect(try load("archive:\n  compression_min_match: 7\n").archive.compression == ZstdParameters(level: 1, minMatch: 7))
         #expect(error("archive:\n  compression_min_match: 2\n")
             == "hearth.yaml:2: archive.compression_min_match: must be 3 to 7, or 0 for the level's own")
         #expect(error("archive:\n  compression_min_match: 8\n")?.hasPrefix("hearth.yaml:2: archive.compression_min_match:") == true)

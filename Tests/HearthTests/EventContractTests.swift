@@ -106,6 +106,29 @@ import Testing
         #expect(code(longID) == "invalid_value")
     }
 
+    /// Lengths are limits in characters, whatever their UTF-8 bytes; UTF-8 is checked at every position.
+    @Test func lengthsCountCharactersAndUTF8IsCheckedThroughout() {
+        func withID(_ id: String) -> [UInt8] {
+            Array(#"{"event_id":"\#(id)","type":"review.posted","occurred_at":"2026-11-22T18:04:05Z","schema_version":1,"data":{\#(Self.dims),"rating":5}}"#.utf8)
+        }
+        #expect(code(withID(String(repeating: "é", count: 64))) == nil, "64 characters in 128 bytes")
+        #expect(code(withID(String(repeating: "é", count: 65))) == "invalid_value")
+        #expect(code(withID(String(repeating: "🇮🇳", count: 64))) == nil, "64 flags: 512 bytes, 128 scalars")
+        #expect(code(withID("")) == "invalid_value")
+        func named(_ name: String) -> [UInt8] { envelope("restaurant.upserted", Self.restaurant.replacingOccurrences(of: "Slice of Napoli", with: name)) }
+        #expect(code(named(String(repeating: "ñ", count: 200))) == nil)
+        #expect(code(named(String(repeating: "ñ", count: 201))) == "value_too_long")
+        #expect(code(named("Crème brûlée 🍮")) == nil)
+        // A bad byte inside an eight-byte stride, in the tail after the last stride, and a sequence cut short.
+        let good = withID("abc")
+        for position in [3, 20, good.count - 2] {
+            var bad = good
+            bad[position] = 0xFF
+            #expect(code(bad) == "invalid_utf8", "0xFF at byte \(position)")
+        }
+        #expect(code(Array(#"{"event_id":"a"#.utf8) + [0xC3] + Array(#""}"#.utf8)) == "invalid_utf8", "a two-byte sequence without its second byte")
+    }
+
     @Test func missingFieldErrorsNameTheField() {
         do {
             _ = try codec.decode(envelope("order.placed", Self.placed.replacingOccurrences(of: "\"customer_id\":\"c-77812\",", with: "")))

@@ -382,7 +382,16 @@ import Testing
                 subtotal_minor: total, delivery_fee_minor: 0, discount_minor: 0, total_minor: total)))
         }
         try await IngestHarness.applyBatch([placed(1, minutesAgo: 2, total: 100), placed(2, minutesAgo: 2, total: 250),
-                                            placed(3, minutesAgo: 30, total: 400), placed(4, minutesAgo: 90, total: 999)], to: sink)
+                                            placed(3, minutesAgo: 30, total: 400), placed(4, minutesAgo: 90, total: 999),
+                                            placed(5, minutesAgo: 3 * 24 * 60, total: 5000)], to: sink)
+        // The order three days ago counts in its quarter hour, but its minute is past the live table's two days:
+        // it is not written there (the next maintenance would delete it).
+        let check = PostgresConnection(url: url, logger: testLogger)
+        let live = try await check.query("SELECT count(*)::text, sum(orders)::text FROM orders_live_1m")
+        let quarterHours = try await check.query("SELECT sum(orders)::text FROM orders_15m")
+        await check.close()
+        #expect(live.first.map { [$0[0], $0[1]] } == ["3", "4"], "the minutes 2, 30 and 90 minutes ago")
+        #expect(quarterHours.first?[0] == "5")
         let (app, auth) = try await Self.app(url)
         let analyst: HTTPFields = [.authorization: "Bearer \(try await auth.issue(role: .analyst, ttl: .seconds(300)))"]
         let body = try await app.test(.router) { client in
