@@ -57,8 +57,16 @@ public struct OrderBuckets: Sendable, Equatable {
             + OrderBuckets.cancellationReasons.map { "cancelled_" + $0 }
 
         public var values: [Int64] {
-            [orders, grossRevenueMinor, discountsMinor, deliveryFeesMinor, itemsSold, cancellations, refundsMinor,
-             paymentsSucceeded, paymentsFailed, deliveries, deliverySeconds, ratings, ratingsSum] + stars + statuses + [lateEvents] + reasons
+            // Appended into one array sized once (a concatenation allocates at each `+`).
+            var v: [Int64] = []
+            v.reserveCapacity(Self.columns.count)
+            v.append(contentsOf: [orders, grossRevenueMinor, discountsMinor, deliveryFeesMinor, itemsSold, cancellations, refundsMinor,
+                                  paymentsSucceeded, paymentsFailed, deliveries, deliverySeconds, ratings, ratingsSum])
+            v.append(contentsOf: stars)
+            v.append(contentsOf: statuses)
+            v.append(lateEvents)
+            v.append(contentsOf: reasons)
+            return v
         }
 
         public init(values v: [Int64]) {
@@ -72,9 +80,22 @@ public struct OrderBuckets: Sendable, Equatable {
         }
 
         public static func + (a: Totals, b: Totals) -> Totals {
-            var sum = Totals(values: zip(a.values, b.values).map { $0 + $1 })
-            sum.deliveryHistogram = DeliveryHistogram.add(a.deliveryHistogram, b.deliveryHistogram)
+            var sum = a
+            sum.add(b)
             return sum
+        }
+
+        /// Adds `other` in place: every measure, and the histograms bin by bin.
+        public mutating func add(_ other: Totals) {
+            orders += other.orders; grossRevenueMinor += other.grossRevenueMinor; discountsMinor += other.discountsMinor
+            deliveryFeesMinor += other.deliveryFeesMinor; itemsSold += other.itemsSold; cancellations += other.cancellations
+            refundsMinor += other.refundsMinor; paymentsSucceeded += other.paymentsSucceeded; paymentsFailed += other.paymentsFailed
+            deliveries += other.deliveries; deliverySeconds += other.deliverySeconds; ratings += other.ratings
+            ratingsSum += other.ratingsSum; lateEvents += other.lateEvents
+            for i in stars.indices { stars[i] += other.stars[i] }
+            for i in statuses.indices { statuses[i] += other.statuses[i] }
+            for i in reasons.indices { reasons[i] += other.reasons[i] }
+            DeliveryHistogram.add(other.deliveryHistogram, to: &deliveryHistogram)
         }
     }
 
@@ -199,16 +220,24 @@ public struct OrderBuckets: Sendable, Equatable {
     public mutating func add(_ event: Event, arrivedAt: Int64 = -1) {
         let bucket = OrderBuckets.bucket(of: event.occurredAt)
         let late = Self.isLate(bucket: bucket, arrivedAt: arrivedAt)
-        func minute(_ city: String, _ currency: String, _ measure: Int, _ amount: Int64 = 1) {
+        // Each helper looks its key up once (a look-up hashes the key's strings).
+        func minute(_ city: String, _ currency: String, _ body: (inout [Int64]) -> Void) {
             let minuteMillis = event.occurredAt.epochMillis.floorDiv(60_000) * 60_000
             guard minuteMillis >= liveSince else { return }
-            live[LiveKey(minuteMillis: minuteMillis, city: city, currency: currency), default: [0, 0, 0, 0]][measure] += amount
+            body(&live[LiveKey(minuteMillis: minuteMillis, city: city, currency: currency), default: [0, 0, 0, 0]])
         }
         func count(_ restaurant: String, _ currency: String, _ city: String, _ body: (inout Totals) -> Void) {
             let key = Key(bucketMillis: bucket, restaurantID: restaurant, currency: currency)
-            body(&totals[key, default: Totals()])
-            if late { totals[key]!.lateEvents += 1 }
+            func bump(_ t: inout Totals) {
+                body(&t)
+                if late { t.lateEvents += 1 }
+            }
+            bump(&totals[key, default: Totals()])
             cities[key] = city
+        }
+        func mixed(_ restaurant: String, _ currency: String, _ dimension: String, _ value: String, _ body: (inout MixTotals) -> Void) {
+            body(&mix[MixKey(bucketMillis: bucket, restaurantID: restaurant, currency: currency, dimension: dimension, value: value),
+                      default: MixTotals()])
         }
         switch event.payload {
         case .orderPlaced(let o):
@@ -220,13 +249,16 @@ public struct OrderBuckets: Sendable, Equatable {
                 $0.itemsSold += o.items.reduce(0) { $0 + Int64($1.quantity) }
             }
             addItems(o, at: event.occurredAt)
-            minute(o.city, o.currency, 0)
-            minute(o.city, o.currency, 1, o.total_minor)
-            for (dimension, value) in [("channel", o.channel), ("payment_method", o.payment_method)] {
-                let key = MixKey(bucketMillis: bucket, restaurantID: o.restaurant_id, currency: o.currency, dimension: dimension, value: value)
-                mix[key, default: MixTotals()].orders += 1
-                mix[key, default: MixTotals()].grossRevenueMinor += o.total_minor
+            minute(o.city, o.currency) {
+                $0[0] += 1
+                $0[1] += o.total_minor
             }
+            let order: (inout MixTotals) -> Void = {
+                $0.orders += 1
+                $0.grossRevenueMinor += o.total_minor
+            }
+            mixed(o.restaurant_id, o.currency, "channel", o.channel, order)
+            mixed(o.restaurant_id, o.currency, "payment_method", o.payment_method, order)
             customers[Key(bucketMillis: bucket, restaurantID: o.restaurant_id, currency: o.currency), default: []].insert(CustomerHash.of(o.customer_id))
         case .orderCancelled(let c):
             let reason = Self.cancellationReasons.firstIndex(of: c.reason)
@@ -235,20 +267,18 @@ public struct OrderBuckets: Sendable, Equatable {
                 $0.refundsMinor += c.refund_minor
                 if let reason { $0.reasons[reason] += 1 }
             }
-            minute(c.city, c.currency, 2)
+            minute(c.city, c.currency) { $0[2] += 1 }
         case .paymentSucceeded(let p):
             count(p.restaurant_id, p.currency, p.city) { $0.paymentsSucceeded += 1 }
-            mix[MixKey(bucketMillis: bucket, restaurantID: p.restaurant_id, currency: p.currency, dimension: "payment_method", value: p.method),
-                default: MixTotals()].paymentsSucceeded += 1
+            mixed(p.restaurant_id, p.currency, "payment_method", p.method) { $0.paymentsSucceeded += 1 }
         case .paymentFailed(let p):
             count(p.restaurant_id, p.currency, p.city) { $0.paymentsFailed += 1 }
-            mix[MixKey(bucketMillis: bucket, restaurantID: p.restaurant_id, currency: p.currency, dimension: "payment_method", value: p.method),
-                default: MixTotals()].paymentsFailed += 1
+            mixed(p.restaurant_id, p.currency, "payment_method", p.method) { $0.paymentsFailed += 1 }
         case .orderStatusChanged(let c):
             guard let index = Self.statuses.firstIndex(of: c.status) else { return }
             count(c.restaurant_id, c.currency, c.city) { $0.statuses[index] += 1 }
         case .orderDelivered(let d):
-            minute(d.city, d.currency, 3)
+            minute(d.city, d.currency) { $0[3] += 1 }
             count(d.restaurant_id, d.currency, d.city) {
                 $0.deliveries += 1
                 $0.deliverySeconds += Int64((d.delivery_minutes * 60).rounded())
@@ -267,15 +297,20 @@ public struct OrderBuckets: Sendable, Equatable {
 
     private mutating func addItems(_ o: OrderPlaced, at time: Timestamp) {
         let day = time.epochMillis.floorDiv(Self.dayMillis) * Self.dayMillis
-        var counted = Set<String>()
-        for line in o.items {
-            let k = ItemKey(dayMillis: day, itemID: line.item_id, currency: o.currency)
-            var t = items[k] ?? ItemTotals(restaurantID: o.restaurant_id, city: o.city, name: line.name)
-            t.name = line.name
-            if counted.insert(line.item_id).inserted { t.orders += 1 }
-            t.quantity += Int64(line.quantity)
-            t.revenueMinor += Int64(line.quantity) * line.unit_price_minor
-            items[k] = t
+        // An order counts once per item, however many of its lines hold it: short orders look at their
+        // earlier lines, long ones keep a set.
+        var counted: Set<String>? = o.items.count > 8 ? [] : nil
+        for n in o.items.indices {
+            let line = o.items[n]
+            let first = counted?.insert(line.item_id).inserted ?? !o.items[..<n].contains { $0.item_id == line.item_id }
+            func update(_ t: inout ItemTotals) {
+                t.name = line.name
+                if first { t.orders += 1 }
+                t.quantity += Int64(line.quantity)
+                t.revenueMinor += Int64(line.quantity) * line.unit_price_minor
+            }
+            update(&items[ItemKey(dayMillis: day, itemID: line.item_id, currency: o.currency),
+                          default: ItemTotals(restaurantID: o.restaurant_id, city: o.city, name: line.name)])
         }
     }
 
@@ -304,7 +339,7 @@ public struct OrderBuckets: Sendable, Equatable {
         var people: [CityKey: Set<Int64>] = [:]
         for (key, t) in totals {
             let k = CityKey(bucketMillis: key.bucketMillis.floorDiv(millis) * millis, city: cities[key] ?? "", currency: key.currency)
-            out[k] = out[k].map { $0 + t } ?? t
+            out[k, default: Totals()].add(t)
             if let c = customers[key] { people[k, default: []].formUnion(c) }
         }
         return (out, people)
@@ -339,8 +374,10 @@ public enum DeliveryHistogram {
         histogram[b] += 1
     }
 
-    public static func add(_ a: [Int64], _ b: [Int64]) -> [Int64] {
-        (0..<max(a.count, b.count)).map { (a.indices.contains($0) ? a[$0] : 0) + (b.indices.contains($0) ? b[$0] : 0) }
+    /// Adds `b` to `a` bin by bin, in place.
+    public static func add(_ b: [Int64], to a: inout [Int64]) {
+        if a.count < b.count { a += repeatElement(0, count: b.count - a.count) }
+        for i in b.indices { a[i] += b[i] }
     }
 
     /// The nearest-rank `q` quantile of `minutes`, exactly (what the histogram approximates).
