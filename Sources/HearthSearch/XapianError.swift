@@ -8,6 +8,9 @@ public struct XapianError: Error, Sendable, CustomStringConvertible {
     /// The revision a reader was reading has been discarded by the writer: reopen and retry.
     var isRevisionDiscarded: Bool { message.hasPrefix("DatabaseModifiedError") }
 
+    /// Another writer holds the directory's write lock.
+    var isLocked: Bool { message.hasPrefix("DatabaseLockError") }
+
     /// Takes ownership of a CXapian error string.
     static func take(_ err: UnsafeMutablePointer<CChar>?) -> XapianError {
         defer { hx_free(err) }

@@ -6,11 +6,24 @@ import Foundation
 final class XapianWritableDatabase {
     private let db: OpaquePointer
 
-    init(path: String) throws(XapianError) {
+    /// Opens (or creates) the index at `path`. While another writer holds its lock this waits, up to
+    /// `lockWait`, for it to be released: a writer that has just closed can leave the lock held a moment
+    /// longer, as by a child process spawned at that instant (it shares the lock's open file until it
+    /// execs). Seen once in a clean-clone test run: a test reopening an index right after its sink had
+    /// closed it failed with `DatabaseLockError`.
+    init(path: String, lockWait: Duration = .seconds(2)) throws(XapianError) {
         try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        var err: UnsafeMutablePointer<CChar>?
-        guard let db = hx_wdb_open(path, &err) else { throw XapianError.take(err) }
-        self.db = db
+        let deadline = ContinuousClock.now + lockWait
+        while true {
+            var err: UnsafeMutablePointer<CChar>?
+            if let db = hx_wdb_open(path, &err) {
+                self.db = db
+                return
+            }
+            let error = XapianError.take(err)
+            guard error.isLocked, ContinuousClock.now < deadline else { throw error }
+            usleep(10_000)
+        }
     }
 
     deinit { hx_wdb_close(db) }

@@ -857,6 +857,25 @@ import Testing
 
     /// Term lists are stored uncompressed (zlib's set-up is replaced for Xapian's streams), and the index reads
     /// as before.
+    /// A writer opening an index waits a little for the lock to be released, then reports it held.
+    @Test func aWriterWaitsBrieflyForTheIndexLock() throws {
+        let path = makeTemporaryDirectory().appendingPathComponent("index").path
+        let first = try XapianWritableDatabase(path: path)
+        let started = ContinuousClock.now
+        do {
+            _ = try XapianWritableDatabase(path: path, lockWait: .milliseconds(200))
+            Issue.record("a second writer opened a locked index")
+        } catch {
+            #expect(error.isLocked, "\(error)")
+        }
+        #expect(ContinuousClock.now - started >= .milliseconds(200))
+        // Released while the second waits: it opens.
+        nonisolated(unsafe) let held = first
+        DispatchQueue.global().asyncAfter(deadline: .now() + 0.1) { try? held.close() }
+        let second = try XapianWritableDatabase(path: path, lockWait: .seconds(10))
+        try second.close()
+    }
+
     @Test func termListsAreStoredUncompressed() async throws {
         var c = try Catalog()
         try await c.apply([Self.restaurant("r-1", "Luigi's Pizzeria"), Self.item("m-1", "Margherita Pizza")])
