@@ -54,8 +54,7 @@ public struct EventCodec: Sendable {
     /// Reads the envelope, then `data` by `type`.
     static func envelope(_ f: JSONFields) throws(EventError) -> Event {
         let eventID = try f.string("event_id")
-        // Counted in bytes first: no more bytes than 64 means no more characters (counting them walks grapheme breaks).
-        guard !eventID.isEmpty, eventID.utf8.count <= 64 || eventID.count <= 64 else {
+        guard !eventID.isEmpty, EventValidator.fits(eventID, max: EventValidator.maxIDLength) else {
             throw .invalid("invalid_value", "event_id must be 1 to 64 characters")
         }
         let type = try f.string("type")

@@ -117,17 +117,15 @@ public enum EventValidator {
 
     private static func text(_ field: String, _ value: String, max: Int, nonEmpty: Bool = false) throws(EventError) {
         if nonEmpty && value.isEmpty { throw .invalid("invalid_value", "\(field) must not be empty") }
-        if !fits(value, max: max) {
+        if value.utf8.count > max * 4 || !fits(value, max: max) {
             throw .invalid("value_too_long", "\(field) is longer than \(max) characters")
         }
     }
 
-    /// Whether `value` has at most `max` characters. A character takes at least one UTF-8 byte and a
-    /// string within `max` characters at most four times as many bytes here, so the byte count settles
-    /// most strings without counting characters (which walks grapheme breaks).
+    /// Whether `value` has at most `max` characters. A character takes at least one UTF-8 byte, so a byte
+    /// count within `max` settles most strings without counting characters (which walks grapheme breaks).
     static func fits(_ value: String, max: Int) -> Bool {
-        let bytes = value.utf8.count
-        return bytes <= max || (bytes <= max * 4 && value.count <= max)
+        value.utf8.count <= max || value.count <= max
     }
 
     private static func list(_ field: String, _ count: Int) throws(EventError) {
