@@ -90,7 +90,7 @@ public final class KafkaConsumer: Sendable {
 
     /// Marks a batch as handled (or dropped), freeing its share of the buffer budget.
     public func release(_ batch: KafkaBatch) {
-        state.withLock { $0.released(bytes: batch.bytes) }
+        state.withLock { $0.released(bytes: batch.bytes, records: batch.records.count) }
     }
 
     /// Stores `nextOffset` as the group's advisory committed position.
@@ -185,7 +185,8 @@ final class PollLoop: @unchecked Sendable {
             } else {
                 let waited = ContinuousClock.now - batchStart
                 let left = config.lingerMillis - Int(waited.components.seconds * 1000 + waited.components.attoseconds / 1_000_000_000_000_000)
-                timeout = Int32(max(0, min(left, 100)))
+                // With a batch that could go early, look at the buffer often.
+                timeout = Int32(max(0, min(left, pendingCount >= earlyMinimum ? 10 : 100)))
             }
             let n = messages.withUnsafeMutableBufferPointer { rd_kafka_consume_batch_queue(queue, timeout, $0.baseAddress, capacity) }
             for i in 0..<max(0, n) {
@@ -202,6 +203,8 @@ final class PollLoop: @unchecked Sendable {
             }
             if pendingCount > 0, ContinuousClock.now - batchStart >= .milliseconds(config.lingerMillis) {
                 flush(consumer)
+            } else if pendingCount >= earlyMinimum {
+                deliverWhileStarving(consumer)
             }
         }
         flush(consumer)
@@ -249,8 +252,25 @@ final class PollLoop: @unchecked Sendable {
     }
 
     private func deliver(_ batch: KafkaBatch, _ consumer: KafkaConsumer) {
-        consumer.withState { $0.delivered(bytes: batch.bytes) }
+        consumer.withState { $0.delivered(bytes: batch.bytes, records: batch.records.count) }
         continuation.yield(batch)
+    }
+
+    /// The fewest records a partition's batch goes with before it is full or has lingered.
+    private var earlyMinimum: Int { max(1, config.maxBatchRecords / 4) }
+
+    /// While the sinks are about to run dry (`KafkaConsumerState.isStarving`), the largest pending
+    /// batches with at least `earlyMinimum` records go now instead of at linger: the sinks would
+    /// otherwise idle while a backlog waits here. Smaller ones still wait, so a live stream's batches
+    /// are not cut small.
+    private func deliverWhileStarving(_ consumer: KafkaConsumer) {
+        while consumer.withState({ $0.isStarving(maxBatchRecords: config.maxBatchRecords) }),
+              let (tp, batch) = pending.max(by: { $0.value.records.count < $1.value.records.count }),
+              batch.records.count >= earlyMinimum {
+            pending[tp] = nil
+            pendingCount -= batch.records.count
+            deliver(batch, consumer)
+        }
     }
 
     private func flush(_ consumer: KafkaConsumer) {

@@ -5,7 +5,8 @@ public struct KafkaConsumerConfig: Sendable {
     public var topics: [String]
     /// A partition's batch is delivered when it holds this many records …
     public var maxBatchRecords: Int
-    /// … and every pending batch when the oldest record has waited this long.
+    /// … and every pending batch when the oldest record has waited this long. While the sinks are about
+    /// to run dry, batches of at least a quarter of `maxBatchRecords` go at once, largest first.
     public var lingerMillis: Int
     /// Delivered but not yet released batches may hold at most this many bytes;
     /// above it every partition is paused until half of it has been released.

@@ -11,6 +11,7 @@ struct KafkaConsumerState: Sendable {
 
     private(set) var assigned: [TopicPartition: Partition] = [:]
     private(set) var bufferedBytes = 0
+    private(set) var bufferedRecords = 0
     private(set) var pausedForBuffer = false
     private var nextGeneration: UInt64 = 1
     let maxBufferedBytes: Int
@@ -52,9 +53,21 @@ struct KafkaConsumerState: Sendable {
 
     func isPausedBySink(_ tp: TopicPartition) -> Bool { assigned[tp]?.pausedBySink ?? false }
 
-    mutating func delivered(bytes: Int) { bufferedBytes += bytes }
+    mutating func delivered(bytes: Int, records: Int = 0) {
+        bufferedBytes += bytes
+        bufferedRecords += records
+    }
 
-    mutating func released(bytes: Int) { bufferedBytes = max(0, bufferedBytes - bytes) }
+    mutating func released(bytes: Int, records: Int = 0) {
+        bufferedBytes = max(0, bufferedBytes - bytes)
+        bufferedRecords = max(0, bufferedRecords - records)
+    }
+
+    /// Whether the sinks are about to run dry: fewer than two full batches' records delivered and not
+    /// yet released (one in flight and one waiting, or less), with the buffer under half its limit.
+    func isStarving(maxBatchRecords: Int) -> Bool {
+        bufferedRecords < 2 * maxBatchRecords && bufferedBytes < maxBufferedBytes / 2
+    }
 
     /// Pause everything above the limit; resume (except sink-paused partitions) below half of it.
     mutating func bufferAction() -> BufferAction {

@@ -76,4 +76,21 @@ import Testing
         let r17 = s.bufferAction()
         #expect(r17 == .resume([a]))
     }
+
+    @Test func sinksStarveBelowTwoFullBatchesOfRecords() {
+        var s = KafkaConsumerState(maxBufferedBytes: 1000)
+        s.assign([a])
+        #expect(s.isStarving(maxBatchRecords: 100))
+        s.delivered(bytes: 100, records: 150)
+        #expect(s.isStarving(maxBatchRecords: 100), "one batch and a half")
+        s.delivered(bytes: 100, records: 50)
+        #expect(!s.isStarving(maxBatchRecords: 100), "two full batches")
+        s.released(bytes: 100, records: 150)
+        #expect(s.isStarving(maxBatchRecords: 100))
+        s.delivered(bytes: 500, records: 1)
+        #expect(!s.isStarving(maxBatchRecords: 100), "few records, but half the byte limit")
+        s.released(bytes: 10_000, records: 10_000)
+        #expect(s.bufferedRecords == 0)
+        #expect(s.isStarving(maxBatchRecords: 100))
+    }
 }
