@@ -21,10 +21,10 @@ public struct EventCodec: Sendable {
         guard Self.isValidUTF8(value) else {
             throw .decode("invalid_utf8", "record value is not valid UTF-8")
         }
-        let root: JSONValue
-        do { root = try JSONReader.parse(value) } catch { throw .decode("invalid_json", "record value is not JSON") }
-        guard case .object(let fields) = root else { throw .decode("not_object", "record value is not a JSON object") }
-        let event = try EventCodec.envelope(JSONFields(fields, path: ""))
+        let tape: JSONTape
+        do { tape = try JSONTape(parsing: value) } catch { throw .decode("invalid_json", "record value is not JSON") }
+        guard tape.nodes[0].kind == .object else { throw .decode("not_object", "record value is not a JSON object") }
+        let event = try EventCodec.envelope(JSONFields(tape, node: 0, path: ""))
         if let topic, topic != event.type.topic, !topic.hasPrefix(event.type.topic + ".") {
             throw .invalid("wrong_topic", "event type \(event.type.rawValue) does not belong on topic \(topic)")
         }

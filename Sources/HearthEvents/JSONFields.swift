@@ -1,41 +1,59 @@
 /// Typed access to one JSON object's fields, with the contract's error codes:
 /// `missing_field` (absent or null) and `wrong_type`, naming the full path (`data.items[0].quantity`).
 struct JSONFields {
-    let fields: [(String, JSONValue)]
+    let tape: JSONTape
+    /// The object's node in `tape`.
+    let node: Int
+    /// Where the object is (`data.items`), and its index there when it is an array's element
+    /// (the full path is only made for an error message).
     let path: String
+    let element: Int?
 
-    init(_ fields: [(String, JSONValue)], path: String) {
-        self.fields = fields
+    init(_ tape: JSONTape, node: Int, path: String, element: Int? = nil) {
+        self.tape = tape
+        self.node = node
         self.path = path
+        self.element = element
     }
 
-    private func name(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
+    private var fullPath: String { element.map { "\(path)[\($0)]" } ?? path }
 
-    func value(_ key: String) throws(EventError) -> JSONValue {
-        for (k, v) in fields where k == key {
-            if case .null = v { break }
-            return v
+    private func name(_ key: String) -> String {
+        let at = fullPath
+        return at.isEmpty ? key : "\(at).\(key)"
+    }
+
+    /// Whether `key` is present and not null.
+    func has(_ key: String) -> Bool {
+        guard let v = tape.member(node, key) else { return false }
+        return tape.nodes[v].kind != .null
+    }
+
+    /// The node of `key`'s value.
+    private func value(_ key: String) throws(EventError) -> Int {
+        guard let v = tape.member(node, key), tape.nodes[v].kind != .null else {
+            throw .decode("missing_field", "required field \(name(key)) is missing")
         }
-        throw .decode("missing_field", "required field \(name(key)) is missing")
+        return v
     }
 
-    private func wrong(_ key: String, _ expected: String, _ got: JSONValue) -> EventError {
-        .decode("wrong_type", "field \(name(key)) must be \(expected), not \(got.typeName)")
+    private func wrong(_ key: String, _ expected: String, _ got: Int) -> EventError {
+        .decode("wrong_type", "field \(name(key)) must be \(expected), not \(tape.nodes[got].kind.typeName)")
     }
 
     func string(_ key: String) throws(EventError) -> String {
         let v = try value(key)
-        guard case .string(let s) = v else { throw wrong(key, "a string", v) }
-        return s
+        guard tape.nodes[v].kind == .string else { throw wrong(key, "a string", v) }
+        return tape.string(v)
     }
 
     func int(_ key: String) throws(EventError) -> Int64 {
         let v = try value(key)
-        guard case .number(let i?, _) = v else {
-            if case .number = v { throw EventError.decode("wrong_type", "field \(name(key)) must be an integer") }
-            throw wrong(key, "an integer", v)
+        switch tape.nodes[v].kind {
+        case .integer: return tape.nodes[v].number
+        case .double: throw EventError.decode("wrong_type", "field \(name(key)) must be an integer")
+        default: throw wrong(key, "an integer", v)
         }
-        return i
     }
 
     func smallInt(_ key: String) throws(EventError) -> Int {
@@ -48,42 +66,49 @@ struct JSONFields {
 
     func double(_ key: String) throws(EventError) -> Double {
         let v = try value(key)
-        guard case .number(_, let d) = v else { throw wrong(key, "a number", v) }
-        return d
+        let n = tape.nodes[v]
+        switch n.kind {
+        case .integer: return Double(n.number)
+        case .double: return Double(bitPattern: UInt64(bitPattern: n.number))
+        default: throw wrong(key, "a number", v)
+        }
     }
 
     func bool(_ key: String) throws(EventError) -> Bool {
         let v = try value(key)
-        guard case .bool(let b) = v else { throw wrong(key, "a boolean", v) }
-        return b
+        guard tape.nodes[v].kind == .bool else { throw wrong(key, "a boolean", v) }
+        return tape.nodes[v].flag
     }
 
     func object(_ key: String) throws(EventError) -> JSONFields {
         let v = try value(key)
-        guard case .object(let o) = v else { throw wrong(key, "an object", v) }
-        return JSONFields(o, path: name(key))
+        guard tape.nodes[v].kind == .object else { throw wrong(key, "an object", v) }
+        return JSONFields(tape, node: v, path: name(key))
     }
 
     func strings(_ key: String) throws(EventError) -> [String] {
         let v = try value(key)
-        guard case .array(let items) = v else { throw wrong(key, "an array of strings", v) }
+        guard tape.nodes[v].kind == .array else { throw wrong(key, "an array of strings", v) }
+        let items = tape.elements(v)
         var out: [String] = []
         out.reserveCapacity(items.count)
         for (i, item) in items.enumerated() {
-            guard case .string(let s) = item else { throw wrong("\(key)[\(i)]", "a string", item) }
-            out.append(s)
+            guard tape.nodes[item].kind == .string else { throw wrong("\(key)[\(i)]", "a string", item) }
+            out.append(tape.string(item))
         }
         return out
     }
 
     func objects(_ key: String) throws(EventError) -> [JSONFields] {
         let v = try value(key)
-        guard case .array(let items) = v else { throw wrong(key, "an array of objects", v) }
+        guard tape.nodes[v].kind == .array else { throw wrong(key, "an array of objects", v) }
+        let items = tape.elements(v)
+        let path = name(key)
         var out: [JSONFields] = []
         out.reserveCapacity(items.count)
         for (i, item) in items.enumerated() {
-            guard case .object(let o) = item else { throw wrong("\(key)[\(i)]", "an object", item) }
-            out.append(JSONFields(o, path: "\(name(key))[\(i)]"))
+            guard tape.nodes[item].kind == .object else { throw wrong("\(key)[\(i)]", "an object", item) }
+            out.append(JSONFields(tape, node: item, path: path, element: i))
         }
         return out
     }

@@ -6,10 +6,10 @@ public struct StoredJSONObject {
     let fields: JSONFields
 
     public init(_ bytes: [UInt8]) throws(EventError) {
-        let root: JSONValue
-        do { root = try JSONReader.parse(bytes) } catch { throw .decode("invalid_json", "stored value is not JSON") }
-        guard case .object(let o) = root else { throw .decode("not_object", "stored value is not a JSON object") }
-        fields = JSONFields(o, path: "")
+        let tape: JSONTape
+        do { tape = try JSONTape(parsing: bytes) } catch { throw .decode("invalid_json", "stored value is not JSON") }
+        guard tape.nodes[0].kind == .object else { throw .decode("not_object", "stored value is not a JSON object") }
+        fields = JSONFields(tape, node: 0, path: "")
     }
 
     init(_ fields: JSONFields) { self.fields = fields }
@@ -18,7 +18,7 @@ public struct StoredJSONObject {
 
     /// The object at `key`; nil when it is absent or null.
     public func optionalObject(_ key: String) throws(EventError) -> StoredJSONObject? {
-        guard fields.fields.contains(where: { $0.0 == key && !$0.1.isNull }) else { return nil }
+        guard fields.has(key) else { return nil }
         return try object(key)
     }
 
@@ -30,8 +30,4 @@ public struct StoredJSONObject {
     public func menuItemUpserted() throws(EventError) -> MenuItemUpserted { try MenuItemUpserted(json: fields) }
     /// This object as the data of a `restaurant.upserted` event.
     public func restaurantUpserted() throws(EventError) -> RestaurantUpserted { try RestaurantUpserted(json: fields) }
-}
-
-extension JSONValue {
-    var isNull: Bool { if case .null = self { true } else { false } }
 }

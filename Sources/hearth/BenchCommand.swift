@@ -10,7 +10,7 @@ import ServiceLifecycle
 
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Benchmarks that print measured figures.", subcommands: [BenchIngest.self, BenchSearch.self, BenchReports.self, BenchArchive.self])
+        abstract: "Benchmarks that print measured figures.", subcommands: [BenchIngest.self, BenchDecode.self, BenchSearch.self, BenchReports.self, BenchArchive.self])
 }
 
 /// End-to-end ingest through the runtime into the PostgreSQL sink, beside the raw consume rate of the same topic.

@@ -51,6 +51,22 @@ import Testing
         }
     }
 
+    /// `hearth bench decode` decodes the generator's records (about one in a hundred invalid, as in every stream)
+    /// and refuses a size it cannot measure with one line.
+    @Test func benchDecodePrintsItsFiguresAndRefusesBadSizes() async throws {
+        let run = try await runTool(TestPaths.hearthBinary.path, ["bench", "decode", "--records", "2000", "--rounds", "1", "--json"])
+        #expect(run.status == 0, "\(run.out)")
+        let line = try #require(run.out.split(separator: "\n").last)
+        let figures = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        #expect(figures["records"] as? Int == 2000)
+        let valid = try #require(figures["valid"] as? Int)
+        #expect((1900..<2000).contains(valid), "about 1% of the records are invalid: \(valid)")
+        #expect((figures["median_records_per_second"] as? Double ?? 0) > 0)
+        let bad = try await runTool("/bin/sh", ["-c", "\"$0\" bench decode --records 5 2>&1", TestPaths.hearthBinary.path])
+        #expect(bad.status != 0)
+        #expect(bad.out == "hearth: error: --records must be 1000 to 2000000\n", "\(bad.out)")
+    }
+
     /// `hearth` allocates with mimalloc (linked ahead of glibc), not glibc's malloc: mimalloc reports its
     /// start when asked to be verbose, which it cannot do unless its `malloc` is the one in use.
     @Test func theExecutableAllocatesWithMimalloc() async throws {

@@ -140,6 +140,21 @@ import Testing
         }
     }
 
+    @Test func errorsNameArrayElementsAndKeysMayBeEscaped() throws {
+        func failure(_ data: String) -> EventError? {
+            do { _ = try codec.decode(envelope("order.placed", data)); return nil } catch { return error }
+        }
+        let quantity = failure(Self.placed.replacingOccurrences(of: "\"quantity\":2", with: "\"quantity\":\"2\""))
+        #expect(quantity?.message == "field data.items[0].quantity must be an integer, not a string")
+        let null = failure(Self.placed.replacingOccurrences(of: "\"customer_id\":\"c-77812\"", with: "\"customer_id\":null"))
+        #expect(null?.code == "missing_field")
+        // A key spelled with escapes is the same key; a value with escapes is decoded.
+        let escaped = Self.placed.replacingOccurrences(of: "\"customer_id\":\"c-77812\"", with: #""customer\u005fid":"c-\u00e97812""#)
+        let event = try codec.decode(envelope("order.placed", escaped))
+        guard case .orderPlaced(let placed) = event.payload else { Issue.record("not an order"); return }
+        #expect(placed.customer_id == "c-é7812")
+    }
+
     @Test func generatedEventsRoundTripThroughTheContract() throws {
         var config = GeneratorConfig()
         config.restaurants = 20

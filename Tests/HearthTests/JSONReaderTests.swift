@@ -3,7 +3,10 @@ import Testing
 
 /// The event decoder's own JSON reader: strict, and exact on strings and integers.
 @Suite struct JSONReaderTests {
-    func parse(_ text: String) -> JSONValue? { try? JSONReader.parse(Array(text.utf8)) }
+    func parse(_ text: String) -> JSONValue? {
+        guard let tape = try? JSONTape(parsing: Array(text.utf8)) else { return nil }
+        return JSONValue(tape, 0)
+    }
 
     func string(_ text: String) -> String? {
         if case .string(let s)? = parse(text) { return s }
@@ -19,6 +22,27 @@ import Testing
         #expect(parse(#""\x""#) == nil, "unknown escape")
         #expect(parse("\"tab\there\"") == nil, "raw control character")
         #expect(parse(#""unterminated"#) == nil)
+    }
+
+    @Test func everyPositionOfALongStringIsChecked() {
+        // Strings are scanned eight bytes at a time: a quote, backslash or control byte at any offset counts.
+        let base = Array(repeating: "a", count: 20)
+        for at in 0..<20 {
+            var raw = base
+            raw[at] = "\t"
+            #expect(parse("\"" + raw.joined() + "\"") == nil, "raw tab at \(at)")
+            var escaped = base
+            escaped[at] = #"\""#
+            var plain = base
+            plain[at] = "\""
+            #expect(string("\"" + escaped.joined() + "\"") == plain.joined(), "escaped quote at \(at)")
+            var multibyte = base
+            multibyte[at] = "é"
+            #expect(string("\"" + multibyte.joined() + "\"") == multibyte.joined(), "two-byte character at \(at)")
+            #expect(parse("\"" + base.prefix(at).joined()) == nil, "unterminated after \(at)")
+        }
+        guard case .object(let fields)? = parse(#"{"\u0061b":1,"ab":2}"#) else { Issue.record("not an object"); return }
+        #expect(fields.map(\.0) == ["ab", "ab"], "an escaped key reads as its text")
     }
 
     @Test func numbersKeepIntegersExact() {
@@ -49,6 +73,29 @@ import Testing
         #expect(parse(deep) == nil, "nesting is bounded")
         let fine = String(repeating: "[", count: 20) + String(repeating: "]", count: 20)
         #expect(parse(fine) != nil)
+    }
+}
+
+/// A parse as a tree, to compare with what is expected.
+enum JSONValue {
+    case null
+    case bool(Bool)
+    case number(integer: Int64?, double: Double)
+    case string(String)
+    case array([JSONValue])
+    case object([(String, JSONValue)])
+
+    init(_ tape: JSONTape, _ node: Int) {
+        let n = tape.nodes[node]
+        switch n.kind {
+        case .null: self = .null
+        case .bool: self = .bool(n.flag)
+        case .integer: self = .number(integer: n.number, double: Double(n.number))
+        case .double: self = .number(integer: nil, double: Double(bitPattern: UInt64(bitPattern: n.number)))
+        case .string: self = .string(tape.string(node))
+        case .array: self = .array(tape.elements(node).map { JSONValue(tape, $0) })
+        case .object: self = .object(tape.members(node).map { ($0.0, JSONValue(tape, $0.1)) })
+        }
     }
 }
 
