@@ -140,10 +140,8 @@ struct Archive: AsyncParsableCommand {
             }
             if bar { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
             if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.sortedKeys]
                 struct Out: Encodable { var ok: Bool; var report: VerifyReport }
-                print(String(decoding: try encoder.encode(Out(ok: report.ok, report: report)), as: UTF8.self))
+                print(try jsonLine(Out(ok: report.ok, report: report)))
             } else {
                 for p in report.problems { print("problem: \(p)") }
                 print("\(report.ok ? "ok" : "FAILED"): \(report.segments) segments, \(report.records) records, \(report.bytes) bytes, \(report.partitions) partitions, \(report.problems.count) problems")

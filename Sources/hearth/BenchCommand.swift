@@ -116,9 +116,7 @@ struct BenchIngest: AsyncParsableCommand {
             postgres_cpu_seconds_per_million: managed == nil ? nil : pgCPU / Double(orders) * 1_000_000,
             peak_rss_bytes: CPUUsage.peakRSSBytes())
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            say(String(decoding: try encoder.encode(result), as: UTF8.self))
+            say(try jsonLine(result))
         } else {
             say("""
                 records produced            \(result.records) (\(result.order_records) on orders)

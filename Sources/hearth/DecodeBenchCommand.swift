@@ -48,9 +48,7 @@ struct BenchDecode: AsyncParsableCommand {
                                   best_records_per_second: best, median_records_per_second: median,
                                   median_mb_per_second: Double(bytes) / seconds[seconds.count / 2] / 1e6)
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            say(String(decoding: try encoder.encode(result), as: UTF8.self))
+            say(try jsonLine(result))
         } else {
             say("""
                 records              \(records) (\(valid) valid, \(bytes / records) bytes on average)

@@ -48,6 +48,13 @@ func fail(_ message: String) -> ExitCode {
 /// An error as one readable line (its `description`, which our error types keep safe to show).
 func describe(_ error: any Error) -> String { String(describing: error) }
 
+/// One JSON object on one line, keys sorted (what `--json` prints).
+func jsonLine(_ value: some Encodable) throws -> String {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    return String(decoding: try encoder.encode(value), as: UTF8.self)
+}
+
 /// Writes a line to stdout immediately (unbuffered), for addresses that scripts read.
 func say(_ line: String) {
     FileHandle.standardOutput.write(Data((line + "\n").utf8))

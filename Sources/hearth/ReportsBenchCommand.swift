@@ -148,9 +148,7 @@ struct BenchReports: AsyncParsableCommand {
             sales_city_year_by_day_p99_ms: timings[0].p99, top_items_30_days_p99_ms: timings[5].p99,
             reports: timings.map { .init(label: $0.0.label, report: $0.0.report, p50_ms: $0.p50, p99_ms: $0.p99, rows: $0.rows) })
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            return String(decoding: try encoder.encode(result), as: UTF8.self)
+            return try jsonLine(result)
         }
         var lines = [
             "history                      \(loaded) events over \(days) days, \(restaurants) restaurants, loaded in \(String(format: "%.1f", loadSeconds)) s, shards merged in \(String(format: "%.1f", compactSeconds)) s",
