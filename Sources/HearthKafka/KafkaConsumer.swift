@@ -18,6 +18,9 @@ public final class KafkaConsumer: Sendable {
 
     private let handle: RDKafkaHandle
     private let state: Mutex<KafkaConsumerState>
+    /// Bumped by every `seek`, before librdkafka is told: the poll loop then drops its pending batches
+    /// of older generations before it adds a record fetched from the new position.
+    let seeks = Atomic<UInt64>(0)
     private let loop: PollLoop
     private let logger: Logger
 
@@ -114,6 +117,7 @@ public final class KafkaConsumer: Sendable {
     /// Restarts a partition at `offset`; batches already delivered for it become stale.
     public func seek(_ tp: TopicPartition, to offset: Int64) {
         guard state.withLock({ $0.reposition(tp) }) else { return }
+        seeks.add(1, ordering: .releasing)
         let error = RDKafkaTopicPartitionList.with([tp], offsets: [tp: offset]) { rd_kafka_seek_partitions(handle.pointer, $0, 0) }
         if let error {
             logger.warning("Seeking failed.", metadata: ["partition": "\(tp)", "reason": "\(String(cString: rd_kafka_error_string(error)))"])
@@ -223,7 +227,23 @@ final class PollLoop: @unchecked Sendable {
 
     private var partitionKeys: [PartitionKey: TopicPartition] = [:]
 
+    private var seeksSeen: UInt64 = 0
+
+    /// Drops pending batches of partitions repositioned since they began (their records are from before
+    /// the seek). Kept, the next records fetched from the new position would join such a batch and be
+    /// dropped with it as stale: a gap that, met twice at the same offset, would be taken for a real one.
+    private func dropRepositioned(_ consumer: KafkaConsumer) {
+        let seeks = consumer.seeks.load(ordering: .acquiring)
+        guard seeks != seeksSeen else { return }
+        seeksSeen = seeks
+        for (tp, batch) in pending where !consumer.isCurrent(batch) {
+            pending[tp] = nil
+            pendingCount -= batch.records.count
+        }
+    }
+
     private func append(_ message: UnsafeMutablePointer<rd_kafka_message_t>, _ consumer: KafkaConsumer) {
+        dropRepositioned(consumer)
         let key = PartitionKey(topic: message.pointee.rkt!, partition: message.pointee.partition)
         let tp: TopicPartition
         if let known = partitionKeys[key] { tp = known } else {

@@ -58,4 +58,33 @@ import Testing
         #expect(batch.records.count == 100)
         #expect(after >= .milliseconds(2000))
     }
+
+    @Test func recordsFetchedAfterASeekAreNotDroppedWithTheBatchBeforeIt() async throws {
+        let cluster = try await Self.cluster(records: 300)
+        // A batch of 2,000 (early only from 500) and a linger of 3 s: the 300 records wait in a pending batch.
+        let consumer = try KafkaConsumer(
+            config: KafkaConsumerConfig(brokers: cluster.bootstrapServers, groupID: "test-\(UUID().uuidString)", topics: ["t"],
+                                        maxBatchRecords: 2000, lingerMillis: 3000),
+            rebalance: KafkaRebalanceHandler(onAssign: { _ in [:] }, onRevoke: { _ in }), logger: testLogger)
+        let tp = TopicPartition("t", 0)
+        try await waitUntil("the partition to be assigned", timeout: .seconds(60)) { consumer.assignment == [tp] }
+        try await Task.sleep(for: .seconds(1))
+        // Repositioned while its records are pending: they are stale, what is fetched from 100 on is not.
+        consumer.seek(tp, to: 100)
+        let reader = Task { () -> [Int64]? in
+            for await batch in consumer.batches {
+                consumer.release(batch)
+                if consumer.isCurrent(batch) { return batch.records.map(\.offset) }
+            }
+            return nil
+        }
+        let watchdog = Task {
+            try await Task.sleep(for: .seconds(60))
+            DispatchQueue.global().async { consumer.stop() }
+        }
+        let offsets = await reader.value
+        watchdog.cancel()
+        await withCheckedContinuation { done in DispatchQueue.global().async { consumer.stop(); done.resume() } }
+        #expect(offsets == Array(100..<300), "the first current batch holds the records from the new position")
+    }
 }
