@@ -18,9 +18,8 @@ public final class KafkaConsumer: Sendable {
 
     private let handle: RDKafkaHandle
     private let state: Mutex<KafkaConsumerState>
-    /// Bumped by every `seek`, before librdkafka is told: the poll loop then drops its pending batches
-    /// of older generations before it adds a record fetched from the new position.
-    let seeks = Atomic<UInt64>(0)
+    /// Bumped by every `seek`: the poll thread makes the seeks (`KafkaConsumerState.takeSeeks`).
+    let seekRequests = Atomic<UInt64>(0)
     private let loop: PollLoop
     private let logger: Logger
 
@@ -116,13 +115,8 @@ public final class KafkaConsumer: Sendable {
 
     /// Restarts a partition at `offset`; batches already delivered for it become stale.
     public func seek(_ tp: TopicPartition, to offset: Int64) {
-        guard state.withLock({ $0.reposition(tp) }) else { return }
-        seeks.add(1, ordering: .releasing)
-        let error = RDKafkaTopicPartitionList.with([tp], offsets: [tp: offset]) { rd_kafka_seek_partitions(handle.pointer, $0, 0) }
-        if let error {
-            logger.warning("Seeking failed.", metadata: ["partition": "\(tp)", "reason": "\(String(cString: rd_kafka_error_string(error)))"])
-            rd_kafka_error_destroy(error)
-        }
+        guard state.withLock({ $0.requestSeek(tp, to: offset) }) else { return }
+        seekRequests.add(1, ordering: .releasing)
     }
 
     public var assignment: [TopicPartition] { state.withLock { $0.assigned.keys.sorted() } }
@@ -182,6 +176,7 @@ final class PollLoop: @unchecked Sendable {
         var messages = [UnsafeMutablePointer<rd_kafka_message_t>?](repeating: nil, count: capacity)
         var batchStart = ContinuousClock.now
         while !stopping.load(ordering: .acquiring) {
+            applySeeks(consumer)
             applyBufferAction(consumer)
             let timeout: Int32
             if pendingCount == 0 {
@@ -227,28 +222,37 @@ final class PollLoop: @unchecked Sendable {
 
     private var partitionKeys: [PartitionKey: TopicPartition] = [:]
 
-    private var seeksSeen: UInt64 = 0
+    private var seekRequestsSeen: UInt64 = 0
 
-    /// Drops pending batches of partitions repositioned since they began (their records are from before
-    /// the seek). Kept, the next records fetched from the new position would join such a batch and be
-    /// dropped with it as stale: a gap that, met twice at the same offset, would be taken for a real one.
-    private func dropRepositioned(_ consumer: KafkaConsumer) {
-        let seeks = consumer.seeks.load(ordering: .acquiring)
-        guard seeks != seeksSeen else { return }
-        seeksSeen = seeks
-        for (tp, batch) in pending where !consumer.isCurrent(batch) {
-            pending[tp] = nil
-            pendingCount -= batch.records.count
+    /// Makes the seeks asked for, here between two reads of the queue, dropping the partitions' pending
+    /// records: they are from before the seek. Made from another thread, a seek could land while records
+    /// read before it were still being added, and those would go out in a current batch after a gap;
+    /// or the records read after it would join the stale batch and be dropped with it. Either gap, met a
+    /// second time at the same offset, would be taken for a real one (`Contiguity`) and skipped.
+    private func applySeeks(_ consumer: KafkaConsumer) {
+        let requested = consumer.seekRequests.load(ordering: .acquiring)
+        guard requested != seekRequestsSeen else { return }
+        seekRequestsSeen = requested
+        for (tp, offset) in consumer.withState({ $0.takeSeeks() }) {
+            if let stale = pending.removeValue(forKey: tp) { pendingCount -= stale.records.count }
+            let error = RDKafkaTopicPartitionList.with([tp], offsets: [tp: offset]) { rd_kafka_seek_partitions(consumer.pointer, $0, 0) }
+            if let error {
+                logger.warning("Seeking failed.", metadata: ["partition": "\(tp)", "reason": "\(String(cString: rd_kafka_error_string(error)))"])
+                rd_kafka_error_destroy(error)
+            }
         }
     }
 
     private func append(_ message: UnsafeMutablePointer<rd_kafka_message_t>, _ consumer: KafkaConsumer) {
-        dropRepositioned(consumer)
         let key = PartitionKey(topic: message.pointee.rkt!, partition: message.pointee.partition)
         let tp: TopicPartition
         if let known = partitionKeys[key] { tp = known } else {
             tp = TopicPartition(String(cString: rd_kafka_topic_name(key.topic)), key.partition)
             partitionKeys[key] = tp
+        }
+        // A seek asked for since this read began: the record is from before it.
+        if consumer.seekRequests.load(ordering: .acquiring) != seekRequestsSeen, consumer.withState({ $0.seeks[tp] != nil }) {
+            return
         }
         let record = copyRecord(message, topic: tp.topic)
         let size = record.value.count + (record.key?.count ?? 0) + 64

@@ -26,7 +26,10 @@ struct KafkaConsumerState: Sendable {
     }
 
     mutating func revoke(_ partitions: [TopicPartition]) {
-        for tp in partitions { assigned[tp] = nil }
+        for tp in partitions {
+            assigned[tp] = nil
+            seeks[tp] = nil
+        }
         if assigned.isEmpty { pausedForBuffer = false }
     }
 
@@ -36,6 +39,22 @@ struct KafkaConsumerState: Sendable {
         assigned[tp]!.generation = nextGeneration
         nextGeneration += 1
         return true
+    }
+
+    /// Seeks asked for and not yet made by the poll thread: where each partition is to be fetched from.
+    private(set) var seeks: [TopicPartition: Int64] = [:]
+
+    /// Repositions `tp` (its batches become stale at once) and leaves the seek to the poll thread.
+    mutating func requestSeek(_ tp: TopicPartition, to offset: Int64) -> Bool {
+        guard reposition(tp) else { return false }
+        seeks[tp] = offset
+        return true
+    }
+
+    /// The seeks asked for since the last call.
+    mutating func takeSeeks() -> [TopicPartition: Int64] {
+        defer { seeks = [:] }
+        return seeks
     }
 
     func generation(of tp: TopicPartition) -> UInt64? { assigned[tp]?.generation }
