@@ -110,18 +110,6 @@ final class JSONTape: Sendable {
         return out
     }
 
-    /// The keys and value nodes of the object at `object`, in order.
-    func members(_ object: Int) -> [(String, Int)] {
-        var out: [(String, Int)] = []
-        var i = object + 1
-        let end = Int(nodes[object].end)
-        while i < end {
-            out.append((string(i), i + 1))
-            i = Int(nodes[i + 1].end)
-        }
-        return out
-    }
-
     // MARK: Parsing
 
     private struct Cursor {

@@ -24,6 +24,16 @@ struct BenchIngest: AsyncParsableCommand {
     @Option(name: .customLong("pipelines-dir"), help: "Where orders.yaml is.") var pipelinesDir: String = "Pipelines"
     @Flag(help: "Print one JSON object instead of a table.") var json = false
 
+    /// The benchmark's stream: the generator's mix of late, duplicate and 1% invalid records, but few
+    /// oversized ones (at 1.1 MB each, one in eight would carry several times the bytes of the whole
+    /// valid stream).
+    static var stream: GeneratorConfig {
+        var config = GeneratorConfig()
+        config.ordersPerMinute = 2000
+        config.oversizedShare = 0.002
+        return config
+    }
+
     func run() async throws {
         Bootstrap.start(logLevel: "error")
         guard count >= 1000 else { throw fail("--count must be at least 1000") }
@@ -44,12 +54,7 @@ struct BenchIngest: AsyncParsableCommand {
 
         // 1. Produce.
         note("producing \(count) records …")
-        var config = GeneratorConfig()
-        config.ordersPerMinute = 2000
-        // 1% invalid records as everywhere, but few oversized ones: at 1.1 MB each, one in eight
-        // would carry several times the bytes of the whole valid stream.
-        config.oversizedShare = 0.002
-        var generator = EventGenerator(config: config)
+        var generator = EventGenerator(config: Self.stream)
         let producer = try GeneratorService.makeProducer(brokers: cluster.bootstrapServers)
         let produceStart = ContinuousClock.now
         _ = try await GeneratorService.produce(&generator, producer: producer, rate: 0, count: count)

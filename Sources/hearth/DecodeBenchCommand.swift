@@ -17,11 +17,7 @@ struct BenchDecode: AsyncParsableCommand {
         Bootstrap.start(logLevel: "error")
         guard (1000...2_000_000).contains(records) else { throw fail("--records must be 1000 to 2000000") }
         guard (1...100).contains(rounds) else { throw fail("--rounds must be 1 to 100") }
-        // The ingest benchmark's stream: its mix of late, duplicate and invalid records, few oversized ones.
-        var config = GeneratorConfig()
-        config.ordersPerMinute = 2000
-        config.oversizedShare = 0.002
-        var generator = EventGenerator(config: config)
+        var generator = EventGenerator(config: BenchIngest.stream)
         var values: [[UInt8]] = []
         values.reserveCapacity(records)
         var bytes = 0

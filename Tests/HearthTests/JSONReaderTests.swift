@@ -99,6 +99,19 @@ enum JSONValue {
     }
 }
 
+extension JSONTape {
+    /// The keys and value nodes of the object at `object`, in order.
+    func members(_ object: Int) -> [(String, Int)] {
+        var out: [(String, Int)] = []
+        var i = object + 1
+        while i < Int(nodes[object].end) {
+            out.append((string(i), i + 1))
+            i = Int(nodes[i + 1].end)
+        }
+        return out
+    }
+}
+
 extension JSONValue: Equatable {
     public static func == (a: JSONValue, b: JSONValue) -> Bool {
         switch (a, b) {

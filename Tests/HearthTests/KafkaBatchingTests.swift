@@ -17,16 +17,22 @@ import Testing
         return cluster
     }
 
-    /// The first batch the consumer delivers, and how long after the consumer started (nil: none within `wait`).
-    static func firstBatch(brokers: String, maxBatchRecords: Int, lingerMillis: Int,
-                           wait: Duration = .seconds(60)) async throws -> (batch: KafkaBatch, after: Duration)? {
-        let consumer = try KafkaConsumer(
+    static func consumer(brokers: String, maxBatchRecords: Int, lingerMillis: Int) throws -> KafkaConsumer {
+        try KafkaConsumer(
             config: KafkaConsumerConfig(brokers: brokers, groupID: "test-\(UUID().uuidString)", topics: ["t"],
                                         maxBatchRecords: maxBatchRecords, lingerMillis: lingerMillis),
             rebalance: KafkaRebalanceHandler(onAssign: { _ in [:] }, onRevoke: { _ in }), logger: testLogger)
-        let started = ContinuousClock.now
+    }
+
+    /// The first batch of `consumer` that is current (released, like any other), and how long after `started`
+    /// it came (nil: none within `wait`); then stops the consumer.
+    static func firstCurrentBatch(of consumer: KafkaConsumer, since started: ContinuousClock.Instant = .now,
+                                  wait: Duration = .seconds(60)) async -> (batch: KafkaBatch, after: Duration)? {
         let reader = Task { () -> (KafkaBatch, Duration)? in
-            for await batch in consumer.batches { return (batch, ContinuousClock.now - started) }
+            for await batch in consumer.batches {
+                consumer.release(batch)
+                if consumer.isCurrent(batch) { return (batch, ContinuousClock.now - started) }
+            }
             return nil
         }
         // Ends the stream (and so the reader) if no batch comes.
@@ -39,6 +45,13 @@ import Testing
         // Leave the group before the cluster goes away (stop blocks, so not on the cooperative pool).
         await withCheckedContinuation { done in DispatchQueue.global().async { consumer.stop(); done.resume() } }
         return first
+    }
+
+    /// The first batch a new consumer delivers, and how long after it started.
+    static func firstBatch(brokers: String, maxBatchRecords: Int, lingerMillis: Int) async throws -> (batch: KafkaBatch, after: Duration)? {
+        let started = ContinuousClock.now
+        let consumer = try consumer(brokers: brokers, maxBatchRecords: maxBatchRecords, lingerMillis: lingerMillis)
+        return await firstCurrentBatch(of: consumer, since: started)
     }
 
     @Test func aBacklogGoesBeforeItsLingerWhenTheSinksWouldIdle() async throws {
@@ -62,29 +75,13 @@ import Testing
     @Test func recordsFetchedAfterASeekAreNotDroppedWithTheBatchBeforeIt() async throws {
         let cluster = try await Self.cluster(records: 300)
         // A batch of 2,000 (early only from 500) and a linger of 3 s: the 300 records wait in a pending batch.
-        let consumer = try KafkaConsumer(
-            config: KafkaConsumerConfig(brokers: cluster.bootstrapServers, groupID: "test-\(UUID().uuidString)", topics: ["t"],
-                                        maxBatchRecords: 2000, lingerMillis: 3000),
-            rebalance: KafkaRebalanceHandler(onAssign: { _ in [:] }, onRevoke: { _ in }), logger: testLogger)
+        let consumer = try Self.consumer(brokers: cluster.bootstrapServers, maxBatchRecords: 2000, lingerMillis: 3000)
         let tp = TopicPartition("t", 0)
         try await waitUntil("the partition to be assigned", timeout: .seconds(60)) { consumer.assignment == [tp] }
         try await Task.sleep(for: .seconds(1))
         // Repositioned while its records are pending: they are stale, what is fetched from 100 on is not.
         consumer.seek(tp, to: 100)
-        let reader = Task { () -> [Int64]? in
-            for await batch in consumer.batches {
-                consumer.release(batch)
-                if consumer.isCurrent(batch) { return batch.records.map(\.offset) }
-            }
-            return nil
-        }
-        let watchdog = Task {
-            try await Task.sleep(for: .seconds(60))
-            DispatchQueue.global().async { consumer.stop() }
-        }
-        let offsets = await reader.value
-        watchdog.cancel()
-        await withCheckedContinuation { done in DispatchQueue.global().async { consumer.stop(); done.resume() } }
+        let offsets = await Self.firstCurrentBatch(of: consumer)?.batch.records.map(\.offset)
         #expect(offsets == Array(100..<300), "the first current batch holds the records from the new position")
     }
 }
